@@ -1,0 +1,104 @@
+//! Resolve + render cost per runtime with 10,000 runtimes stored in a real SQLite file.
+//!
+//! `cargo bench --bench render` prints medians and p99 for: reading one runtime's context
+//! from the store (the baseline: the I/O every render needs), resolving its layers, and
+//! rendering its workloads; plus the ratio of resolve+render to the read.
+
+use std::time::{Duration, Instant};
+
+use fluidform::domain::manifest::{ManifestFormat, parse_runtime};
+use fluidform::secrets::MasterKey;
+use fluidform::service::runtimes::{SecretData, render_runtime, resolution};
+use fluidform::store::Store;
+use fluidform::store::clusters::{ClusterAuthKind, ClusterWrite};
+use fluidform::store::credentials::NewVersion;
+
+const RUNTIMES: usize = 10_000;
+const SAMPLES: usize = 2_000;
+
+fn manifest(i: usize) -> String {
+    format!(
+        r#"{{"apiVersion":"data.fluid.io/v1alpha1","kind":"AlluxioRuntime","metadata":{{"name":"rt-{i}","labels":{{"team":"t{t}"}}}},
+        "spec":{{"replicas":2,"imagePullSecrets":[{{"name":"global-secret"}}],
+        "tieredstore":{{"levels":[{{"mediumtype":"MEM","path":"/dev/shm","quota":"2Gi","high":"0.95","low":"0.7"}}]}},
+        "master":{{"replicas":3,"imagePullSecrets":[{{"name":"master-secret"}}]}},
+        "worker":{{"imagePullSecrets":[{{"name":"worker-secret"}}]}},
+        "properties":{{"alluxio.user.file.writetype.default":"MUST_CACHE"}}}}}}"#,
+        t = i % 10
+    )
+}
+
+fn stats(name: &str, mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    let med = v[v.len() / 2];
+    let p99 = v[v.len() * 99 / 100];
+    println!("{name:<28} median {:>9.1} µs   p99 {:>9.1} µs", med.as_secs_f64() * 1e6, p99.as_secs_f64() * 1e6);
+    med
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let store = Store::open(&url).await.unwrap();
+    let key = MasterKey::generate();
+    store
+        .put_cluster(
+            "c1",
+            ClusterWrite {
+                server: "https://127.0.0.1:6443".into(),
+                ca_data: None,
+                insecure_skip_tls_verify: true,
+                auth: Some((ClusterAuthKind::Token, key.seal("cluster:c1", b"{\"token\":\"t\"}"))),
+                default_image_pull_secrets: vec![],
+            },
+            None,
+            "bench",
+        )
+        .await
+        .unwrap();
+    let dc = br#"{"auths":{"r.example.com":{"auth":"dTpw"}}}"#;
+    store
+        .put_credential(
+            "global-secret",
+            None,
+            NewVersion {
+                registry: Some("r.example.com".into()),
+                fingerprint: key.fingerprint(dc),
+                sealed: key.seal("credential:global-secret:v1", dc),
+            },
+            None,
+            "bench",
+        )
+        .await
+        .unwrap();
+    let t = Instant::now();
+    for i in 0..RUNTIMES {
+        let rt = parse_runtime(manifest(i).as_bytes(), ManifestFormat::Json).unwrap();
+        store.put_runtime("bench", &format!("rt-{i}"), "c1", &rt, None, "bench").await.unwrap();
+    }
+    println!("stored {RUNTIMES} runtimes in {:.1} s (one durable transaction each)", t.elapsed().as_secs_f64());
+
+    let (mut read, mut resolve, mut render) = (Vec::new(), Vec::new(), Vec::new());
+    let mut bytes = 0usize;
+    for s in 0..SAMPLES {
+        let i = (s * 7919) % RUNTIMES;
+        let t0 = Instant::now();
+        let ctx = store.runtime_context("bench", &format!("rt-{i}")).await.unwrap();
+        let t1 = Instant::now();
+        let res = resolution(&ctx);
+        let t2 = Instant::now();
+        let objs = render_runtime(&store, &key, &ctx, SecretData::Redacted).await.unwrap();
+        let t3 = Instant::now();
+        bytes += objs.iter().map(|o| serde_json::to_vec(&o.object).unwrap().len()).sum::<usize>();
+        std::hint::black_box(res);
+        read.push(t1 - t0);
+        resolve.push(t2 - t1);
+        render.push(t3 - t2);
+    }
+    println!("{SAMPLES} samples over {RUNTIMES} stored runtimes ({} bytes rendered per runtime)", bytes / SAMPLES);
+    let r = stats("read context (baseline)", read);
+    let a = stats("resolve", resolve);
+    let b = stats("render (incl. resolve)", render);
+    println!("ratio (resolve + render) / read: {:.2}", (a + b).as_secs_f64() / r.as_secs_f64());
+}

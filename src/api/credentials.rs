@@ -1,0 +1,194 @@
+//! `/v1/credentials`: registry credentials and their versions (admin writes). Responses
+//! carry stage labels and fingerprints, never the secret.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::auth::Caller;
+use super::error::{ApiError, Problem, parse_json};
+use super::idempotency::{Reply, idempotent};
+use super::{AppState, ListResponse, if_match};
+use crate::domain::layers::managed_secret_name;
+use crate::service::credentials::{
+    CredentialRequest, VersionRequest, add_version, put_credential as put_credential_service,
+};
+use crate::store::credentials::{CredentialRecord, Stage, VersionRecord};
+use crate::store::tokens::Role;
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionResponse {
+    pub version: u32,
+    /// Stage labels on this version (`current`, `pending`, `previous`); empty when none.
+    pub stages: Vec<Stage>,
+    /// The Secret this version is materialized as in a target namespace.
+    pub secret_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<String>,
+    /// Keyed fingerprint of the secret: equal secrets, equal fingerprints.
+    pub fingerprint: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialResponse {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub generation: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_version: Option<u32>,
+    pub versions: Vec<VersionResponse>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn version_response(name: &str, v: &VersionRecord) -> VersionResponse {
+    VersionResponse {
+        version: v.version,
+        stages: v.stage.into_iter().collect(),
+        secret_name: managed_secret_name(name, v.version),
+        registry: v.registry.clone(),
+        fingerprint: v.fingerprint.clone(),
+        created_at: v.created_at,
+        created_by: v.created_by.clone(),
+    }
+}
+
+impl From<&CredentialRecord> for CredentialResponse {
+    fn from(c: &CredentialRecord) -> Self {
+        Self {
+            name: c.name.clone(),
+            description: c.description.clone(),
+            generation: c.generation,
+            current_version: c.version_with(Stage::Current).map(|v| v.version),
+            pending_version: c.version_with(Stage::Pending).map(|v| v.version),
+            versions: c.versions.iter().map(|v| version_response(&c.name, v)).collect(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[utoipa::path(
+    operation_id = "put_credential", tag = "credentials", security(("bearer" = [])),
+    params(
+        ("name" = String, Path, description = "Credential name"),
+        ("If-Match" = Option<String>, Header, description = "ETag the credential must still have"),
+    ),
+    request_body(content = CredentialRequest, content_type = "application/json",
+        description = "registry + username + password, or dockerconfigjson; becomes version 1 (current)"),
+    responses(
+        (status = 200, description = "Unchanged secret; description updated", body = CredentialResponse, headers(("ETag" = String))),
+        (status = 201, description = "Created with version 1", body = CredentialResponse, headers(("ETag" = String))),
+        (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/credentials/{name}")]
+pub async fn put_credential(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let input: CredentialRequest = parse_json(&req, &body)?;
+    let (rec, created) =
+        put_credential_service(&state.store, &state.key, &path, input, if_match(&req).as_deref(), &caller.name).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(HttpResponse::build(status).insert_header(("ETag", rec.etag())).json(CredentialResponse::from(&rec)))
+}
+
+#[utoipa::path(
+    operation_id = "get_credential", tag = "credentials", security(("bearer" = [])),
+    params(("name" = String, Path, description = "Credential name")),
+    responses(
+        (status = 200, description = "The credential and its versions", body = CredentialResponse, headers(("ETag" = String))),
+        (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/credentials/{name}")]
+pub async fn get_credential(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let rec = state.store.get_credential(&path).await?;
+    Ok(HttpResponse::Ok().insert_header(("ETag", rec.etag())).json(CredentialResponse::from(&rec)))
+}
+
+#[utoipa::path(
+    operation_id = "list_credentials", tag = "credentials", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every credential", body = ListResponse<CredentialResponse>),
+        (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/credentials")]
+pub async fn list_credentials(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let items = state.store.list_credentials().await?.iter().map(CredentialResponse::from).collect();
+    Ok(HttpResponse::Ok().json(ListResponse { items, next: None }))
+}
+
+#[utoipa::path(
+    operation_id = "create_credential_version", tag = "credentials", security(("bearer" = [])),
+    params(
+        ("name" = String, Path, description = "Credential name"),
+        ("If-Match" = Option<String>, Header, description = "ETag the credential must still have"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first reply for a retried request"),
+    ),
+    request_body(content = VersionRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new version, labelled pending", body = VersionResponse, headers(("ETag" = String))),
+        (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/credentials/{name}/versions")]
+pub async fn create_credential_version(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let input: VersionRequest = parse_json(&req, &body)?;
+    idempotent(&state, &req, &caller, &body, || async {
+        let (rec, version) =
+            add_version(&state.store, &state.key, &path, input, if_match(&req).as_deref(), &caller.name).await?;
+        let v = rec.versions.iter().find(|v| v.version == version).expect("version was just added");
+        Ok(Reply::json(StatusCode::CREATED, &version_response(&rec.name, v))
+            .header("ETag", rec.etag())
+            .header("Location", format!("/v1/credentials/{}/versions", rec.name)))
+    })
+    .await
+}
+
+#[utoipa::path(
+    operation_id = "list_credential_versions", tag = "credentials", security(("bearer" = [])),
+    params(("name" = String, Path, description = "Credential name")),
+    responses(
+        (status = 200, description = "Versions, oldest first", body = ListResponse<VersionResponse>),
+        (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/credentials/{name}/versions")]
+pub async fn list_credential_versions(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let rec = state.store.get_credential(&path).await?;
+    let items = rec.versions.iter().map(|v| version_response(&rec.name, v)).collect();
+    Ok(HttpResponse::Ok().insert_header(("ETag", rec.etag())).json(ListResponse { items, next: None }))
+}

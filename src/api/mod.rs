@@ -1,0 +1,140 @@
+//! The REST API: actix handlers, request and response types, problem+json errors and the
+//! OpenAPI document. `build_app` is the one place routes are assembled; the daemon and the
+//! tests both use it, and `openapi()` derives the document from the same route table.
+
+pub mod auth;
+pub mod clusters;
+pub mod credentials;
+pub mod error;
+pub mod health;
+pub mod idempotency;
+pub mod plans;
+pub mod runtimes;
+pub mod tokens;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{InfoBuilder, LicenseBuilder, OpenApi as OpenApiDoc};
+use utoipa_actix_web::{AppExt, scope, service_config::ServiceConfig};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::plan::apply::Engine;
+use crate::secrets::MasterKey;
+use crate::store::Store;
+
+/// Shared state of every handler.
+pub struct AppState {
+    pub store: Store,
+    pub key: MasterKey,
+    pub engine: Engine,
+}
+
+/// A page of items; `next` is the cursor of the following page, absent on the last.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ListResponse<T> {
+    pub items: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+pub(crate) fn if_match(req: &HttpRequest) -> Option<String> {
+    req.headers().get("If-Match").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// Largest accepted request body.
+const BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+fn v1(cfg: &mut ServiceConfig) {
+    cfg.service(tokens::create_token)
+        .service(tokens::list_tokens)
+        .service(tokens::delete_token)
+        .service(clusters::list_clusters)
+        .service(clusters::put_cluster)
+        .service(clusters::get_cluster)
+        .service(clusters::delete_cluster)
+        .service(clusters::probe_cluster)
+        .service(credentials::list_credentials)
+        .service(credentials::put_credential)
+        .service(credentials::get_credential)
+        .service(credentials::create_credential_version)
+        .service(credentials::list_credential_versions)
+        .service(runtimes::list_runtimes)
+        .service(runtimes::put_runtime)
+        .service(runtimes::get_runtime)
+        .service(runtimes::delete_runtime)
+        .service(runtimes::get_runtime_resolution)
+        .service(runtimes::get_runtime_manifests)
+        .service(runtimes::list_runtime_layer_history)
+        .service(plans::create_plan_handler)
+        .service(plans::get_plan)
+        .service(plans::apply_plan)
+        .service(plans::get_run)
+        .service(plans::list_locks)
+        .service(plans::delete_lock);
+}
+
+fn describe(mut doc: OpenApiDoc) -> OpenApiDoc {
+    doc.info = InfoBuilder::new()
+        .title("fluidform")
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(
+            "Declarative provisioning of Fluid AlluxioRuntimes across Kubernetes clusters: \
+             desired runtimes, layered imagePullSecrets, versioned registry credentials. \
+             Every /v1 call needs `Authorization: Bearer <token>`; errors are application/problem+json.",
+        ))
+        .license(Some(LicenseBuilder::new().name("Apache-2.0").identifier(Some("Apache-2.0")).build()))
+        .build();
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    doc
+}
+
+fn routes<T>(app: utoipa_actix_web::UtoipaApp<T>) -> utoipa_actix_web::UtoipaApp<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    app.service(health::get_health).service(health::get_readiness).service(scope::scope("/v1").configure(v1))
+}
+
+/// The OpenAPI document of every route `build_app` serves.
+pub fn openapi() -> OpenApiDoc {
+    let (_, doc) = routes(App::new().into_utoipa_app()).split_for_parts();
+    describe(doc)
+}
+
+/// Pretty JSON of the document, exactly as committed in `openapi/openapi.json`.
+pub fn openapi_json() -> String {
+    let mut s = openapi().to_pretty_json().expect("OpenAPI serializes");
+    s.push('\n');
+    s
+}
+
+pub fn build_app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, doc) = routes(App::new().into_utoipa_app()).split_for_parts();
+    let doc = describe(doc);
+    app.app_data(state)
+        .app_data(web::PayloadConfig::new(BODY_LIMIT))
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc))
+        .route(
+            "/docs",
+            web::get().to(|| async { HttpResponse::Found().insert_header(("Location", "/docs/")).finish() }),
+        )
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(error::ApiError::new(error::ErrorCode::NotFound, "no such route"))
+        }))
+}

@@ -1,0 +1,79 @@
+//! Daemon settings from flags and `FLUIDFORM_*` variables; the only module that reads the
+//! environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "fluidform", version, about = "Declarative provisioning for Fluid data runtimes")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: REST API plus background workers.
+    Serve(Box<ServeConfig>),
+    /// Print the OpenAPI document the daemon serves.
+    Openapi,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeConfig {
+    /// Address the REST API listens on.
+    #[arg(long, env = "FLUIDFORM_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the SQLite database, the generated key and the admin token.
+    #[arg(long, env = "FLUIDFORM_DATA_DIR", default_value = "./fluidform-data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL; defaults to `sqlite://<data-dir>/fluidform.db`.
+    #[arg(long, env = "FLUIDFORM_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Bootstrap admin token. Without it one is generated into `<data-dir>/admin.token`.
+    #[arg(long, env = "FLUIDFORM_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Key for secrets at rest: 32 bytes, base64. Without it (or a key file) a key is
+    /// generated into `<data-dir>/master.key`.
+    #[arg(long, env = "FLUIDFORM_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+
+    /// File holding the key for secrets at rest (base64, 32 bytes).
+    #[arg(long, env = "FLUIDFORM_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "FLUIDFORM_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+
+    /// HTTP worker threads (default: number of CPUs).
+    #[arg(long, env = "FLUIDFORM_HTTP_WORKERS")]
+    pub http_workers: Option<usize>,
+
+    /// Seconds between drift refreshes of applied runtimes (0 disables the loop).
+    #[arg(long, env = "FLUIDFORM_DRIFT_INTERVAL", default_value_t = 60)]
+    pub drift_interval_secs: u64,
+
+    /// Seconds a saved plan stays applicable.
+    #[arg(long, env = "FLUIDFORM_PLAN_TTL", default_value_t = 3600)]
+    pub plan_ttl_secs: u64,
+}
+
+impl ServeConfig {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("fluidform.db").display()))
+    }
+
+    pub fn drift_interval(&self) -> Option<Duration> {
+        (self.drift_interval_secs > 0).then(|| Duration::from_secs(self.drift_interval_secs))
+    }
+}

@@ -1,0 +1,128 @@
+//! Start-up: data directory, master key, database, bootstrap admin token, HTTP server.
+//! Logs say where the admin token is, never what it is.
+
+use std::path::Path;
+
+use actix_web::{HttpServer, web};
+
+use crate::api::{AppState, build_app};
+use crate::config::ServeConfig;
+use crate::plan::apply::Engine;
+use crate::secrets::{MasterKey, generate_token, hash_token, write_private_file};
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("admin token file {path}: {source}")]
+    TokenFile { path: String, source: std::io::Error },
+    #[error("listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+}
+
+/// Everything `serve` prepares before it listens; tests use it too.
+pub struct Prepared {
+    pub state: web::Data<AppState>,
+}
+
+pub fn load_key(cfg: &ServeConfig) -> Result<MasterKey, StartError> {
+    if let Some(k) = &cfg.master_key {
+        return Ok(MasterKey::from_base64(k)?);
+    }
+    let path = cfg.master_key_file.clone().unwrap_or_else(|| cfg.data_dir.join("master.key"));
+    let (key, generated) = MasterKey::load_or_create(&path)?;
+    if generated {
+        tracing::warn!(path = %path.display(), "generated a new master key for secrets at rest; back it up: without it stored credentials cannot be read");
+    }
+    Ok(key)
+}
+
+async fn bootstrap_admin(cfg: &ServeConfig, store: &Store) -> Result<(), StartError> {
+    let token = match &cfg.admin_token {
+        Some(t) => {
+            tracing::info!("admin token taken from FLUIDFORM_ADMIN_TOKEN");
+            t.trim().to_string()
+        }
+        None => {
+            let path = cfg.data_dir.join("admin.token");
+            let io = |source| StartError::TokenFile { path: path.display().to_string(), source };
+            let token = match std::fs::read_to_string(&path) {
+                Ok(t) => t.trim().to_string(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    let t = generate_token();
+                    write_private_file(&path, t.as_bytes()).map_err(io)?;
+                    t
+                }
+                Err(e) => return Err(io(e)),
+            };
+            tracing::info!(path = %path.display(), "admin token is in this file");
+            token
+        }
+    };
+    store.upsert_bootstrap_token("admin", &hash_token(&token)).await?;
+    Ok(())
+}
+
+fn ensure_dir(path: &Path) -> Result<(), StartError> {
+    std::fs::create_dir_all(path).map_err(|source| StartError::DataDir { path: path.display().to_string(), source })?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+pub async fn prepare(cfg: &ServeConfig) -> Result<Prepared, StartError> {
+    ensure_dir(&cfg.data_dir)?;
+    let key = load_key(cfg)?;
+    let store = Store::open(&cfg.database_url()).await?;
+    bootstrap_admin(cfg, &store).await?;
+    let holder = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
+    let failed = store.fail_interrupted_runs(&holder).await?;
+    if !failed.is_empty() {
+        tracing::warn!(runs = ?failed, "runs interrupted by the previous stop were marked failed");
+    }
+    let engine = Engine {
+        store: store.clone(),
+        key: key.clone(),
+        holder,
+        runtime: tokio::runtime::Handle::current(),
+        lease: chrono::Duration::seconds(60),
+        plan_ttl: chrono::Duration::seconds(cfg.plan_ttl_secs as i64),
+        after_object: None,
+    };
+    Ok(Prepared { state: web::Data::new(AppState { store, key, engine }) })
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "fluidform".into())
+}
+
+/// Starts the background loops (drift) on this daemon.
+pub fn start_workers(state: &AppState, cfg: &ServeConfig) {
+    if let Some(every) = cfg.drift_interval() {
+        state.engine.spawn_drift_loop(every);
+    }
+}
+
+pub async fn serve(cfg: ServeConfig) -> Result<(), StartError> {
+    let prepared = prepare(&cfg).await?;
+    start_workers(&prepared.state, &cfg);
+    let state = prepared.state.clone();
+    let mut server = HttpServer::new(move || build_app(state.clone()));
+    if let Some(n) = cfg.http_workers {
+        server = server.workers(n);
+    }
+    let server =
+        server.bind(cfg.listen).map_err(|source| StartError::Listen { addr: cfg.listen.to_string(), source })?;
+    tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), "fluidform serving");
+    server.run().await.map_err(|source| StartError::Listen { addr: cfg.listen.to_string(), source })
+}

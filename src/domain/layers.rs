@@ -1,0 +1,297 @@
+//! Layered `imagePullSecrets` resolution: which Secret names each pod pulls with, and why.
+//!
+//! Per component the highest non-empty layer wins whole: component list → runtime global →
+//! cluster default → none. An empty list is absent (Fluid's `len(list) != 0`). Lists are
+//! never merged; order is kept and repeated names are dropped (first kept). The job master,
+//! job worker, API gateway and init containers share their pod's list, so only master,
+//! worker and fuse are resolved. Unlike Fluid's fuse path, the cluster default is consulted
+//! after the runtime's global list for every component.
+//!
+//! A referenced name that is bound to a credential version is *managed*: its Secret is
+//! `<name>-v<version>`. Any other name is *unmanaged* and passes through unchanged.
+//! `referenced_names` returns the names of the layers that win for at least one component —
+//! the ones a runtime needs bound today; a layer that wins nowhere is rebound when a later
+//! change makes it win.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub use super::manifest::RuntimeLayers;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Component {
+    Master,
+    Worker,
+    Fuse,
+}
+
+impl Component {
+    pub const ALL: [Component; 3] = [Component::Master, Component::Worker, Component::Fuse];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::Master => "master",
+            Component::Worker => "worker",
+            Component::Fuse => "fuse",
+        }
+    }
+}
+
+/// Which layer a component's list came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerSource {
+    Master,
+    Worker,
+    Fuse,
+    Global,
+    Cluster,
+    None,
+}
+
+/// One effective pull secret: the name as referenced, the Secret the pod carries, and for
+/// managed credentials which version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolvedSecret {
+    pub name: String,
+    pub secret_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentResolution {
+    pub source: LayerSource,
+    pub image_pull_secrets: Vec<ResolvedSecret>,
+}
+
+impl ComponentResolution {
+    /// The Secret names the pod template carries, in order.
+    pub fn secret_names(&self) -> Vec<String> {
+        self.image_pull_secrets.iter().map(|s| s.secret_name.clone()).collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Resolution {
+    pub master: ComponentResolution,
+    pub worker: ComponentResolution,
+    pub fuse: ComponentResolution,
+}
+
+impl Resolution {
+    pub fn component(&self, c: Component) -> &ComponentResolution {
+        match c {
+            Component::Master => &self.master,
+            Component::Worker => &self.worker,
+            Component::Fuse => &self.fuse,
+        }
+    }
+}
+
+/// The Secret a credential version is materialized as.
+pub fn managed_secret_name(credential: &str, version: u32) -> String {
+    format!("{credential}-v{version}")
+}
+
+/// The winning layer for one component and its names (duplicates dropped).
+fn winner<'a>(
+    component: Component,
+    layers: &'a RuntimeLayers,
+    cluster_default: &'a [String],
+) -> (LayerSource, Vec<&'a str>) {
+    let (own, own_source) = match component {
+        Component::Master => (&layers.master, LayerSource::Master),
+        Component::Worker => (&layers.worker, LayerSource::Worker),
+        Component::Fuse => (&layers.fuse, LayerSource::Fuse),
+    };
+    let (source, list): (LayerSource, &[String]) = if !own.is_empty() {
+        (own_source, own)
+    } else if !layers.global.is_empty() {
+        (LayerSource::Global, &layers.global)
+    } else if !cluster_default.is_empty() {
+        (LayerSource::Cluster, cluster_default)
+    } else {
+        (LayerSource::None, &[])
+    };
+    let mut seen = BTreeSet::new();
+    let names = list.iter().map(String::as_str).filter(|n| seen.insert(*n)).collect();
+    (source, names)
+}
+
+fn resolve_component(
+    component: Component,
+    layers: &RuntimeLayers,
+    cluster_default: &[String],
+    bindings: &BTreeMap<String, u32>,
+) -> ComponentResolution {
+    let (source, names) = winner(component, layers, cluster_default);
+    let image_pull_secrets = names
+        .into_iter()
+        .map(|name| match bindings.get(name) {
+            Some(&version) => ResolvedSecret {
+                name: name.to_string(),
+                secret_name: managed_secret_name(name, version),
+                credential: Some(name.to_string()),
+                version: Some(version),
+            },
+            None => ResolvedSecret {
+                name: name.to_string(),
+                secret_name: name.to_string(),
+                credential: None,
+                version: None,
+            },
+        })
+        .collect();
+    ComponentResolution { source, image_pull_secrets }
+}
+
+/// Resolve every component. `bindings` maps credential name → bound version.
+pub fn resolve(layers: &RuntimeLayers, cluster_default: &[String], bindings: &BTreeMap<String, u32>) -> Resolution {
+    Resolution {
+        master: resolve_component(Component::Master, layers, cluster_default, bindings),
+        worker: resolve_component(Component::Worker, layers, cluster_default, bindings),
+        fuse: resolve_component(Component::Fuse, layers, cluster_default, bindings),
+    }
+}
+
+/// Every name in a layer that wins for some component: what the runtime must bind.
+pub fn referenced_names(layers: &RuntimeLayers, cluster_default: &[String]) -> BTreeSet<String> {
+    Component::ALL.iter().flat_map(|&c| winner(c, layers, cluster_default).1).map(str::to_string).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn layers(global: &[&str], master: &[&str], worker: &[&str], fuse: &[&str]) -> RuntimeLayers {
+        RuntimeLayers { global: v(global), master: v(master), worker: v(worker), fuse: v(fuse) }
+    }
+
+    fn summary(r: &ComponentResolution) -> (LayerSource, Vec<String>) {
+        (r.source, r.secret_names())
+    }
+
+    #[test]
+    fn resolution_table() {
+        use LayerSource as S;
+        type Row<'a> = (&'a str, RuntimeLayers, Vec<String>, [(LayerSource, Vec<String>); 3]);
+        let rows: Vec<Row> = vec![
+            (
+                "seed example",
+                layers(&["global-secret"], &["master-secret"], &["worker-secret"], &[]),
+                v(&[]),
+                [
+                    (S::Master, v(&["master-secret"])),
+                    (S::Worker, v(&["worker-secret"])),
+                    (S::Global, v(&["global-secret"])),
+                ],
+            ),
+            (
+                "empty component lists fall through to global",
+                layers(&["g"], &[], &[], &[]),
+                v(&["c"]),
+                [(S::Global, v(&["g"])), (S::Global, v(&["g"])), (S::Global, v(&["g"]))],
+            ),
+            (
+                "cluster default when the runtime declares none",
+                layers(&[], &[], &[], &[]),
+                v(&["c1", "c2"]),
+                [(S::Cluster, v(&["c1", "c2"])), (S::Cluster, v(&["c1", "c2"])), (S::Cluster, v(&["c1", "c2"]))],
+            ),
+            (
+                "nothing anywhere",
+                layers(&[], &[], &[], &[]),
+                v(&[]),
+                [(S::None, v(&[])), (S::None, v(&[])), (S::None, v(&[]))],
+            ),
+            (
+                "component beats global beats cluster, no merging",
+                layers(&["g1", "g2"], &[], &["w"], &["f"]),
+                v(&["c"]),
+                [(S::Global, v(&["g1", "g2"])), (S::Worker, v(&["w"])), (S::Fuse, v(&["f"]))],
+            ),
+            (
+                "component beats cluster without global",
+                layers(&[], &["m"], &[], &[]),
+                v(&["c"]),
+                [(S::Master, v(&["m"])), (S::Cluster, v(&["c"])), (S::Cluster, v(&["c"]))],
+            ),
+            (
+                "duplicates dropped, first kept, order kept",
+                layers(&["b", "a", "b", "c", "a"], &["z", "y", "z"], &[], &[]),
+                v(&[]),
+                [(S::Master, v(&["z", "y"])), (S::Global, v(&["b", "a", "c"])), (S::Global, v(&["b", "a", "c"]))],
+            ),
+            (
+                "duplicates in the cluster default dropped too",
+                layers(&[], &[], &[], &[]),
+                v(&["c", "c"]),
+                [(S::Cluster, v(&["c"])), (S::Cluster, v(&["c"])), (S::Cluster, v(&["c"]))],
+            ),
+        ];
+        for (what, l, cluster, want) in rows {
+            let r = resolve(&l, &cluster, &BTreeMap::new());
+            assert_eq!(summary(&r.master), want[0], "{what}: master");
+            assert_eq!(summary(&r.worker), want[1], "{what}: worker");
+            assert_eq!(summary(&r.fuse), want[2], "{what}: fuse");
+        }
+    }
+
+    #[test]
+    fn managed_and_unmanaged_names() {
+        let l = layers(&["global-secret", "legacy"], &["master-secret"], &[], &[]);
+        let bindings = BTreeMap::from([("global-secret".to_string(), 1)]);
+        let r = resolve(&l, &[], &bindings);
+        assert_eq!(
+            r.fuse.image_pull_secrets,
+            vec![
+                ResolvedSecret {
+                    name: "global-secret".into(),
+                    secret_name: "global-secret-v1".into(),
+                    credential: Some("global-secret".into()),
+                    version: Some(1),
+                },
+                ResolvedSecret { name: "legacy".into(), secret_name: "legacy".into(), credential: None, version: None },
+            ]
+        );
+        assert_eq!(r.master.secret_names(), v(&["master-secret"]));
+        assert_eq!(managed_secret_name("global-secret", 12), "global-secret-v12");
+
+        let json = serde_json::to_value(&r.worker).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"source": "global", "imagePullSecrets": [
+                {"name": "global-secret", "secretName": "global-secret-v1",
+                 "credential": "global-secret", "version": 1},
+                {"name": "legacy", "secretName": "legacy"}]})
+        );
+    }
+
+    #[test]
+    fn referenced_names_are_the_winning_layers() {
+        let cluster = v(&["c"]);
+        let all_overridden = layers(&["g"], &["m"], &["w"], &["f"]);
+        assert_eq!(referenced_names(&all_overridden, &cluster), BTreeSet::from(["m".into(), "w".into(), "f".into()]));
+        let seed = layers(&["global-secret"], &["master-secret"], &["worker-secret"], &[]);
+        assert_eq!(
+            referenced_names(&seed, &cluster),
+            BTreeSet::from(["global-secret".into(), "master-secret".into(), "worker-secret".into()])
+        );
+        let bare = layers(&[], &["m"], &[], &[]);
+        assert_eq!(referenced_names(&bare, &cluster), BTreeSet::from(["m".into(), "c".into()]));
+        assert!(referenced_names(&layers(&[], &[], &[], &[]), &[]).is_empty());
+    }
+}

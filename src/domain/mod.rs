@@ -1,0 +1,37 @@
+//! The pure domain: AlluxioRuntime manifests, their validation, layered pull-secret
+//! resolution and workload rendering. No I/O lives here: every function is a plain
+//! transformation of its inputs, so the rules are tested as tables.
+
+pub mod layers;
+pub mod manifest;
+pub mod names;
+pub mod quantity;
+pub mod render;
+pub mod selector;
+pub mod validate;
+
+use serde::Serialize;
+
+/// One problem with a request body, naming the field it concerns.
+///
+/// `field` is a JSON path such as `spec.tieredstore.levels[0].quota`; it is empty when the
+/// problem concerns the whole body (a syntax error, for instance).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.field.is_empty() { f.write_str(&self.message) } else { write!(f, "{}: {}", self.field, self.message) }
+    }
+}
+
+impl std::error::Error for FieldError {}

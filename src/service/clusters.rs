@@ -1,0 +1,350 @@
+//! Cluster registration: connection settings from explicit fields or a kubeconfig, sealed
+//! credentials, and the cluster default pull-secret layer.
+//!
+//! A kubeconfig is reduced to its current context (or its only context): server, CA data,
+//! and a bearer token or an embedded client certificate. Anything the daemon could not use
+//! on its own later (file paths, exec plugins, auth providers, basic auth) is refused.
+//! A PUT without any credential keeps the stored one, so the default layer can be edited
+//! without resending secrets.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+
+use super::{Result, ServiceError};
+use crate::domain::FieldError;
+use crate::domain::names::is_dns1123_subdomain;
+use crate::secrets::MasterKey;
+use crate::store::Store;
+use crate::store::clusters::{ClusterAuthKind, ClusterRecord, ClusterWrite};
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterRequest {
+    /// API server URL, e.g. `https://10.0.0.1:6443`.
+    pub server: Option<String>,
+    /// PEM CA bundle, base64 encoded (as in a kubeconfig).
+    pub ca_data: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_tls_verify: Option<bool>,
+    /// Bearer token. Write-only.
+    pub token: Option<String>,
+    /// PEM client certificate, base64 encoded.
+    pub client_cert_data: Option<String>,
+    /// PEM client key, base64 encoded. Write-only.
+    pub client_key_data: Option<String>,
+    /// A whole kubeconfig (YAML); its current context is used. Write-only.
+    pub kubeconfig: Option<String>,
+    /// The cluster default pull-secret layer.
+    pub default_image_pull_secrets: Option<Vec<String>>,
+}
+
+/// The credential of a cluster as stored (sealed).
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterAuth {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cert_data: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_key_data: Option<String>,
+}
+
+impl std::fmt::Debug for ClusterAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterAuth(..)")
+    }
+}
+
+pub fn seal_context(cluster: &str) -> String {
+    format!("cluster:{cluster}")
+}
+
+struct Connection {
+    server: String,
+    ca_data: Option<String>,
+    insecure: bool,
+    auth: Option<ClusterAuth>,
+}
+
+fn from_kubeconfig(text: &str) -> Result<Connection> {
+    let bad = |m: String| ServiceError::invalid("kubeconfig", m);
+    let kc = kube::config::Kubeconfig::from_yaml(text).map_err(|e| bad(format!("not a kubeconfig: {e}")))?;
+    let context = match (&kc.current_context, kc.contexts.as_slice()) {
+        (Some(name), _) if !name.is_empty() => kc
+            .contexts
+            .iter()
+            .find(|c| &c.name == name)
+            .ok_or_else(|| bad(format!("current-context {name:?} is not among its contexts")))?,
+        (_, [only]) => only,
+        _ => return Err(bad("no current-context, and not exactly one context".into())),
+    };
+    let ctx = context.context.as_ref().ok_or_else(|| bad(format!("context {:?} is empty", context.name)))?;
+    let cluster = kc
+        .clusters
+        .iter()
+        .find(|c| c.name == ctx.cluster)
+        .and_then(|c| c.cluster.as_ref())
+        .ok_or_else(|| bad(format!("cluster {:?} of the context is missing", ctx.cluster)))?;
+    if cluster.certificate_authority.is_some() {
+        return Err(bad("certificate-authority names a file; embed it as certificate-authority-data".into()));
+    }
+    if cluster.proxy_url.is_some() {
+        return Err(bad("proxy-url is not supported".into()));
+    }
+    let server = cluster.server.clone().ok_or_else(|| bad("the cluster has no server".into()))?;
+    let user_name = ctx.user.clone().unwrap_or_default();
+    let user = kc
+        .auth_infos
+        .iter()
+        .find(|u| u.name == user_name)
+        .and_then(|u| u.auth_info.as_ref())
+        .ok_or_else(|| bad(format!("user {user_name:?} of the context is missing")))?;
+    if user.exec.is_some() || user.auth_provider.is_some() {
+        return Err(bad("exec and auth-provider credentials run programs; use a token or client certificate".into()));
+    }
+    if user.token_file.is_some() || user.client_certificate.is_some() || user.client_key.is_some() {
+        return Err(bad(
+            "the user names credential files; embed token, client-certificate-data and client-key-data".into()
+        ));
+    }
+    if user.username.is_some() || user.password.is_some() {
+        return Err(bad("basic authentication is not supported; use a token or client certificate".into()));
+    }
+    let auth = ClusterAuth {
+        token: user.token.as_ref().map(|t| t.expose_secret().to_string()),
+        client_cert_data: user.client_certificate_data.clone(),
+        client_key_data: user.client_key_data.as_ref().map(|k| k.expose_secret().to_string()),
+    };
+    Ok(Connection {
+        server,
+        ca_data: cluster.certificate_authority_data.clone(),
+        insecure: cluster.insecure_skip_tls_verify.unwrap_or(false),
+        auth: Some(auth),
+    })
+}
+
+fn check_pem(field: &str, data: &str, marker: &str, errors: &mut Vec<FieldError>) {
+    match B64.decode(data.trim()) {
+        Ok(bytes) if String::from_utf8_lossy(&bytes).contains(marker) => {}
+        Ok(_) => errors.push(FieldError { field: field.into(), message: format!("decodes but holds no {marker}") }),
+        Err(_) => errors.push(FieldError { field: field.into(), message: "must be base64-encoded PEM".into() }),
+    }
+}
+
+fn auth_kind(auth: &ClusterAuth, errors: &mut Vec<FieldError>) -> Option<ClusterAuthKind> {
+    match (&auth.token, &auth.client_cert_data, &auth.client_key_data) {
+        (Some(t), None, None) if !t.trim().is_empty() => Some(ClusterAuthKind::Token),
+        (Some(_), None, None) => {
+            errors.push(FieldError { field: "token".into(), message: "must not be empty".into() });
+            None
+        }
+        (None, Some(cert), Some(key)) => {
+            check_pem("clientCertData", cert, "CERTIFICATE", errors);
+            check_pem("clientKeyData", key, "PRIVATE KEY", errors);
+            Some(ClusterAuthKind::ClientCertificate)
+        }
+        (None, Some(_), None) => {
+            errors.push(FieldError { field: "clientKeyData".into(), message: "required with clientCertData".into() });
+            None
+        }
+        (None, None, Some(_)) => {
+            errors.push(FieldError { field: "clientCertData".into(), message: "required with clientKeyData".into() });
+            None
+        }
+        (None, None, None) => None,
+        _ => {
+            errors.push(FieldError {
+                field: "token".into(),
+                message: "give either a token or a client certificate and key, not both".into(),
+            });
+            None
+        }
+    }
+}
+
+/// Validates a cluster request and turns it into what the store keeps.
+pub fn cluster_write(name: &str, req: ClusterRequest, key: &MasterKey) -> Result<ClusterWrite> {
+    let mut errors = Vec::new();
+    if !is_dns1123_subdomain(name) {
+        errors.push(FieldError {
+            field: "cluster".into(),
+            message: "must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.')".into(),
+        });
+    }
+    let conn = if let Some(kc) = &req.kubeconfig {
+        for (field, set) in [
+            ("server", req.server.is_some()),
+            ("caData", req.ca_data.is_some()),
+            ("token", req.token.is_some()),
+            ("clientCertData", req.client_cert_data.is_some()),
+            ("clientKeyData", req.client_key_data.is_some()),
+        ] {
+            if set {
+                errors.push(FieldError { field: field.into(), message: "cannot be combined with kubeconfig".into() });
+            }
+        }
+        match from_kubeconfig(kc) {
+            Ok(c) => Some(c),
+            Err(ServiceError::Invalid(mut e)) => {
+                errors.append(&mut e);
+                None
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        let auth = ClusterAuth {
+            token: req.token.clone(),
+            client_cert_data: req.client_cert_data.clone(),
+            client_key_data: req.client_key_data.clone(),
+        };
+        let any = auth.token.is_some() || auth.client_cert_data.is_some() || auth.client_key_data.is_some();
+        match &req.server {
+            Some(server) => Some(Connection {
+                server: server.clone(),
+                ca_data: req.ca_data.clone(),
+                insecure: req.insecure_skip_tls_verify.unwrap_or(false),
+                auth: any.then_some(auth),
+            }),
+            None => {
+                errors.push(FieldError { field: "server".into(), message: "required (or give a kubeconfig)".into() });
+                None
+            }
+        }
+    };
+    let mut sealed_auth = None;
+    if let Some(conn) = &conn {
+        match url_check(&conn.server) {
+            Ok(()) => {}
+            Err(m) => errors.push(FieldError { field: "server".into(), message: m }),
+        }
+        if let Some(ca) = &conn.ca_data {
+            check_pem("caData", ca, "CERTIFICATE", &mut errors);
+        }
+        if conn.ca_data.is_some() && conn.insecure {
+            errors.push(FieldError {
+                field: "insecureSkipTlsVerify".into(),
+                message: "cannot be combined with caData".into(),
+            });
+        }
+        if let Some(auth) = &conn.auth {
+            if let Some(kind) = auth_kind(auth, &mut errors) {
+                let plain = serde_json::to_vec(auth).expect("auth serializes");
+                sealed_auth = Some((kind, key.seal(&seal_context(name), &plain)));
+            } else if req.kubeconfig.is_some() && errors.is_empty() {
+                errors.push(FieldError {
+                    field: "kubeconfig".into(),
+                    message: "its user has neither token nor client certificate".into(),
+                });
+            }
+        }
+    }
+    let defaults = req.default_image_pull_secrets.clone().unwrap_or_default();
+    for (i, n) in defaults.iter().enumerate() {
+        if !is_dns1123_subdomain(n) {
+            errors.push(FieldError {
+                field: format!("defaultImagePullSecrets[{i}]"),
+                message: format!("{n:?} is not a valid Secret name"),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors));
+    }
+    let conn = conn.expect("no errors means a connection");
+    Ok(ClusterWrite {
+        server: conn.server,
+        ca_data: conn.ca_data,
+        insecure_skip_tls_verify: conn.insecure,
+        auth: sealed_auth,
+        default_image_pull_secrets: defaults,
+    })
+}
+
+fn url_check(server: &str) -> std::result::Result<(), String> {
+    let rest = server
+        .strip_prefix("https://")
+        .or_else(|| server.strip_prefix("http://"))
+        .ok_or_else(|| "must be an http(s) URL".to_string())?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err("must name a host".into());
+    }
+    Ok(())
+}
+
+pub async fn put_cluster(
+    store: &Store,
+    key: &MasterKey,
+    name: &str,
+    req: ClusterRequest,
+    if_match: Option<&str>,
+    actor: &str,
+) -> Result<(ClusterRecord, bool)> {
+    let write = cluster_write(name, req, key)?;
+    Ok(store.put_cluster(name, write, if_match, actor).await?)
+}
+
+/// Opens the stored credential of a cluster (for connecting to it).
+pub fn open_auth(key: &MasterKey, rec: &ClusterRecord) -> Result<ClusterAuth> {
+    let plain = key.open(&seal_context(&rec.name), &rec.auth_sealed)?;
+    serde_json::from_slice(&plain).map_err(|_| ServiceError::Secret(crate::secrets::SecretError::Decrypt))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error(transparent)]
+    Sync(#[from] crate::sync::SyncError),
+}
+
+/// A client for a registered cluster, with its stored credential opened in memory.
+pub async fn connect(
+    store: &Store,
+    key: &MasterKey,
+    name: &str,
+) -> std::result::Result<crate::sync::client::ClusterClient, ConnectError> {
+    let rec = store.get_cluster(name).await.map_err(ServiceError::from)?;
+    let auth = open_auth(key, &rec)?;
+    let conn = crate::sync::client::ClusterConnection {
+        server: rec.server.clone(),
+        ca_data: rec.ca_data.clone(),
+        insecure_skip_tls_verify: rec.insecure_skip_tls_verify,
+        token: auth.token,
+        client_cert_data: auth.client_cert_data,
+        client_key_data: auth.client_key_data,
+    };
+    Ok(crate::sync::client::ClusterClient::connect(&conn).await?)
+}
+
+pub struct Probe {
+    pub version: String,
+    /// (verb, group, resource, allowed)
+    pub permissions: Vec<(String, String, String, bool)>,
+}
+
+/// The resources fluidform writes, with their API group.
+const MANAGED_RESOURCES: [(&str, &str); 5] =
+    [("", "secrets"), ("", "configmaps"), ("", "services"), ("apps", "statefulsets"), ("apps", "daemonsets")];
+
+/// Connects, reads the server version and checks (SelfSubjectAccessReview) every verb
+/// fluidform needs on the objects it manages, cluster-wide.
+pub async fn probe(store: &Store, key: &MasterKey, name: &str) -> std::result::Result<Probe, ConnectError> {
+    let client = connect(store, key, name).await?;
+    let version = client.version().await?;
+    let mut permissions = Vec::new();
+    for (group, resource) in MANAGED_RESOURCES {
+        for verb in ["get", "list", "create", "patch", "delete"] {
+            let allowed = client.can_i(verb, group, resource, None).await?;
+            permissions.push((verb.to_string(), group.to_string(), resource.to_string(), allowed));
+        }
+    }
+    for verb in ["get", "create"] {
+        let allowed = client.can_i(verb, "", "namespaces", None).await?;
+        permissions.push((verb.to_string(), String::new(), "namespaces".to_string(), allowed));
+    }
+    Ok(Probe { version, permissions })
+}

@@ -1,0 +1,29 @@
+//! Application services: turn validated requests into store calls and stored state into
+//! what the API shows. Handlers call exactly one function here.
+
+pub mod clusters;
+pub mod credentials;
+pub mod runtimes;
+
+use crate::domain::FieldError;
+use crate::secrets::SecretError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Input that breaks a rule; every violation is listed with its field.
+    #[error("invalid input: {}", .0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+impl ServiceError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldError { field: field.into(), message: message.into() }])
+    }
+}
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;

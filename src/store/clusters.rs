@@ -1,0 +1,218 @@
+//! Registered target clusters. Connection credentials arrive sealed by the caller and are
+//! stored only in that form.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::runtimes::{LayerChange, record_cluster_layer_change};
+use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ClusterAuthKind {
+    Token,
+    ClientCertificate,
+}
+
+impl ClusterAuthKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::ClientCertificate => "clientCertificate",
+        }
+    }
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "token" => Ok(Self::Token),
+            "clientCertificate" => Ok(Self::ClientCertificate),
+            other => Err(StoreError::Corrupt(format!("auth kind {other:?}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterRecord {
+    pub name: String,
+    pub server: String,
+    pub ca_data: Option<String>,
+    pub insecure_skip_tls_verify: bool,
+    pub auth_kind: ClusterAuthKind,
+    pub auth_sealed: String,
+    pub default_image_pull_secrets: Vec<String>,
+    pub generation: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ClusterRecord {
+    pub fn etag(&self) -> String {
+        etag(self.generation)
+    }
+}
+
+/// What a PUT stores. `auth` is `None` when the caller keeps the stored credentials.
+#[derive(Debug, Clone)]
+pub struct ClusterWrite {
+    pub server: String,
+    pub ca_data: Option<String>,
+    pub insecure_skip_tls_verify: bool,
+    pub auth: Option<(ClusterAuthKind, String)>,
+    pub default_image_pull_secrets: Vec<String>,
+}
+
+const COLUMNS: &str = "name, server, ca_data, insecure_skip_tls_verify, auth_kind, auth_sealed, default_image_pull_secrets, generation, created_at, updated_at";
+
+fn row_to_cluster(row: &sqlx::sqlite::SqliteRow) -> Result<ClusterRecord> {
+    Ok(ClusterRecord {
+        name: row.try_get("name")?,
+        server: row.try_get("server")?,
+        ca_data: row.try_get("ca_data")?,
+        insecure_skip_tls_verify: row.try_get::<i64, _>("insecure_skip_tls_verify")? != 0,
+        auth_kind: ClusterAuthKind::parse(&row.try_get::<String, _>("auth_kind")?)?,
+        auth_sealed: row.try_get("auth_sealed")?,
+        default_image_pull_secrets: parse_json(&row.try_get::<String, _>("default_image_pull_secrets")?)?,
+        generation: row.try_get("generation")?,
+        created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
+    })
+}
+
+pub(crate) async fn get_cluster_tx(conn: &mut sqlx::SqliteConnection, name: &str) -> Result<Option<ClusterRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM clusters WHERE name = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name).fetch_optional(conn).await?;
+    row.as_ref().map(row_to_cluster).transpose()
+}
+
+impl Store {
+    pub async fn get_cluster(&self, name: &str) -> Result<ClusterRecord> {
+        let mut conn = self.reader().acquire().await?;
+        get_cluster_tx(&mut conn, name).await?.ok_or_else(|| StoreError::not_found(format!("cluster {name:?}")))
+    }
+
+    pub async fn list_clusters(&self) -> Result<Vec<ClusterRecord>> {
+        let sql = format!("SELECT {COLUMNS} FROM clusters ORDER BY name");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(self.reader()).await?;
+        rows.iter().map(row_to_cluster).collect()
+    }
+
+    /// Creates or replaces a cluster; returns the record and whether it was created. A change
+    /// of the default pull-secret layer is recorded in the history of every runtime on the
+    /// cluster, and binds any managed credential it newly references.
+    pub async fn put_cluster(
+        &self,
+        name: &str,
+        write: ClusterWrite,
+        if_match: Option<&str>,
+        actor: &str,
+    ) -> Result<(ClusterRecord, bool)> {
+        let mut tx = self.begin().await?;
+        let existing = get_cluster_tx(&mut tx, name).await?;
+        let at = now();
+        let (record, created) = match existing {
+            None => {
+                if if_match.is_some_and(|v| v.trim() != "*") {
+                    return Err(StoreError::PreconditionFailed {
+                        what: format!("cluster {name:?}"),
+                        current: "none".into(),
+                    });
+                }
+                let Some((kind, sealed)) = write.auth else {
+                    return Err(StoreError::conflict(
+                        "cluster_credentials_required",
+                        "a new cluster needs credentials: token, clientCertData and clientKeyData, or kubeconfig",
+                    ));
+                };
+                let rec = ClusterRecord {
+                    name: name.to_string(),
+                    server: write.server,
+                    ca_data: write.ca_data,
+                    insecure_skip_tls_verify: write.insecure_skip_tls_verify,
+                    auth_kind: kind,
+                    auth_sealed: sealed,
+                    default_image_pull_secrets: write.default_image_pull_secrets,
+                    generation: 1,
+                    created_at: at,
+                    updated_at: at,
+                };
+                (rec, true)
+            }
+            Some(old) => {
+                check_if_match(&format!("cluster {name:?}"), if_match, &old.etag())?;
+                let (kind, sealed) = write.auth.unwrap_or((old.auth_kind, old.auth_sealed.clone()));
+                let unchanged = old.server == write.server
+                    && old.ca_data == write.ca_data
+                    && old.insecure_skip_tls_verify == write.insecure_skip_tls_verify
+                    && old.auth_kind == kind
+                    && old.auth_sealed == sealed
+                    && old.default_image_pull_secrets == write.default_image_pull_secrets;
+                if unchanged {
+                    return Ok((old, false));
+                }
+                if old.default_image_pull_secrets != write.default_image_pull_secrets {
+                    let change = LayerChange {
+                        layer: "cluster".into(),
+                        old: old.default_image_pull_secrets.clone(),
+                        new: write.default_image_pull_secrets.clone(),
+                    };
+                    record_cluster_layer_change(&mut tx, name, &write.default_image_pull_secrets, change, actor)
+                        .await?;
+                }
+                let rec = ClusterRecord {
+                    name: name.to_string(),
+                    server: write.server,
+                    ca_data: write.ca_data,
+                    insecure_skip_tls_verify: write.insecure_skip_tls_verify,
+                    auth_kind: kind,
+                    auth_sealed: sealed,
+                    default_image_pull_secrets: write.default_image_pull_secrets,
+                    generation: old.generation + 1,
+                    created_at: old.created_at,
+                    updated_at: at,
+                };
+                (rec, false)
+            }
+        };
+        sqlx::query(
+            "INSERT INTO clusters (name, server, ca_data, insecure_skip_tls_verify, auth_kind, auth_sealed, default_image_pull_secrets, generation, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET server = excluded.server, ca_data = excluded.ca_data,
+               insecure_skip_tls_verify = excluded.insecure_skip_tls_verify, auth_kind = excluded.auth_kind,
+               auth_sealed = excluded.auth_sealed, default_image_pull_secrets = excluded.default_image_pull_secrets,
+               generation = excluded.generation, updated_at = excluded.updated_at",
+        )
+        .bind(&record.name)
+        .bind(&record.server)
+        .bind(&record.ca_data)
+        .bind(record.insecure_skip_tls_verify as i64)
+        .bind(record.auth_kind.as_str())
+        .bind(&record.auth_sealed)
+        .bind(serde_json::to_string(&record.default_image_pull_secrets).expect("strings serialize"))
+        .bind(record.generation)
+        .bind(fmt_time(record.created_at))
+        .bind(fmt_time(record.updated_at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((record, created))
+    }
+
+    pub async fn delete_cluster(&self, name: &str, if_match: Option<&str>) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let old =
+            get_cluster_tx(&mut tx, name).await?.ok_or_else(|| StoreError::not_found(format!("cluster {name:?}")))?;
+        check_if_match(&format!("cluster {name:?}"), if_match, &old.etag())?;
+        let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runtimes WHERE cluster = ?")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+        if used > 0 {
+            return Err(StoreError::conflict(
+                "cluster_in_use",
+                format!("cluster {name:?} still has {used} runtime(s); delete them first"),
+            ));
+        }
+        sqlx::query("DELETE FROM clusters WHERE name = ?").bind(name).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+//! SQLite persistence through sqlx: one file per aggregate, rows converted into plain types.
+//!
+//! Two pools share one database file in WAL mode: a single-connection writer, so write
+//! transactions queue instead of failing with `SQLITE_BUSY` on lock upgrades, and a pool of
+//! readers that never block it. `synchronous=FULL` makes every committed write survive a
+//! crash or power loss. The SQL is kept plain so a PostgreSQL backend can sit beside it.
+
+pub mod clusters;
+pub mod credentials;
+pub mod idempotency;
+pub mod plans;
+pub mod runtimes;
+pub mod tokens;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("{detail}")]
+    Conflict { code: &'static str, detail: String },
+    #[error("{what} has changed: its ETag is now {current}")]
+    PreconditionFailed { what: String, current: String },
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound { what: what.into() }
+    }
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Conflict { code, detail: detail.into() }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating when missing) and migrates the database at `url`.
+    pub async fn open(url: &str) -> Result<Self> {
+        let base = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let write = SqlitePoolOptions::new().max_connections(1).connect_with(base.clone()).await?;
+        sqlx::migrate!("./migrations").run(&write).await?;
+        let read = SqlitePoolOptions::new().max_connections(8).connect_with(base.read_only(true)).await?;
+        Ok(Self { read, write })
+    }
+
+    pub fn reader(&self) -> &SqlitePool {
+        &self.read
+    }
+
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
+        Ok(self.write.begin().await?)
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.read).await.is_ok()
+    }
+}
+
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+pub fn fmt_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("time {s:?}: {e}")))
+}
+
+pub fn parse_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("json column: {e}")))
+}
+
+/// Compares an `If-Match` value with a resource's current ETag.
+pub fn check_if_match(what: &str, if_match: Option<&str>, current: &str) -> Result<()> {
+    match if_match {
+        Some(v) if v.trim() != "*" && !v.split(',').any(|t| t.trim() == current) => {
+            Err(StoreError::PreconditionFailed { what: what.to_string(), current: current.to_string() })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// ETags are the quoted generation of the resource.
+pub fn etag(generation: i64) -> String {
+    format!("\"{generation}\"")
+}

@@ -1,0 +1,439 @@
+//! Desired runtimes, their credential bindings and their layer history.
+//!
+//! Bindings follow what a runtime references: whenever a runtime is written (or its
+//! cluster's default layer changes), every referenced name that is a credential with a
+//! `current` version and is not yet bound gets bound to that version; bindings to names no
+//! longer referenced are dropped. Creating a credential or adding a version moves no
+//! existing binding: a runtime picks a credential up the next time it is written.
+//! `generation` counts manifest changes only; layer and binding changes are revisions.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{Row, SqliteConnection};
+
+use super::clusters::get_cluster_tx;
+use super::credentials::current_versions_tx;
+use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
+use crate::domain::layers::referenced_names;
+use crate::domain::manifest::{AlluxioRuntime, RuntimeLayers};
+
+#[derive(Debug, Clone)]
+pub struct RuntimeRecord {
+    pub id: i64,
+    pub namespace: String,
+    pub name: String,
+    pub cluster: String,
+    pub manifest: serde_json::Value,
+    pub generation: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl RuntimeRecord {
+    pub fn etag(&self) -> String {
+        etag(self.generation)
+    }
+
+    /// The stored manifest as the domain type; it was validated before it was stored.
+    pub fn runtime(&self) -> Result<AlluxioRuntime> {
+        serde_json::from_value(self.manifest.clone())
+            .map_err(|e| StoreError::Corrupt(format!("runtime {}/{}: {e}", self.namespace, self.name)))
+    }
+
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.manifest
+            .pointer("/metadata/labels")
+            .and_then(|l| serde_json::from_value(l.clone()).ok())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LayerChange {
+    /// `cluster`, `global`, `master`, `worker` or `fuse`.
+    pub layer: String,
+    pub old: Vec<String>,
+    pub new: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BindingChange {
+    pub credential: String,
+    pub old: Option<u32>,
+    pub new: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct RevisionChanges {
+    layers: Vec<LayerChange>,
+    bindings: Vec<BindingChange>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LayerRevision {
+    pub revision: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub reason: String,
+    pub layers: Vec<LayerChange>,
+    pub bindings: Vec<BindingChange>,
+}
+
+/// Everything needed to resolve and render one runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeContext {
+    pub record: RuntimeRecord,
+    pub runtime: AlluxioRuntime,
+    pub cluster_default: Vec<String>,
+    pub bindings: BTreeMap<String, u32>,
+    pub layer_revision: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeFilter {
+    pub cluster: Option<String>,
+    pub namespace: Option<String>,
+}
+
+const COLUMNS: &str = "id, namespace, name, cluster, manifest, generation, created_at, updated_at";
+
+fn row_to_runtime(row: &sqlx::sqlite::SqliteRow) -> Result<RuntimeRecord> {
+    Ok(RuntimeRecord {
+        id: row.try_get("id")?,
+        namespace: row.try_get("namespace")?,
+        name: row.try_get("name")?,
+        cluster: row.try_get("cluster")?,
+        manifest: parse_json(&row.try_get::<String, _>("manifest")?)?,
+        generation: row.try_get("generation")?,
+        created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
+    })
+}
+
+async fn get_runtime_tx(conn: &mut SqliteConnection, namespace: &str, name: &str) -> Result<Option<RuntimeRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM runtimes WHERE namespace = ? AND name = ?");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(namespace).bind(name).fetch_optional(conn).await?;
+    row.as_ref().map(row_to_runtime).transpose()
+}
+
+async fn bindings_tx(conn: &mut SqliteConnection, runtime_id: i64) -> Result<BTreeMap<String, u32>> {
+    let rows = sqlx::query("SELECT credential, version FROM runtime_bindings WHERE runtime_id = ?")
+        .bind(runtime_id)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(|r| Ok((r.try_get("credential")?, r.try_get::<i64, _>("version")? as u32))).collect()
+}
+
+async fn latest_revision_tx(conn: &mut SqliteConnection, runtime_id: i64) -> Result<i64> {
+    let rev: Option<i64> = sqlx::query_scalar("SELECT MAX(revision) FROM layer_revisions WHERE runtime_id = ?")
+        .bind(runtime_id)
+        .fetch_one(conn)
+        .await?;
+    Ok(rev.unwrap_or(0))
+}
+
+/// Rebinds `runtime_id` to exactly the referenced credentials (see the module doc) and
+/// returns what moved.
+async fn sync_bindings(
+    conn: &mut SqliteConnection,
+    runtime_id: i64,
+    layers: &RuntimeLayers,
+    cluster_default: &[String],
+    current: &BTreeMap<String, u32>,
+) -> Result<Vec<BindingChange>> {
+    let old = bindings_tx(conn, runtime_id).await?;
+    let referenced = referenced_names(layers, cluster_default);
+    let mut new = BTreeMap::new();
+    for name in &referenced {
+        if let Some(v) = old.get(name).or_else(|| current.get(name)) {
+            new.insert(name.clone(), *v);
+        }
+    }
+    let mut changes = Vec::new();
+    for (cred, v) in &old {
+        if !new.contains_key(cred) {
+            changes.push(BindingChange { credential: cred.clone(), old: Some(*v), new: None });
+            sqlx::query("DELETE FROM runtime_bindings WHERE runtime_id = ? AND credential = ?")
+                .bind(runtime_id)
+                .bind(cred)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    for (cred, v) in &new {
+        if !old.contains_key(cred) {
+            changes.push(BindingChange { credential: cred.clone(), old: None, new: Some(*v) });
+            sqlx::query("INSERT INTO runtime_bindings (runtime_id, credential, version) VALUES (?, ?, ?)")
+                .bind(runtime_id)
+                .bind(cred)
+                .bind(*v as i64)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(changes)
+}
+
+async fn insert_revision(
+    conn: &mut SqliteConnection,
+    runtime_id: i64,
+    at: DateTime<Utc>,
+    actor: &str,
+    reason: &str,
+    changes: RevisionChanges,
+) -> Result<()> {
+    if changes.layers.is_empty() && changes.bindings.is_empty() {
+        return Ok(());
+    }
+    let revision = latest_revision_tx(conn, runtime_id).await? + 1;
+    sqlx::query(
+        "INSERT INTO layer_revisions (runtime_id, revision, at, actor, reason, changes) VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(runtime_id)
+    .bind(revision)
+    .bind(fmt_time(at))
+    .bind(actor)
+    .bind(reason)
+    .bind(serde_json::to_string(&changes).expect("revision serializes"))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn layer_changes(old: &RuntimeLayers, new: &RuntimeLayers) -> Vec<LayerChange> {
+    [
+        ("global", &old.global, &new.global),
+        ("master", &old.master, &new.master),
+        ("worker", &old.worker, &new.worker),
+        ("fuse", &old.fuse, &new.fuse),
+    ]
+    .into_iter()
+    .filter(|(_, o, n)| o != n)
+    .map(|(layer, o, n)| LayerChange { layer: layer.into(), old: o.clone(), new: n.clone() })
+    .collect()
+}
+
+/// Records a cluster default-layer change on every runtime of the cluster and rebinds them.
+pub(crate) async fn record_cluster_layer_change(
+    conn: &mut SqliteConnection,
+    cluster: &str,
+    new_default: &[String],
+    change: LayerChange,
+    actor: &str,
+) -> Result<()> {
+    let sql = format!("SELECT {COLUMNS} FROM runtimes WHERE cluster = ? ORDER BY id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(cluster).fetch_all(&mut *conn).await?;
+    let current = current_versions_tx(conn).await?;
+    let at = now();
+    for row in rows {
+        let rec = row_to_runtime(&row)?;
+        let layers = rec.runtime()?.layers();
+        let bindings = sync_bindings(conn, rec.id, &layers, new_default, &current).await?;
+        let changes = RevisionChanges { layers: vec![change.clone()], bindings };
+        insert_revision(conn, rec.id, at, actor, "cluster default layer changed", changes).await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Creates or replaces a runtime; returns it and whether it was created. An identical
+    /// manifest changes nothing (same generation, no revision).
+    pub async fn put_runtime(
+        &self,
+        namespace: &str,
+        name: &str,
+        cluster: &str,
+        runtime: &AlluxioRuntime,
+        if_match: Option<&str>,
+        actor: &str,
+    ) -> Result<(RuntimeRecord, bool)> {
+        let manifest = serde_json::to_value(runtime).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = self.begin().await?;
+        let Some(cluster_rec) = get_cluster_tx(&mut tx, cluster).await? else {
+            return Err(StoreError::not_found(format!("cluster {cluster:?}")));
+        };
+        let existing = get_runtime_tx(&mut tx, namespace, name).await?;
+        let what = format!("runtime {namespace}/{name}");
+        let at = now();
+        let (id, generation, created_at, old_layers, created) = match &existing {
+            None => {
+                if if_match.is_some_and(|v| v.trim() != "*") {
+                    return Err(StoreError::PreconditionFailed { what, current: "none".into() });
+                }
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO runtimes (namespace, name, cluster, manifest, generation, created_at, updated_at)
+                     VALUES (?, ?, ?, ?, 1, ?, ?) RETURNING id",
+                )
+                .bind(namespace)
+                .bind(name)
+                .bind(cluster)
+                .bind(manifest.to_string())
+                .bind(fmt_time(at))
+                .bind(fmt_time(at))
+                .fetch_one(&mut *tx)
+                .await?;
+                (id, 1, at, RuntimeLayers::default(), true)
+            }
+            Some(old) => {
+                check_if_match(&what, if_match, &old.etag())?;
+                if old.cluster != cluster {
+                    return Err(StoreError::conflict(
+                        "runtime_cluster_mismatch",
+                        format!(
+                            "{what} belongs to cluster {:?}; delete it there before creating it on {cluster:?}",
+                            old.cluster
+                        ),
+                    ));
+                }
+                if old.manifest == manifest {
+                    return Ok((old.clone(), false));
+                }
+                let generation = old.generation + 1;
+                sqlx::query("UPDATE runtimes SET manifest = ?, generation = ?, updated_at = ? WHERE id = ?")
+                    .bind(manifest.to_string())
+                    .bind(generation)
+                    .bind(fmt_time(at))
+                    .bind(old.id)
+                    .execute(&mut *tx)
+                    .await?;
+                (old.id, generation, old.created_at, old.runtime()?.layers(), false)
+            }
+        };
+        let layers = runtime.layers();
+        let current = current_versions_tx(&mut tx).await?;
+        let bindings = sync_bindings(&mut tx, id, &layers, &cluster_rec.default_image_pull_secrets, &current).await?;
+        let reason = if created { "runtime created" } else { "runtime updated" };
+        let changes = RevisionChanges { layers: layer_changes(&old_layers, &layers), bindings };
+        insert_revision(&mut tx, id, at, actor, reason, changes).await?;
+        tx.commit().await?;
+        let record = RuntimeRecord {
+            id,
+            namespace: namespace.into(),
+            name: name.into(),
+            cluster: cluster.into(),
+            manifest,
+            generation,
+            created_at,
+            updated_at: at,
+        };
+        Ok((record, created))
+    }
+
+    pub async fn get_runtime(&self, namespace: &str, name: &str) -> Result<RuntimeRecord> {
+        let mut conn = self.reader().acquire().await?;
+        get_runtime_tx(&mut conn, namespace, name)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("runtime {namespace}/{name}")))
+    }
+
+    /// The runtime with its cluster layer, bindings and latest layer revision, read in one
+    /// transaction so they agree with each other.
+    pub async fn runtime_context(&self, namespace: &str, name: &str) -> Result<RuntimeContext> {
+        let mut tx = self.reader().begin().await?;
+        let record = get_runtime_tx(&mut tx, namespace, name)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("runtime {namespace}/{name}")))?;
+        let cluster = get_cluster_tx(&mut tx, &record.cluster)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt(format!("cluster {:?} of runtime is missing", record.cluster)))?;
+        let bindings = bindings_tx(&mut tx, record.id).await?;
+        let layer_revision = latest_revision_tx(&mut tx, record.id).await?;
+        tx.commit().await?;
+        Ok(RuntimeContext {
+            runtime: record.runtime()?,
+            record,
+            cluster_default: cluster.default_image_pull_secrets,
+            bindings,
+            layer_revision,
+        })
+    }
+
+    /// One page of runtimes ordered by namespace and name, after `cursor` (exclusive).
+    /// `keep` filters rows (label selectors); pages are filled up to `limit` matches.
+    pub async fn list_runtimes(
+        &self,
+        filter: &RuntimeFilter,
+        cursor: Option<(String, String)>,
+        limit: usize,
+        keep: impl Fn(&RuntimeRecord) -> bool,
+    ) -> Result<(Vec<RuntimeRecord>, Option<(String, String)>)> {
+        let (mut ns, mut nm) = cursor.unwrap_or_default();
+        let mut out = Vec::new();
+        let batch = (limit * 2).clamp(50, 1000) as i64;
+        loop {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM runtimes
+                 WHERE (namespace > ? OR (namespace = ? AND name > ?))
+                   AND (? IS NULL OR cluster = ?) AND (? IS NULL OR namespace = ?)
+                 ORDER BY namespace, name LIMIT ?"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&ns)
+                .bind(&ns)
+                .bind(&nm)
+                .bind(&filter.cluster)
+                .bind(&filter.cluster)
+                .bind(&filter.namespace)
+                .bind(&filter.namespace)
+                .bind(batch)
+                .fetch_all(self.reader())
+                .await?;
+            let exhausted = (rows.len() as i64) < batch;
+            for row in &rows {
+                let rec = row_to_runtime(row)?;
+                ns.clone_from(&rec.namespace);
+                nm.clone_from(&rec.name);
+                if keep(&rec) {
+                    out.push(rec);
+                    if out.len() == limit {
+                        let more = !exhausted || row_is_not_last(&rows, row);
+                        return Ok((out, more.then_some((ns, nm))));
+                    }
+                }
+            }
+            if exhausted {
+                return Ok((out, None));
+            }
+        }
+    }
+
+    pub async fn delete_runtime(&self, namespace: &str, name: &str, if_match: Option<&str>) -> Result<RuntimeRecord> {
+        let mut tx = self.begin().await?;
+        let old = get_runtime_tx(&mut tx, namespace, name)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("runtime {namespace}/{name}")))?;
+        check_if_match(&format!("runtime {namespace}/{name}"), if_match, &old.etag())?;
+        sqlx::query("DELETE FROM runtimes WHERE id = ?").bind(old.id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(old)
+    }
+
+    pub async fn layer_history(&self, namespace: &str, name: &str) -> Result<Vec<LayerRevision>> {
+        let rec = self.get_runtime(namespace, name).await?;
+        let rows = sqlx::query(
+            "SELECT revision, at, actor, reason, changes FROM layer_revisions WHERE runtime_id = ? ORDER BY revision",
+        )
+        .bind(rec.id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let changes: RevisionChanges = parse_json(&r.try_get::<String, _>("changes")?)?;
+                Ok(LayerRevision {
+                    revision: r.try_get("revision")?,
+                    at: parse_time(&r.try_get::<String, _>("at")?)?,
+                    actor: r.try_get("actor")?,
+                    reason: r.try_get("reason")?,
+                    layers: changes.layers,
+                    bindings: changes.bindings,
+                })
+            })
+            .collect()
+    }
+}
+
+fn row_is_not_last(rows: &[sqlx::sqlite::SqliteRow], row: &sqlx::sqlite::SqliteRow) -> bool {
+    !std::ptr::eq(rows.last().expect("row comes from rows"), row)
+}

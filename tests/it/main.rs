@@ -1,0 +1,12 @@
+//! The one integration-test binary: the real app on real SQLite files (and, for cluster
+//! behaviour, a real kube-apiserver).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod auth;
+mod clusters;
+mod credentials;
+mod openapi;
+mod runtimes;
+mod secrets;

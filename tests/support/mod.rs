@@ -1,0 +1,7 @@
+//! Test helpers: the app in process on a temp SQLite file, and (in `cluster`) a real
+//! Kubernetes control plane.
+
+#![allow(dead_code)]
+
+pub mod app;
+pub mod cluster;
