@@ -74,6 +74,7 @@ CREATE TABLE runtime_sync (
     cluster                 TEXT NOT NULL,
     labels                  TEXT NOT NULL DEFAULT '{}',
     applied_generation      INTEGER,
+    applied_spec_hash       TEXT,
     applied_layer_revision  INTEGER,
     applied_bindings        TEXT,
     last_run_id             TEXT,

@@ -25,11 +25,6 @@ pub enum StartError {
     Listen { addr: String, source: std::io::Error },
 }
 
-/// Everything `serve` prepares before it listens; tests use it too.
-pub struct Prepared {
-    pub state: web::Data<AppState>,
-}
-
 pub fn load_key(cfg: &ServeConfig) -> Result<MasterKey, StartError> {
     if let Some(k) = &cfg.master_key {
         return Ok(MasterKey::from_base64(k)?);
@@ -78,7 +73,9 @@ fn ensure_dir(path: &Path) -> Result<(), StartError> {
     Ok(())
 }
 
-pub async fn prepare(cfg: &ServeConfig) -> Result<Prepared, StartError> {
+/// Everything `serve` prepares before it listens (tests use it too): data directory, key,
+/// migrated store, bootstrap token, interrupted runs marked failed.
+pub async fn prepare(cfg: &ServeConfig) -> Result<AppState, StartError> {
     ensure_dir(&cfg.data_dir)?;
     let key = load_key(cfg)?;
     let store = Store::open(&cfg.database_url()).await?;
@@ -97,7 +94,7 @@ pub async fn prepare(cfg: &ServeConfig) -> Result<Prepared, StartError> {
         plan_ttl: chrono::Duration::seconds(cfg.plan_ttl_secs as i64),
         after_object: None,
     };
-    Ok(Prepared { state: web::Data::new(AppState { store, key, engine }) })
+    Ok(AppState { store, key, engine })
 }
 
 fn hostname() -> String {
@@ -114,9 +111,8 @@ pub fn start_workers(state: &AppState, cfg: &ServeConfig) {
 }
 
 pub async fn serve(cfg: ServeConfig) -> Result<(), StartError> {
-    let prepared = prepare(&cfg).await?;
-    start_workers(&prepared.state, &cfg);
-    let state = prepared.state.clone();
+    let state = web::Data::new(prepare(&cfg).await?);
+    start_workers(&state, &cfg);
     let mut server = HttpServer::new(move || build_app(state.clone()));
     if let Some(n) = cfg.http_workers {
         server = server.workers(n);

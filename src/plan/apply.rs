@@ -279,6 +279,7 @@ impl Engine {
                 cluster: input.cluster.clone(),
                 labels,
                 applied_generation: Some(input.generation),
+                applied_spec_hash: Some(input.spec_hash.clone()),
                 applied_layer_revision: Some(input.layer_revision),
                 applied_bindings: Some(input.bindings.clone()),
                 last_run_id: Some(run_id.to_string()),

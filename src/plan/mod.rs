@@ -128,6 +128,8 @@ pub struct RuntimeInput {
     pub name: String,
     pub cluster: String,
     pub generation: i64,
+    /// Fingerprint of the manifest without its pull-secret layers.
+    pub spec_hash: String,
     pub layer_revision: i64,
     pub bindings: BTreeMap<String, u32>,
 }
@@ -157,6 +159,9 @@ pub struct PlanSummary {
     pub update: usize,
     pub delete: usize,
     pub no_op: usize,
+    /// Read requests sent to each cluster to refresh (one LIST per namespace and kind).
+    #[serde(default)]
+    pub live_reads: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -289,7 +294,7 @@ fn runtime_reasons(ctx: &RuntimeContext, sync: Option<&SyncRecord>) -> Vec<Reaso
         return vec![Reason::New];
     };
     let mut out = Vec::new();
-    if s.applied_generation != Some(ctx.record.generation) {
+    if s.applied_generation != Some(ctx.record.generation) && s.applied_spec_hash.as_deref() != Some(&spec_hash(ctx)) {
         out.push(Reason::SpecChange);
     }
     if s.applied_layer_revision != Some(ctx.layer_revision) {
@@ -301,12 +306,32 @@ fn runtime_reasons(ctx: &RuntimeContext, sync: Option<&SyncRecord>) -> Vec<Reaso
     out
 }
 
+/// A fingerprint of everything in a runtime's manifest except its pull-secret layers, so a
+/// change of layers alone is reported as `layer_change`, not `spec_change`.
+pub fn spec_hash(ctx: &RuntimeContext) -> String {
+    use sha2::{Digest, Sha256};
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                m.remove("imagePullSecrets");
+                m.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut m = ctx.record.manifest.clone();
+    strip(&mut m);
+    hex::encode(Sha256::digest(m.to_string().as_bytes()))
+}
+
 pub fn runtime_input(ctx: &RuntimeContext) -> RuntimeInput {
     RuntimeInput {
         namespace: ctx.record.namespace.clone(),
         name: ctx.record.name.clone(),
         cluster: ctx.record.cluster.clone(),
         generation: ctx.record.generation,
+        spec_hash: spec_hash(ctx),
         layer_revision: ctx.layer_revision,
         bindings: ctx.bindings.clone(),
     }
@@ -491,6 +516,7 @@ pub async fn create_plan(
     let mut live: BTreeMap<(String, String), LiveNamespace> = BTreeMap::new();
     let mut warnings = Vec::new();
     let mut clusters: BTreeMap<String, i64> = BTreeMap::new();
+    let mut live_reads = BTreeMap::new();
     let cluster_names: BTreeSet<String> = touched.iter().map(|(c, _)| c.clone()).collect();
     for cluster in &cluster_names {
         clusters.insert(cluster.clone(), store.get_cluster(cluster).await?.generation);
@@ -516,6 +542,7 @@ pub async fn create_plan(
             }
             live.insert((c.clone(), ns.clone()), l);
         }
+        live_reads.insert(cluster.clone(), client.requests().reads);
     }
 
     // Compare.
@@ -559,7 +586,7 @@ pub async fn create_plan(
             &y.name,
         ))
     });
-    let mut summary = PlanSummary::default();
+    let mut summary = PlanSummary { live_reads, ..Default::default() };
     for o in &objects {
         match o.action {
             Action::Create => summary.create += 1,

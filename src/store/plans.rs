@@ -91,6 +91,8 @@ pub struct SyncRecord {
     pub cluster: String,
     pub labels: BTreeMap<String, String>,
     pub applied_generation: Option<i64>,
+    /// Fingerprint of the applied manifest without its pull-secret layers.
+    pub applied_spec_hash: Option<String>,
     pub applied_layer_revision: Option<i64>,
     pub applied_bindings: Option<BTreeMap<String, u32>>,
     pub last_run_id: Option<String>,
@@ -171,6 +173,7 @@ fn row_to_sync(r: &sqlx::sqlite::SqliteRow) -> Result<SyncRecord> {
         cluster: r.try_get("cluster")?,
         labels: parse_json(&r.try_get::<String, _>("labels")?)?,
         applied_generation: r.try_get("applied_generation")?,
+        applied_spec_hash: r.try_get("applied_spec_hash")?,
         applied_layer_revision: r.try_get("applied_layer_revision")?,
         applied_bindings: r.try_get::<Option<String>, _>("applied_bindings")?.as_deref().map(parse_json).transpose()?,
         last_run_id: r.try_get("last_run_id")?,
@@ -584,10 +587,11 @@ impl Store {
                 .await?;
         } else {
             sqlx::query(
-                "INSERT INTO runtime_sync (namespace, name, cluster, labels, applied_generation, applied_layer_revision, applied_bindings, last_run_id, last_run_status, drift, checked_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                "INSERT INTO runtime_sync (namespace, name, cluster, labels, applied_generation, applied_spec_hash, applied_layer_revision, applied_bindings, last_run_id, last_run_status, drift, checked_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (namespace, name) DO UPDATE SET cluster = excluded.cluster, labels = excluded.labels,
-                   applied_generation = excluded.applied_generation, applied_layer_revision = excluded.applied_layer_revision,
+                   applied_generation = excluded.applied_generation, applied_spec_hash = excluded.applied_spec_hash,
+                   applied_layer_revision = excluded.applied_layer_revision,
                    applied_bindings = excluded.applied_bindings, last_run_id = excluded.last_run_id,
                    last_run_status = excluded.last_run_status, drift = excluded.drift, checked_at = excluded.checked_at",
             )
@@ -596,6 +600,7 @@ impl Store {
             .bind(&s.cluster)
             .bind(serde_json::to_string(&s.labels).expect("labels serialize"))
             .bind(s.applied_generation)
+            .bind(&s.applied_spec_hash)
             .bind(s.applied_layer_revision)
             .bind(s.applied_bindings.as_ref().map(|b| serde_json::to_string(b).expect("bindings serialize")))
             .bind(&s.last_run_id)

@@ -4,9 +4,11 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod apply;
 mod auth;
 mod clusters;
 mod credentials;
+mod drift;
 mod openapi;
 mod runtimes;
 mod secrets;

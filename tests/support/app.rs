@@ -69,10 +69,21 @@ pub fn serve_config(dir: &std::path::Path) -> ServeConfig {
 
 impl TestApp {
     pub async fn start() -> TestApp {
+        Self::start_with(None).await
+    }
+
+    /// Starts the app with a hook called after each object a run acts on.
+    pub async fn start_with(after_object: Option<fluidform::plan::apply::AfterObject>) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, after_object).await
+    }
+
+    /// Starts the app on an existing data directory (a restart).
+    pub async fn start_in(dir: TempDir, after_object: Option<fluidform::plan::apply::AfterObject>) -> TestApp {
         let cfg = serve_config(dir.path());
-        let prepared = fluidform::daemon::prepare(&cfg).await.expect("daemon prepares");
-        TestApp { dir, state: prepared.state }
+        let mut state = fluidform::daemon::prepare(&cfg).await.expect("daemon prepares");
+        state.engine.after_object = after_object;
+        TestApp { dir, state: web::Data::new(state) }
     }
 
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {

@@ -1,0 +1,107 @@
+//! Helpers for tests against a real API server: register a `TestCluster` with the app, make
+//! and apply plans, wait for runs, and read live objects with a kube client of the test's own.
+
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use serde_json::{Value, json};
+
+use super::app::TestApp;
+use super::cluster::TestCluster;
+
+/// Registers `cluster` under `name` with its admin kubeconfig.
+pub async fn register(app: &TestApp, name: &str, cluster: &TestCluster, defaults: &[&str]) {
+    let r = app
+        .put(
+            &format!("/v1/clusters/{name}"),
+            json!({"kubeconfig": cluster.kubeconfig, "defaultImagePullSecrets": defaults}),
+        )
+        .await;
+    assert!(r.status.is_success(), "register {name}: {}", r.text());
+}
+
+/// Makes a plan; panics unless 201.
+pub async fn plan(app: &TestApp, body: Value) -> Value {
+    let r = app.post("/v1/plans", body).await;
+    assert_eq!(r.status, 201, "plan: {}", r.text());
+    r.json()
+}
+
+/// Polls a run until it ends.
+pub async fn wait_run(app: &TestApp, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let run = app.get(&format!("/v1/runs/{id}")).await.json();
+        let status = run["status"].as_str().unwrap_or_default().to_string();
+        if status == "succeeded" || status == "failed" {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "run {id} did not finish: {run}");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Applies a plan and waits for its run; returns the finished run.
+pub async fn apply(app: &TestApp, plan_id: &str) -> Value {
+    let r = app.post(&format!("/v1/plans/{plan_id}/apply"), json!({})).await;
+    assert_eq!(r.status, 202, "apply: {}", r.text());
+    wait_run(app, r.json()["id"].as_str().unwrap()).await
+}
+
+/// Plans with refresh and applies; asserts the run succeeded.
+pub async fn converge(app: &TestApp, scope: Value) -> (Value, Value) {
+    let mut body = scope;
+    body["refresh"] = json!(true);
+    body["createNamespaces"] = json!(true);
+    let p = plan(app, body).await;
+    let run = apply(app, p["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "run: {run}");
+    (p, run)
+}
+
+pub fn actions(plan: &Value) -> Vec<(String, String, String)> {
+    plan["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["action"] != "no-op")
+        .map(|o| {
+            (
+                o["action"].as_str().unwrap().into(),
+                o["kind"].as_str().unwrap().into(),
+                o["name"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+pub async fn client(cluster: &TestCluster) -> kube::Client {
+    let kc = kube::config::Kubeconfig::from_yaml(&cluster.kubeconfig).expect("kubeconfig parses");
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.expect("config");
+    kube::Client::try_from(cfg).expect("client")
+}
+
+pub fn api(
+    client: &kube::Client,
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+    ns: &str,
+) -> Api<DynamicObject> {
+    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural);
+    Api::namespaced_with(client.clone(), ns, &ar)
+}
+
+pub async fn get(client: &kube::Client, kind: &str, ns: &str, name: &str) -> Option<Value> {
+    let (group, plural) = match kind {
+        "StatefulSet" => ("apps", "statefulsets"),
+        "DaemonSet" => ("apps", "daemonsets"),
+        "Secret" => ("", "secrets"),
+        "ConfigMap" => ("", "configmaps"),
+        "Service" => ("", "services"),
+        other => panic!("kind {other}"),
+    };
+    let a = api(client, group, "v1", kind, plural, ns);
+    a.get_opt(name).await.expect("live read").map(|o| serde_json::to_value(o).unwrap())
+}
