@@ -103,11 +103,12 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "fluidform".into())
 }
 
-/// Starts the background loops (drift) on this daemon.
+/// Starts the background loops (drift, rotation driver) on this daemon.
 pub fn start_workers(state: &AppState, cfg: &ServeConfig) {
     if let Some(every) = cfg.drift_interval() {
         state.engine.spawn_drift_loop(every);
     }
+    state.engine.spawn_rotation_driver();
 }
 
 pub async fn serve(cfg: ServeConfig) -> Result<(), StartError> {

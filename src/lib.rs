@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod domain;
 pub mod plan;
+pub mod rotation;
 pub mod secrets;
 pub mod service;
 pub mod store;

@@ -31,6 +31,13 @@ pub struct VersionResponse {
     pub fingerprint: String,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    /// True when no runtime is bound to this version and its Secret was pruned from every
+    /// namespace (fluidform prunes it only once no live workload or pod pulls with it).
+    pub safe_to_revoke: bool,
+    /// Runtimes bound to it (`namespace/name`).
+    pub bound_runtimes: Vec<String>,
+    /// Where its Secret still exists (`cluster/namespace`).
+    pub materialized_in: Vec<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -49,8 +56,11 @@ pub struct CredentialResponse {
     pub updated_at: DateTime<Utc>,
 }
 
-fn version_response(name: &str, v: &VersionRecord) -> VersionResponse {
+fn version_response(name: &str, v: &VersionRecord, holders: (Vec<String>, Vec<String>)) -> VersionResponse {
     VersionResponse {
+        safe_to_revoke: holders.0.is_empty() && holders.1.is_empty(),
+        bound_runtimes: holders.0,
+        materialized_in: holders.1,
         version: v.version,
         stages: v.stage.into_iter().collect(),
         secret_name: managed_secret_name(name, v.version),
@@ -61,15 +71,24 @@ fn version_response(name: &str, v: &VersionRecord) -> VersionResponse {
     }
 }
 
-impl From<&CredentialRecord> for CredentialResponse {
-    fn from(c: &CredentialRecord) -> Self {
+async fn versions(state: &AppState, c: &CredentialRecord) -> Result<Vec<VersionResponse>, ApiError> {
+    let mut out = Vec::with_capacity(c.versions.len());
+    for v in &c.versions {
+        let holders = state.store.version_holders(&c.name, v.version).await?;
+        out.push(version_response(&c.name, v, holders));
+    }
+    Ok(out)
+}
+
+impl CredentialResponse {
+    fn new(c: &CredentialRecord, versions: Vec<VersionResponse>) -> Self {
         Self {
             name: c.name.clone(),
             description: c.description.clone(),
             generation: c.generation,
             current_version: c.version_with(Stage::Current).map(|v| v.version),
             pending_version: c.version_with(Stage::Pending).map(|v| v.version),
-            versions: c.versions.iter().map(|v| version_response(&c.name, v)).collect(),
+            versions,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -103,7 +122,8 @@ pub async fn put_credential(
     let (rec, created) =
         put_credential_service(&state.store, &state.key, &path, input, if_match(&req).as_deref(), &caller.name).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(HttpResponse::build(status).insert_header(("ETag", rec.etag())).json(CredentialResponse::from(&rec)))
+    let versions = versions(&state, &rec).await?;
+    Ok(HttpResponse::build(status).insert_header(("ETag", rec.etag())).json(CredentialResponse::new(&rec, versions)))
 }
 
 #[utoipa::path(
@@ -122,7 +142,8 @@ pub async fn get_credential(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
     let rec = state.store.get_credential(&path).await?;
-    Ok(HttpResponse::Ok().insert_header(("ETag", rec.etag())).json(CredentialResponse::from(&rec)))
+    let versions = versions(&state, &rec).await?;
+    Ok(HttpResponse::Ok().insert_header(("ETag", rec.etag())).json(CredentialResponse::new(&rec, versions)))
 }
 
 #[utoipa::path(
@@ -135,7 +156,11 @@ pub async fn get_credential(
 #[get("/credentials")]
 pub async fn list_credentials(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let items = state.store.list_credentials().await?.iter().map(CredentialResponse::from).collect();
+    let mut items = Vec::new();
+    for c in state.store.list_credentials().await? {
+        let versions = versions(&state, &c).await?;
+        items.push(CredentialResponse::new(&c, versions));
+    }
     Ok(HttpResponse::Ok().json(ListResponse { items, next: None }))
 }
 
@@ -166,7 +191,8 @@ pub async fn create_credential_version(
         let (rec, version) =
             add_version(&state.store, &state.key, &path, input, if_match(&req).as_deref(), &caller.name).await?;
         let v = rec.versions.iter().find(|v| v.version == version).expect("version was just added");
-        Ok(Reply::json(StatusCode::CREATED, &version_response(&rec.name, v))
+        let holders = state.store.version_holders(&rec.name, version).await?;
+        Ok(Reply::json(StatusCode::CREATED, &version_response(&rec.name, v, holders))
             .header("ETag", rec.etag())
             .header("Location", format!("/v1/credentials/{}/versions", rec.name)))
     })
@@ -189,6 +215,6 @@ pub async fn list_credential_versions(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
     let rec = state.store.get_credential(&path).await?;
-    let items = rec.versions.iter().map(|v| version_response(&rec.name, v)).collect();
+    let items = versions(&state, &rec).await?;
     Ok(HttpResponse::Ok().insert_header(("ETag", rec.etag())).json(ListResponse { items, next: None }))
 }

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     PlanAlreadyApplied,
     PlanExpired,
     RuntimeLocked,
+    RotationActive,
+    RotationState,
     ClusterConfig,
     ClusterTls,
     ClusterAuth,
@@ -60,7 +62,9 @@ impl ErrorCode {
             PlanStale => (StatusCode::CONFLICT, "The plan's inputs changed since it was made"),
             PlanAlreadyApplied => (StatusCode::CONFLICT, "The plan was already applied"),
             PlanExpired => (StatusCode::GONE, "The plan expired"),
-            RuntimeLocked => (StatusCode::CONFLICT, "Another run holds a runtime of this plan"),
+            RuntimeLocked => (StatusCode::CONFLICT, "Another run holds a runtime this needs"),
+            RotationActive => (StatusCode::CONFLICT, "Another rotation of this credential is active"),
+            RotationState => (StatusCode::CONFLICT, "Not possible in the rotation's current state"),
             ClusterConfig => (StatusCode::UNPROCESSABLE_ENTITY, "The cluster's connection settings cannot be used"),
             ClusterTls => (StatusCode::BAD_GATEWAY, "TLS with the cluster's API server failed"),
             ClusterAuth => (StatusCode::BAD_GATEWAY, "The cluster's API server refused the credentials"),
@@ -81,6 +85,7 @@ impl ErrorCode {
             "cluster_in_use" => Self::ClusterInUse,
             "cluster_credentials_required" => Self::ClusterCredentialsRequired,
             "runtime_cluster_mismatch" => Self::RuntimeClusterMismatch,
+            "rotation_active" => Self::RotationActive,
             _ => Self::Internal,
         }
     }

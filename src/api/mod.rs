@@ -9,6 +9,7 @@ pub mod error;
 pub mod health;
 pub mod idempotency;
 pub mod plans;
+pub mod rotations;
 pub mod runtimes;
 pub mod tokens;
 
@@ -73,7 +74,16 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(plans::apply_plan)
         .service(plans::get_run)
         .service(plans::list_locks)
-        .service(plans::delete_lock);
+        .service(plans::delete_lock)
+        .service(rotations::preview_rotation)
+        .service(rotations::create_rotation)
+        .service(rotations::get_rotation)
+        .service(rotations::stream_rotation_events)
+        .service(rotations::approve_rotation)
+        .service(rotations::pause_rotation)
+        .service(rotations::resume_rotation)
+        .service(rotations::abort_rotation)
+        .service(rotations::rollback_rotation);
 }
 
 fn describe(mut doc: OpenApiDoc) -> OpenApiDoc {

@@ -60,6 +60,18 @@ fn run_order(objects: &[PlanObject]) -> Vec<&PlanObject> {
 impl Engine {
     /// Validates and starts applying a plan; returns the queued run.
     pub async fn apply_plan(&self, plan_id: &str, actor: &str) -> Result<RunRecord, PlanError> {
+        self.apply_plan_with(plan_id, actor, None, None).await
+    }
+
+    /// `apply_plan` with a chosen run id (written down by the caller before it acts) and a
+    /// lock owner whose locks count as the caller's own.
+    pub async fn apply_plan_with(
+        &self,
+        plan_id: &str,
+        actor: &str,
+        run_id: Option<String>,
+        owner: Option<&str>,
+    ) -> Result<RunRecord, PlanError> {
         let plan = Plan::from_record(self.store.get_plan(plan_id).await?)?;
         if let Some(run) = &plan.run_id {
             return Err(PlanError::AlreadyApplied(run.clone()));
@@ -97,7 +109,7 @@ impl Engine {
                 finished_at: None,
             })
             .collect();
-        let run_id = uuid::Uuid::now_v7().to_string();
+        let run_id = run_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let refused = self
             .store
             .create_run(NewRun {
@@ -108,6 +120,7 @@ impl Engine {
                 locks: &locks,
                 lease: self.lease,
                 objects: &objects,
+                owner,
             })
             .await?;
         match refused {

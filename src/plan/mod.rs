@@ -232,6 +232,33 @@ pub enum PlanError {
 pub struct LiveNamespace {
     pub objects: BTreeMap<(String, String), Value>,
     pub secret_names: BTreeSet<String>,
+    /// Pods of fluidform's workloads (they carry its labels through the templates).
+    pub pods: Vec<Value>,
+}
+
+impl LiveNamespace {
+    /// Live workloads (except those in `going`, which the same plan deletes) and pods that
+    /// still pull with the Secret `name`.
+    pub fn holders_of(&self, name: &str, going: &BTreeSet<(String, String)>) -> Vec<String> {
+        use crate::rotation::health::pulls_with;
+        let mut out = Vec::new();
+        for ((kind, n), obj) in &self.objects {
+            if going.contains(&(kind.clone(), n.clone())) {
+                continue;
+            }
+            if obj.pointer("/spec/template/spec").is_some_and(|s| pulls_with(s, name)) {
+                out.push(format!("{kind} {n}"));
+            }
+        }
+        for pod in &self.pods {
+            let running =
+                pod.pointer("/status/phase").and_then(Value::as_str).is_none_or(|p| p != "Succeeded" && p != "Failed");
+            if running && pod.get("spec").is_some_and(|s| pulls_with(s, name)) {
+                out.push(format!("Pod {}", pod.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default()));
+            }
+        }
+        out
+    }
 }
 
 /// Reads a namespace's managed objects (one LIST per kind) and its Secret names.
@@ -245,6 +272,7 @@ pub async fn read_live(client: &ClusterClient, namespace: &str) -> Result<LiveNa
         }
     }
     live.secret_names = client.list_names("v1", "Secret", namespace).await?;
+    live.pods = client.list("v1", "Pod", namespace, &selector).await?;
     Ok(live)
 }
 
@@ -553,6 +581,29 @@ pub async fn create_plan(
         let a = applied.get(&k);
         if d.is_none() && k.kind == "Secret" && still_referenced.contains(&k) {
             continue; // used by a runtime outside this plan
+        }
+        if d.is_none() && k.kind == "Secret" && a.is_some() {
+            // A credential Secret goes only when nothing live still pulls with it.
+            let why = match live.get(&(k.cluster.clone(), k.namespace.clone())) {
+                None => Some("make a refreshing plan to prune it".to_string()),
+                Some(l) => {
+                    let going: BTreeSet<(String, String)> = applied
+                        .keys()
+                        .filter(|x| x.cluster == k.cluster && x.namespace == k.namespace && !desired.contains_key(*x))
+                        .map(|x| (x.kind.clone(), x.name.clone()))
+                        .collect();
+                    let holders = l.holders_of(&k.name, &going);
+                    (!holders.is_empty()).then(|| format!("still used by {}", holders.join(", ")))
+                }
+            };
+            if let Some(why) = why {
+                warnings.push(PlanWarning {
+                    cluster: k.cluster.clone(),
+                    namespace: k.namespace.clone(),
+                    message: format!("Secret {:?} is no longer desired but is kept: {why}", k.name),
+                });
+                continue;
+            }
         }
         let live_obj = live.get(&(k.cluster.clone(), k.namespace.clone())).map(|l| {
             if k.kind == "Secret" {

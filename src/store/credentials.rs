@@ -280,3 +280,26 @@ impl Store {
         row_to_version(&row)
     }
 }
+
+impl Store {
+    /// What still holds a credential version: runtimes bound to it (`namespace/name`) and
+    /// namespaces whose materialized Secret fluidform has not pruned (`cluster/namespace`).
+    pub async fn version_holders(&self, credential: &str, version: u32) -> Result<(Vec<String>, Vec<String>)> {
+        let runtimes: Vec<String> = sqlx::query_scalar(
+            "SELECT r.namespace || '/' || r.name FROM runtime_bindings b JOIN runtimes r ON r.id = b.runtime_id
+             WHERE b.credential = ? AND b.version = ? ORDER BY 1",
+        )
+        .bind(credential)
+        .bind(version as i64)
+        .fetch_all(self.reader())
+        .await?;
+        let secret = crate::domain::layers::managed_secret_name(credential, version);
+        let secrets: Vec<String> = sqlx::query_scalar(
+            "SELECT cluster || '/' || namespace FROM applied_objects WHERE kind = 'Secret' AND name = ? ORDER BY 1",
+        )
+        .bind(&secret)
+        .fetch_all(self.reader())
+        .await?;
+        Ok((runtimes, secrets))
+    }
+}

@@ -9,6 +9,7 @@ pub mod clusters;
 pub mod credentials;
 pub mod idempotency;
 pub mod plans;
+pub mod rotations;
 pub mod runtimes;
 pub mod tokens;
 

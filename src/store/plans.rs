@@ -203,6 +203,8 @@ pub struct NewRun<'a> {
     pub locks: &'a [String],
     pub lease: Duration,
     pub objects: &'a [RunObject],
+    /// A lock already held under this id (e.g. `rotation:<id>`) is the caller's own.
+    pub owner: Option<&'a str>,
 }
 
 /// Why a run could not be created.
@@ -262,6 +264,9 @@ impl Store {
                 sqlx::query("SELECT * FROM locks WHERE id = ?").bind(lock).fetch_optional(&mut *tx).await?
             {
                 let held = row_to_lock(&row)?;
+                if new.owner.is_some() && held.run_id.as_deref() == new.owner {
+                    continue; // the caller's own lock (a rotation running its batch)
+                }
                 if held.expires_at > at {
                     return Ok(Err(RunRefusal::Locked(held)));
                 }
@@ -482,6 +487,57 @@ impl Store {
         let _ = holder;
         tx.commit().await?;
         Ok(ids)
+    }
+
+    /// Takes locks for a long-lived owner (a rotation) in one transaction; returns the first
+    /// lock another live holder has, taking none then.
+    pub async fn take_locks(
+        &self,
+        owner: &str,
+        holder: &str,
+        ids: &[String],
+        lease: Duration,
+    ) -> Result<Option<LockRecord>> {
+        let mut tx = self.begin().await?;
+        let at = now();
+        for id in ids {
+            if let Some(row) = sqlx::query("SELECT * FROM locks WHERE id = ?").bind(id).fetch_optional(&mut *tx).await?
+            {
+                let held = row_to_lock(&row)?;
+                if held.run_id.as_deref() != Some(owner) && held.expires_at > at {
+                    return Ok(Some(held));
+                }
+            }
+            sqlx::query(
+                "INSERT INTO locks (id, holder, run_id, acquired_at, renewed_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, run_id = excluded.run_id,
+                   renewed_at = excluded.renewed_at, expires_at = excluded.expires_at",
+            )
+            .bind(id)
+            .bind(holder)
+            .bind(owner)
+            .bind(fmt_time(at))
+            .bind(fmt_time(at))
+            .bind(fmt_time(at + lease))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    /// Releases every lock of `owner` (for a rotation, also its driver lease).
+    pub async fn release_locks(&self, owner: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM locks WHERE run_id = ?").bind(owner).execute(&mut *tx).await?;
+        if let Some(id) = owner.strip_prefix("rotation:") {
+            sqlx::query("DELETE FROM locks WHERE id = ?")
+                .bind(format!("rotation-driver:{id}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn renew_locks(&self, run_id: &str, lease: Duration) -> Result<()> {

@@ -66,9 +66,9 @@ pub struct BindingChange {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct RevisionChanges {
-    layers: Vec<LayerChange>,
-    bindings: Vec<BindingChange>,
+pub(crate) struct RevisionChanges {
+    pub layers: Vec<LayerChange>,
+    pub bindings: Vec<BindingChange>,
 }
 
 #[derive(Debug, Clone)]
@@ -176,7 +176,7 @@ async fn sync_bindings(
     Ok(changes)
 }
 
-async fn insert_revision(
+pub(crate) async fn insert_revision(
     conn: &mut SqliteConnection,
     runtime_id: i64,
     at: DateTime<Utc>,

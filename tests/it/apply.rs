@@ -107,8 +107,9 @@ async fn worker_layer_change_is_one_update() {
     );
     let next = plan(&app, json!({"runtimes": ["team-a/alpha"], "refresh": true})).await;
     assert!(actions(&next).is_empty(), "{:?}", actions(&next));
-    // Refreshing reads one LIST per kind in the namespace (5), not one GET per object.
-    assert_eq!(next["summary"]["liveReads"]["c1"], 5, "{}", next["summary"]);
+    // Refreshing reads one LIST per kind in the namespace (4 workload kinds, Secrets, Pods),
+    // not one GET per object.
+    assert_eq!(next["summary"]["liveReads"]["c1"], 6, "{}", next["summary"]);
     assert_eq!(app.get("/v1/runtimes/team-a/alpha").await.json()["status"]["sync"], "in_sync");
 }
 

@@ -143,6 +143,7 @@ async fn a_restart_marks_interrupted_runs_failed_and_frees_their_locks() {
             locks: &["runtime:default:r1".to_string()],
             lease: chrono::Duration::seconds(600),
             objects: &[object(0, "ConfigMap", "r1-config"), object(1, "Service", "r1-master-0")],
+            owner: None,
         })
         .await
         .unwrap();

@@ -10,5 +10,6 @@ mod clusters;
 mod credentials;
 mod drift;
 mod openapi;
+mod rotation;
 mod runtimes;
 mod secrets;

@@ -105,3 +105,81 @@ pub async fn get(client: &kube::Client, kind: &str, ns: &str, name: &str) -> Opt
     let a = api(client, group, "v1", kind, plural, ns);
     a.get_opt(name).await.expect("live read").map(|o| serde_json::to_value(o).unwrap())
 }
+
+/// Labels every node so the fuse DaemonSets of these runtimes (`namespace/name`) land.
+pub async fn label_nodes_for(cluster: &TestCluster, runtimes: &[(&str, &str)]) {
+    let kc = client(cluster).await;
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(kc);
+    let labels: serde_json::Map<String, Value> =
+        runtimes.iter().map(|(ns, n)| (format!("fluid.io/f-{ns}-{n}"), json!("true"))).collect();
+    for node in &cluster.nodes {
+        let patch = json!({"metadata": {"labels": labels}});
+        nodes
+            .patch(node, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+            .await
+            .expect("label node");
+    }
+}
+
+/// Waits until the master, worker and fuse of each runtime have rolled out.
+pub async fn wait_rolled_out(cluster: &TestCluster, ns: &str, runtimes: &[&str]) {
+    let kc = client(cluster).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for rt in runtimes {
+        for (kind, name) in [
+            ("StatefulSet", format!("{rt}-master")),
+            ("StatefulSet", format!("{rt}-worker")),
+            ("DaemonSet", format!("{rt}-fuse")),
+        ] {
+            loop {
+                let obj = get(&kc, kind, ns, &name).await;
+                match obj.as_ref().map(fluidform::rotation::health::workload_health) {
+                    Some(Ok(())) => break,
+                    other => assert!(Instant::now() < deadline, "{kind} {ns}/{name} did not roll out: {other:?}"),
+                }
+                actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// Live pods of a namespace with the Secrets they pull with.
+pub async fn pod_pull_secrets(cluster: &TestCluster, ns: &str) -> Vec<(String, Vec<String>)> {
+    let kc = client(cluster).await;
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(kc, ns);
+    let list = pods.list(&Default::default()).await.expect("list pods");
+    list.items
+        .into_iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(|p| {
+            let secrets =
+                p.spec.and_then(|s| s.image_pull_secrets).unwrap_or_default().into_iter().map(|s| s.name).collect();
+            (p.metadata.name.unwrap_or_default(), secrets)
+        })
+        .collect()
+}
+
+/// Polls a rotation until `done` says so (or panics after `secs`).
+pub async fn wait_rotation(app: &TestApp, id: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let r = app.get(&format!("/v1/rotations/{id}")).await.json();
+        if done(&r) {
+            return r;
+        }
+        if Instant::now() >= deadline {
+            let events = app.state.store.rotation_events(id, 0).await.unwrap();
+            let mut runs = Vec::new();
+            for b in r["batches"].as_array().into_iter().flatten() {
+                if let Some(run) = b["runId"].as_str() {
+                    runs.push(app.get(&format!("/v1/runs/{run}")).await.text());
+                }
+            }
+            panic!(
+                "rotation did not get there: {r}\nevents: {}\nruns: {runs:?}",
+                serde_json::to_string(&events).unwrap()
+            );
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,0 +1,261 @@
+//! `/v1/rotations`: staged credential rotations: preview, start, progress, events (SSE)
+//! and the commands approve, pause, resume, abort and rollback.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiError, ErrorCode, Problem, parse_json};
+use super::idempotency::{Reply, idempotent};
+use crate::rotation::{Preview, RotationError, RotationRequest};
+use crate::store::rotations::{BatchRecord, RotationEvent, RotationRecord, RotationRuntime, is_terminal};
+use crate::store::tokens::Role;
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationResponse {
+    pub id: String,
+    pub credential: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_version: Option<u32>,
+    pub to_version: u32,
+    /// planned, running, waiting_approval, paused, succeeded, failed, aborted, rolling_back,
+    /// rolled_back.
+    pub state: String,
+    pub current_batch: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<String>,
+    pub request: RotationRequest,
+    pub batches: Vec<BatchRecord>,
+    pub runtimes: Vec<RotationRuntime>,
+}
+
+impl TryFrom<RotationRecord> for RotationResponse {
+    type Error = ApiError;
+    fn try_from(r: RotationRecord) -> Result<Self, ApiError> {
+        Ok(Self {
+            request: serde_json::from_value(r.request).map_err(ApiError::internal)?,
+            id: r.id,
+            credential: r.credential,
+            from_version: r.from_version,
+            to_version: r.to_version,
+            state: r.state,
+            current_batch: r.current_batch,
+            error: r.error,
+            actor: r.actor,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            finished_at: r.finished_at,
+            rollback: r.rollback_state,
+            batches: r.batches,
+            runtimes: r.runtimes,
+        })
+    }
+}
+
+impl From<RotationError> for ApiError {
+    fn from(e: RotationError) -> Self {
+        match e {
+            RotationError::Invalid(errors) => ApiError::invalid(errors),
+            RotationError::Store(s) => s.into(),
+            RotationError::Plan(p) => p.into(),
+            RotationError::Locked(m) => ApiError::new(ErrorCode::RuntimeLocked, m),
+            e @ RotationError::State { .. } => ApiError::new(ErrorCode::RotationState, e.to_string()),
+        }
+    }
+}
+
+#[utoipa::path(
+    operation_id = "preview_rotation", tag = "rotations", security(("bearer" = [])),
+    request_body(content = RotationRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Blast radius: clusters, runtimes, workloads, pods; batch schedule; skipped runtimes", body = Preview),
+        (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/rotations/preview")]
+pub async fn preview_rotation(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let input: RotationRequest = parse_json(&req, &body)?;
+    Ok(HttpResponse::Ok().json(state.engine.preview_rotation(&input).await?))
+}
+
+#[utoipa::path(
+    operation_id = "create_rotation", tag = "rotations", security(("bearer" = [])),
+    request_body(content = RotationRequest, content_type = "application/json"),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first reply for a retried request")),
+    responses(
+        (status = 201, description = "Started", body = RotationResponse),
+        (status = "4XX", description = "Problem: rotation_active, runtime_locked, validation_failed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/rotations")]
+pub async fn create_rotation(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
+    let input: RotationRequest = parse_json(&req, &body)?;
+    idempotent(&state, &req, &caller, &body, || async {
+        let id = state.engine.start_rotation(input, &caller.name).await?;
+        let rot = RotationResponse::try_from(state.store.get_rotation(&id).await?)?;
+        Ok(Reply::json(StatusCode::CREATED, &rot).header("Location", format!("/v1/rotations/{id}")))
+    })
+    .await
+}
+
+#[utoipa::path(
+    operation_id = "get_rotation", tag = "rotations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Rotation id")),
+    responses(
+        (status = 200, description = "State, per-batch and per-runtime progress", body = RotationResponse),
+        (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/rotations/{id}")]
+pub async fn get_rotation(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    Ok(HttpResponse::Ok().json(RotationResponse::try_from(state.store.get_rotation(&path).await?)?))
+}
+
+#[utoipa::path(
+    operation_id = "stream_rotation_events", tag = "rotations", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Rotation id"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
+    responses(
+        (status = 200, description = "text/event-stream of rotation events (id = sequence number); ends when the rotation ends", body = RotationEvent),
+        (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/rotations/{id}/events")]
+pub async fn stream_rotation_events(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let id = path.into_inner();
+    state.store.get_rotation(&id).await?;
+    let after: i64 =
+        req.headers().get("Last-Event-ID").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let store = state.store.clone();
+    let stream = futures::stream::unfold((after, false), move |(after, done)| {
+        let store = store.clone();
+        let id = id.clone();
+        async move {
+            if done {
+                return None;
+            }
+            loop {
+                let events = match store.rotation_events(&id, after).await {
+                    Ok(e) => e,
+                    Err(e) => {
+                        return Some((Err(actix_web::error::ErrorInternalServerError(e.to_string())), (after, true)));
+                    }
+                };
+                if !events.is_empty() {
+                    let last = events.last().map_or(after, |e| e.seq);
+                    let mut text = String::new();
+                    for e in &events {
+                        let data = serde_json::to_string(e).unwrap_or_default();
+                        text.push_str(&format!("id: {}\nevent: {}\ndata: {data}\n\n", e.seq, e.kind));
+                    }
+                    return Some((Ok::<_, actix_web::Error>(Bytes::from(text)), (last, false)));
+                }
+                let ended = store.get_rotation(&id).await.map(|r| is_terminal(&r.state)).unwrap_or(true);
+                if ended {
+                    return None;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .streaming(stream))
+}
+
+async fn command(state: &AppState, caller: &Caller, id: &str, cmd: &str) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
+    let rot = state.engine.rotation_command(id, cmd, &caller.name).await?;
+    Ok(HttpResponse::Ok().json(RotationResponse::try_from(rot)?))
+}
+
+macro_rules! rotation_command {
+    ($fn:ident, $op:literal, $path:literal, $cmd:literal, $desc:literal) => {
+        #[utoipa::path(
+            operation_id = $op, tag = "rotations", security(("bearer" = [])),
+            params(("id" = String, Path, description = "Rotation id")),
+            responses(
+                (status = 200, description = $desc, body = RotationResponse),
+                (status = "4XX", description = "Problem (rotation_state when not possible in the current state)", body = Problem, content_type = "application/problem+json"),
+            )
+        )]
+        #[post($path)]
+        pub async fn $fn(state: web::Data<AppState>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+            command(&state, &caller, &path, $cmd).await
+        }
+    };
+}
+
+rotation_command!(
+    approve_rotation,
+    "approve_rotation",
+    "/rotations/{id}/approve",
+    "approve",
+    "Approved: the next batch starts (idempotent)"
+);
+rotation_command!(
+    pause_rotation,
+    "pause_rotation",
+    "/rotations/{id}/pause",
+    "pause",
+    "Paused after the current step (idempotent)"
+);
+rotation_command!(
+    resume_rotation,
+    "resume_rotation",
+    "/rotations/{id}/resume",
+    "resume",
+    "Resumed; a failed batch is retried (idempotent)"
+);
+rotation_command!(
+    abort_rotation,
+    "abort_rotation",
+    "/rotations/{id}/abort",
+    "abort",
+    "Aborted where it stands; bindings stay as they are (idempotent)"
+);
+rotation_command!(
+    rollback_rotation,
+    "rollback_rotation",
+    "/rotations/{id}/rollback",
+    "rollback",
+    "Rolling back every binding it moved (idempotent)"
+);

@@ -1,0 +1,294 @@
+//! Staged credential rotation against real control planes with kwok nodes: batches in
+//! order with pods really restarted, the manual gate, an unhealthy batch rolled back,
+//! commands, and conflicts.
+
+use serde_json::{Value, json};
+
+use crate::support::app::{TestApp, runtime_json};
+use crate::support::cluster::TestCluster;
+use crate::support::live::{converge, label_nodes_for, pod_pull_secrets, register, wait_rolled_out, wait_rotation};
+
+/// A runtime pulling with `global-secret` whose pods use the container network, so many
+/// runtimes fit on one fake node (host network would make their ports collide).
+fn fleet_runtime(name: &str) -> Value {
+    let mut rt = runtime_json(name, Some(&["global-secret"]), None, None, None);
+    for c in ["master", "worker", "fuse"] {
+        rt["spec"][c] = json!({"networkMode": "ContainerNetwork"});
+    }
+    rt
+}
+
+/// Registers the clusters, creates `global-secret` v1, puts `per` runtimes on each cluster
+/// in namespace `fleet`, applies them, waits for their pods, then adds version 2.
+async fn fleet(app: &TestApp, clusters: &[(&str, &TestCluster)], per: usize) -> Vec<(String, String)> {
+    app.credential("global-secret", "fleet-v1").await;
+    let mut all = Vec::new();
+    for (cname, cluster) in clusters {
+        register(app, cname, cluster, &[]).await;
+        let names: Vec<String> = (0..per).map(|i| format!("{cname}-rt{i}")).collect();
+        for n in &names {
+            let r = app.put(&format!("/v1/runtimes/fleet/{n}?cluster={cname}"), fleet_runtime(n)).await;
+            assert_eq!(r.status, 201, "{}", r.text());
+            all.push((cname.to_string(), n.clone()));
+        }
+        let pairs: Vec<(&str, &str)> = names.iter().map(|n| ("fleet", n.as_str())).collect();
+        label_nodes_for(cluster, &pairs).await;
+    }
+    converge(app, json!({"all": true})).await;
+    for (cname, cluster) in clusters {
+        let names: Vec<String> = all.iter().filter(|(c, _)| c == cname).map(|(_, n)| n.clone()).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        wait_rolled_out(cluster, "fleet", &refs).await;
+    }
+    let v2 = app
+        .post(
+            "/v1/credentials/global-secret/versions",
+            json!({"registry": "registry.example.com", "username": "puller", "password": "fleet-v2"}),
+        )
+        .await;
+    assert_eq!(v2.status, 201);
+    all
+}
+
+fn events(app_events: &Value) -> Vec<(String, Option<i64>)> {
+    app_events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap().to_string(), e["batch"].as_i64()))
+        .collect()
+}
+
+async fn event_list(app: &TestApp, id: &str) -> Vec<(String, Option<i64>)> {
+    let store = &app.state.store;
+    let evs = store.rotation_events(id, 0).await.unwrap();
+    events(&serde_json::to_value(evs).unwrap())
+}
+
+#[actix_web::test]
+async fn three_clusters_rotate_in_batch_order_and_the_old_version_is_pruned() {
+    let (a, b, c) = (
+        TestCluster::start_with_nodes(2).await.expect("a"),
+        TestCluster::start_with_nodes(2).await.expect("b"),
+        TestCluster::start_with_nodes(2).await.expect("c"),
+    );
+    let app = TestApp::start().await;
+    let all = fleet(&app, &[("a", &a), ("b", &b), ("c", &c)], 4).await;
+    let req =
+        json!({"credential": "global-secret", "batches": [1, "50%", "100%"], "gate": "auto", "healthTimeout": "120s"});
+
+    let preview = app.post("/v1/rotations/preview", req.clone()).await;
+    assert_eq!(preview.status, 200, "{}", preview.text());
+    let pv = preview.json();
+    assert_eq!(pv["toVersion"], 2, "defaults to the pending version");
+    let sizes: Vec<usize> = pv["batches"].as_array().unwrap().iter().map(|b| b.as_array().unwrap().len()).collect();
+    assert_eq!(sizes, [1, 5, 6]);
+    assert_eq!(pv["clusters"].as_array().unwrap().len(), 3);
+    // 12 runtimes × (1 master + 1 worker + 2 fuse pods).
+    assert_eq!(pv["podsToRestart"], 48, "{pv}");
+    assert_eq!(pv["skipped"], json!([]));
+
+    let started = app.post("/v1/rotations", req).await;
+    assert_eq!(started.status, 201, "{}", started.text());
+    let id = started.json()["id"].as_str().unwrap().to_string();
+    app.state.engine.spawn_rotation_driver();
+    let done = wait_rotation(&app, &id, 400, |r| r["state"] != "running").await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+
+    // The recorded timeline: each batch started once, after the previous one was healthy.
+    let timeline: Vec<(String, Option<i64>)> =
+        event_list(&app, &id).await.into_iter().filter(|(k, _)| k == "batch_started" || k == "batch_healthy").collect();
+    let expect: Vec<(String, Option<i64>)> =
+        (0..3).flat_map(|i| [("batch_started".to_string(), Some(i)), ("batch_healthy".to_string(), Some(i))]).collect();
+    assert_eq!(timeline, expect);
+
+    // Every workload and every live pod pulls with the new version's Secret.
+    for (cluster, name) in [("a", &a), ("b", &b), ("c", &c)] {
+        for (pod, secrets) in pod_pull_secrets(name, "fleet").await {
+            assert_eq!(secrets, ["global-secret-v2"], "pod {pod} on {cluster}");
+        }
+        let kc = crate::support::live::client(name).await;
+        assert!(
+            crate::support::live::get(&kc, "Secret", "fleet", "global-secret-v1").await.is_none(),
+            "v1 pruned on {cluster}"
+        );
+        assert!(crate::support::live::get(&kc, "Secret", "fleet", "global-secret-v2").await.is_some());
+    }
+    for (_, n) in &all {
+        let res = app.get(&format!("/v1/runtimes/fleet/{n}/resolved")).await.json();
+        assert_eq!(res["bindings"], json!({"global-secret": 2}));
+    }
+    let versions = app.get("/v1/credentials/global-secret/versions").await.json();
+    assert_eq!(versions["items"][0]["stages"], json!(["previous"]));
+    assert_eq!(versions["items"][0]["safeToRevoke"], true, "{versions}");
+    assert_eq!(versions["items"][1]["stages"], json!(["current"]));
+    assert_eq!(versions["items"][1]["safeToRevoke"], false);
+    assert_eq!(app.get("/v1/locks").await.json()["items"], json!([]));
+}
+
+#[actix_web::test]
+async fn manual_gate_waits_for_approval() {
+    let cluster = TestCluster::start_with_nodes(1).await.expect("cluster");
+    let app = TestApp::start().await;
+    fleet(&app, &[("m", &cluster)], 2).await;
+    let req = json!({"credential": "global-secret", "batches": [1, "100%"], "gate": "manual", "components": ["fuse", "worker", "master"]});
+    let r = app.post("/v1/rotations", req).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    app.state.engine.spawn_rotation_driver();
+    let waiting = wait_rotation(&app, &id, 120, |r| r["state"] == "waiting_approval").await;
+    assert_eq!(waiting["batches"][0]["state"], "healthy");
+    actix_web::rt::time::sleep(std::time::Duration::from_secs(2)).await;
+    let still = app.get(&format!("/v1/rotations/{id}")).await.json();
+    assert_eq!(still["state"], "waiting_approval");
+    assert_eq!(still["batches"][1]["state"], "pending", "nothing moves before approval");
+    let approved = app.post(&format!("/v1/rotations/{id}/approve"), json!({})).await;
+    assert_eq!(approved.status, 200);
+    let again = app.post(&format!("/v1/rotations/{id}/approve"), json!({})).await;
+    assert_eq!(again.status, 200, "approve is idempotent: {}", again.text());
+    let done = wait_rotation(&app, &id, 120, |r| r["state"] == "succeeded").await;
+    assert_eq!(done["batches"][1]["state"], "healthy");
+}
+
+#[actix_web::test]
+async fn an_unhealthy_batch_stops_the_rotation_and_rolls_back() {
+    let cluster = TestCluster::start_with_nodes(1).await.expect("cluster");
+    let app = TestApp::start().await;
+    app.credential("global-secret", "v1").await;
+    register(&app, "u", &cluster, &[]).await;
+    // "a-bad" sorts first, so it is batch 0; its worker can never be scheduled.
+    let mut bad = fleet_runtime("a-bad");
+    bad["spec"]["worker"]["nodeSelector"] = json!({"no-such-node": "true"});
+    assert_eq!(app.put("/v1/runtimes/fleet/a-bad?cluster=u", bad).await.status, 201);
+    for n in ["b-ok", "c-ok"] {
+        assert_eq!(app.put(&format!("/v1/runtimes/fleet/{n}?cluster=u"), fleet_runtime(n)).await.status, 201);
+    }
+    label_nodes_for(&cluster, &[("fleet", "a-bad"), ("fleet", "b-ok"), ("fleet", "c-ok")]).await;
+    converge(&app, json!({"all": true})).await;
+    wait_rolled_out(&cluster, "fleet", &["b-ok", "c-ok"]).await;
+    assert_eq!(
+        app.post("/v1/credentials/global-secret/versions", json!({"registry": "r", "username": "u", "password": "v2"}))
+            .await
+            .status,
+        201
+    );
+
+    let req =
+        json!({"credential": "global-secret", "batches": [1, "100%"], "healthTimeout": 6, "onFailure": "rollback"});
+    let r = app.post("/v1/rotations", req).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let t0 = std::time::Instant::now();
+    app.state.engine.spawn_rotation_driver();
+    let done = wait_rotation(&app, &id, 120, |r| r["state"] == "rolled_back").await;
+    assert!(t0.elapsed().as_secs() < 60, "stopped soon after the health timeout");
+    assert_eq!(done["batches"][0]["state"], "failed");
+    assert!(done["batches"][0]["error"].as_str().unwrap().contains("not healthy within 6s"), "{done}");
+    assert_eq!(done["batches"][1]["state"], "pending", "later batches untouched");
+    for n in ["a-bad", "b-ok", "c-ok"] {
+        let res = app.get(&format!("/v1/runtimes/fleet/{n}/resolved")).await.json();
+        assert_eq!(res["bindings"], json!({"global-secret": 1}), "{n}");
+    }
+    let kc = crate::support::live::client(&cluster).await;
+    let worker = crate::support::live::get(&kc, "StatefulSet", "fleet", "a-bad-worker").await.unwrap();
+    assert_eq!(
+        worker["spec"]["template"]["spec"]["imagePullSecrets"],
+        json!([{"name": "global-secret-v1"}]),
+        "live object restored"
+    );
+    let untouched = crate::support::live::get(&kc, "StatefulSet", "fleet", "c-ok-worker").await.unwrap();
+    assert_eq!(untouched["metadata"]["generation"], 1, "a later batch's runtime was never changed");
+    let kinds: Vec<String> = event_list(&app, &id).await.into_iter().map(|(k, _)| k).collect();
+    assert!(
+        kinds.contains(&"batch_failed".to_string()) && kinds.contains(&"rollback_started".to_string()),
+        "{kinds:?}"
+    );
+}
+
+#[actix_web::test]
+async fn commands_conflicts_and_locked_runtimes() {
+    let cluster = TestCluster::start().await.expect("cluster");
+    let app = TestApp::start().await;
+    app.credential("global-secret", "v1").await;
+    register(&app, "k", &cluster, &[]).await;
+    for n in ["r1", "r2", "r3"] {
+        let rt = runtime_json(n, Some(&["global-secret"]), None, None, None);
+        assert_eq!(app.put(&format!("/v1/runtimes/ns/{n}?cluster=k"), rt).await.status, 201);
+    }
+    let other = runtime_json("r4", Some(&["other-secret"]), None, None, None);
+    assert_eq!(app.put("/v1/runtimes/ns/r4?cluster=k", other).await.status, 201);
+    assert_eq!(
+        app.post("/v1/credentials/global-secret/versions", json!({"registry": "r", "username": "u", "password": "v2"}))
+            .await
+            .status,
+        201
+    );
+
+    // A runtime locked by another run is reported by the preview and refuses the start.
+    let store = &app.state.store;
+    assert!(
+        store
+            .take_locks("run-elsewhere", "someone", &["runtime:ns:r2".into()], chrono::Duration::seconds(300))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let req = json!({"credential": "global-secret", "batches": [1, "100%"], "gate": "manual"});
+    let pv = app.post("/v1/rotations/preview", req.clone()).await.json();
+    let skipped: Vec<(String, String)> = pv["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().into(), s["reason"].as_str().unwrap().into()))
+        .collect();
+    assert!(skipped.contains(&("r2".into(), "locked".into())), "{skipped:?}");
+    assert!(skipped.contains(&("r4".into(), "not_referencing_credential".into())), "{skipped:?}");
+    let p = app.post("/v1/rotations", req.clone()).await.problem(409, "runtime_locked");
+    assert!(p["detail"].as_str().unwrap().contains("ns/r2"));
+    store.release_locks("run-elsewhere").await.unwrap();
+
+    // Validation names fields.
+    let p = app
+        .post("/v1/rotations", json!({"credential": "global-secret", "batches": ["0%"]}))
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(p["field"], "batches");
+    let p = app.post("/v1/rotations", json!({"credential": "nope"})).await.problem(422, "validation_failed");
+    assert_eq!(p["field"], "credential");
+    let p = app
+        .post("/v1/rotations", json!({"credential": "global-secret", "toVersion": 9}))
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(p["field"], "toVersion");
+
+    // One active rotation per credential; commands act at once and are idempotent. No
+    // driver runs in this test, so the state changes only through the commands.
+    let r = app.post("/v1/rotations", req.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    app.post("/v1/rotations", req).await.problem(409, "rotation_active");
+    let locks = app.get("/v1/locks").await.json();
+    assert_eq!(locks["items"].as_array().unwrap().len(), 3, "the rotation holds its runtimes: {locks}");
+    let plan = app.post("/v1/plans", json!({"runtimes": ["ns/r1"], "createNamespaces": true})).await.json();
+    app.post(&format!("/v1/plans/{}/apply", plan["id"].as_str().unwrap()), json!({}))
+        .await
+        .problem(409, "runtime_locked");
+    for (cmd, state) in
+        [("pause", "paused"), ("pause", "paused"), ("resume", "running"), ("abort", "aborted"), ("abort", "aborted")]
+    {
+        let r = app.post(&format!("/v1/rotations/{id}/{cmd}"), json!({})).await;
+        assert_eq!(r.status, 200, "{cmd}: {}", r.text());
+        assert_eq!(r.json()["state"], state, "{cmd}");
+    }
+    app.post(&format!("/v1/rotations/{id}/resume"), json!({})).await.problem(409, "rotation_state");
+    app.post(&format!("/v1/rotations/{id}/bogus"), json!({})).await.problem(404, "not_found");
+    assert_eq!(app.get("/v1/locks").await.json()["items"], json!([]), "an aborted rotation frees its runtimes");
+    let kinds: Vec<String> = event_list(&app, &id).await.into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["started", "paused", "running", "aborted"]);
+    // The event stream replays the timeline and ends with the rotation.
+    let sse = app.get(&format!("/v1/rotations/{id}/events")).await;
+    assert_eq!(sse.header("content-type").as_deref(), Some("text/event-stream"));
+    let text = sse.text();
+    assert!(text.contains("event: started") && text.contains("event: aborted"), "{text}");
+    assert!(text.contains("id: 4\n"));
+}
