@@ -6,7 +6,9 @@
 //! transaction; the run is created with that id, so it is never created twice) →
 //! `restarting` (old pods of `OnDelete` workloads deleted a bounded number at a time,
 //! replacements awaited) → `healthy` or `failed`. Only one daemon drives a rotation: it
-//! holds the lease `rotation-driver:<id>`.
+//! holds the lease `rotation-driver:<id>` (10 s, renewed every step), so a restarted daemon
+//! takes over within seconds. The health timeout is wall-clock time since the batch began
+//! restarting pods, daemon downtime included.
 
 use std::collections::BTreeMap;
 use std::time::Duration as StdDuration;
@@ -24,8 +26,11 @@ use crate::store::StoreError;
 use crate::store::rotations::{RotationRecord, RotationRuntime, is_terminal};
 use crate::sync::client::ClusterClient;
 
-/// How long a rotation's runtime locks and driver lease live without renewal.
+/// How long a rotation's runtime locks live without renewal.
 pub const ROTATION_LEASE: Duration = Duration::seconds(120);
+/// How long a daemon's claim to drive a rotation lives without renewal (renewed every
+/// tick): after a crash another daemon, or the restarted one, takes over within this.
+const DRIVER_LEASE: Duration = Duration::seconds(10);
 const TICK: StdDuration = StdDuration::from_millis(500);
 const INTERRUPTED: &str = "interrupted by a daemon restart";
 
@@ -59,7 +64,7 @@ impl Engine {
     /// One step of every active rotation.
     pub async fn drive_once(&self) -> Result<(), StoreError> {
         for id in self.store.active_rotations().await? {
-            if !self.store.try_lease(&format!("rotation-driver:{id}"), &self.holder, ROTATION_LEASE).await? {
+            if !self.store.try_lease(&format!("rotation-driver:{id}"), &self.holder, DRIVER_LEASE).await? {
                 continue;
             }
             let rot = self.store.get_rotation(&id).await?;

@@ -10,6 +10,7 @@ mod clusters;
 mod credentials;
 mod drift;
 mod openapi;
+mod restart;
 mod rotation;
 mod runtimes;
 mod secrets;

@@ -1,75 +1,7 @@
 //! Secrets never leave in clear text: not in responses, not in the daemon's log, not in the
 //! database files. Runs the real binary against a real data directory.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Daemon {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start(dir: &std::path::Path, log: &std::path::Path) -> Daemon {
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let log_file = std::fs::File::create(log).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_fluidform"))
-        .arg("serve")
-        .env("FLUIDFORM_LISTEN", &addr)
-        .env("FLUIDFORM_DATA_DIR", dir)
-        .env("FLUIDFORM_LOG", "debug")
-        .env_remove("FLUIDFORM_ADMIN_TOKEN")
-        .env_remove("FLUIDFORM_MASTER_KEY")
-        .stdout(Stdio::from(log_file.try_clone().unwrap()))
-        .stderr(Stdio::from(log_file))
-        .spawn()
-        .expect("daemon starts");
-    let d = Daemon { child, addr };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok((200, _)) = http(&d.addr, "GET", "/readyz", None, None) {
-            return d;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("daemon not ready: {}", std::fs::read_to_string(log).unwrap_or_default());
-}
-
-/// A minimal HTTP/1.1 client: one request per connection.
-fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let body = body.unwrap_or("");
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    Ok((status, out))
-}
+use crate::support::daemon::{Daemon, http};
 
 fn assert_absent(haystack: &[u8], secrets: &[&str], what: &str) {
     let text = String::from_utf8_lossy(haystack);
@@ -83,7 +15,7 @@ fn secrets_stay_out_of_responses_logs_and_database() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("daemon.log");
     let data = dir.path().join("data");
-    let d = start(&data, &log);
+    let d = Daemon::start(&data, &log, None);
 
     let admin = std::fs::read_to_string(data.join("admin.token")).expect("admin token generated");
     #[cfg(unix)]

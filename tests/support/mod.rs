@@ -5,4 +5,5 @@
 
 pub mod app;
 pub mod cluster;
+pub mod daemon;
 pub mod live;

@@ -1,0 +1,96 @@
+//! The real `fluidform` binary as a child process on a data directory, with a minimal
+//! HTTP/1.1 client: for tests about logs, files on disk and being killed.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub struct Daemon {
+    child: Child,
+    pub addr: String,
+    pub log: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Daemon {
+    /// Starts `fluidform serve` on `data` (appending to `log`) and waits for `/readyz`.
+    /// `admin` = None lets the daemon generate its token file.
+    pub fn start(data: &Path, log: &Path, admin: Option<&str>) -> Daemon {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fluidform"));
+        cmd.arg("serve")
+            .env("FLUIDFORM_LISTEN", &addr)
+            .env("FLUIDFORM_DATA_DIR", data)
+            .env("FLUIDFORM_LOG", "debug")
+            .env("FLUIDFORM_DRIFT_INTERVAL", "0")
+            .env_remove("FLUIDFORM_MASTER_KEY")
+            .stdout(Stdio::from(log_file.try_clone().unwrap()))
+            .stderr(Stdio::from(log_file));
+        match admin {
+            Some(t) => cmd.env("FLUIDFORM_ADMIN_TOKEN", t),
+            None => cmd.env_remove("FLUIDFORM_ADMIN_TOKEN"),
+        };
+        let child = cmd.spawn().expect("daemon starts");
+        let d = Daemon { child, addr, log: log.to_path_buf() };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok((200, _)) = http(&d.addr, "GET", "/readyz", None, None) {
+                return d;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("daemon not ready: {}", std::fs::read_to_string(log).unwrap_or_default());
+    }
+
+    /// SIGKILL: no shutdown handler runs.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().unwrap();
+    }
+
+    /// A JSON call; returns the status and the parsed body (Null when empty).
+    pub fn call(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let text = body.map(|b| b.to_string());
+        let (status, raw) = http(&self.addr, method, path, Some(token), text.as_deref()).expect("daemon answers");
+        let body = raw.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+}
+
+/// A minimal HTTP/1.1 client: one request per connection, whole response as text.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.unwrap_or("");
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    Ok((status, out))
+}
