@@ -1,0 +1,13 @@
+# Builds the fluidform daemon. Not exercised in CI (no container engine there).
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked --bin fluidform
+
+FROM debian:bookworm-slim
+RUN useradd --system --home /var/lib/fluidform fluidform && mkdir -p /var/lib/fluidform && chown fluidform /var/lib/fluidform
+COPY --from=build /src/target/release/fluidform /usr/local/bin/fluidform
+USER fluidform
+ENV FLUIDFORM_LISTEN=0.0.0.0:8080 FLUIDFORM_DATA_DIR=/var/lib/fluidform
+EXPOSE 8080
+ENTRYPOINT ["fluidform", "serve"]
