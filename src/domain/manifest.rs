@@ -391,9 +391,45 @@ impl AlluxioRuntime {
         }
     }
 
+    /// Replaces the pull-secret name `from` by `to` in one layer (`global`, `master`,
+    /// `worker` or `fuse`), keeping its position; true when something changed.
+    pub fn replace_in_layer(&mut self, layer: &str, from: &str, to: &str) -> bool {
+        let s = &mut self.spec;
+        let list = match layer {
+            "global" => s.image_pull_secrets.as_mut(),
+            "master" => s.master.as_mut().and_then(|c| c.image_pull_secrets.as_mut()),
+            "worker" => s.worker.as_mut().and_then(|c| c.image_pull_secrets.as_mut()),
+            "fuse" => s.fuse.as_mut().and_then(|c| c.image_pull_secrets.as_mut()),
+            _ => None,
+        };
+        let mut changed = false;
+        for r in list.into_iter().flatten() {
+            if r.name == from {
+                r.name = to.to_string();
+                changed = true;
+            }
+        }
+        changed
+    }
+
     /// `metadata.labels`, for selection.
     pub fn labels(&self) -> BTreeMap<String, String> {
         self.metadata.labels.clone().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod layer_edit_tests {
+    use super::*;
+
+    #[test]
+    fn replace_in_layer_touches_only_that_layer() {
+        let yaml = "apiVersion: data.fluid.io/v1alpha1\nkind: AlluxioRuntime\nmetadata:\n  name: r\nspec:\n  imagePullSecrets:\n    - name: a\n  worker:\n    imagePullSecrets:\n      - name: a\n      - name: b\n";
+        let mut rt = parse_runtime(yaml.as_bytes(), ManifestFormat::Yaml).unwrap();
+        assert!(rt.replace_in_layer("worker", "a", "c"));
+        assert_eq!(rt.layers().worker, ["c", "b"]);
+        assert_eq!(rt.layers().global, ["a"], "other layers untouched");
+        assert!(!rt.replace_in_layer("master", "a", "c"), "an absent layer changes nothing");
     }
 }
 

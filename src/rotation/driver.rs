@@ -97,7 +97,11 @@ impl Engine {
         };
         let runtimes: Vec<&RotationRuntime> = rot.runtimes.iter().filter(|r| r.batch == idx).collect();
         match batch.state.as_str() {
-            "pending" => self.store.start_batch(rot, idx, &uuid::Uuid::now_v7().to_string(), &owner(rot)).await,
+            "pending" => {
+                self.store
+                    .start_batch(rot, &req.batch_move(), idx, &uuid::Uuid::now_v7().to_string(), &owner(rot))
+                    .await
+            }
             "applying" => {
                 let run_id = batch.run_id.clone().unwrap_or_default();
                 match self.follow_run(rot, &run_id, &runtimes).await? {
@@ -201,6 +205,10 @@ impl Engine {
 
     /// Every batch healthy: shift stage labels, prune what nothing holds any more.
     async fn complete(&self, rot: &RotationRecord) -> Result<(), StoreError> {
+        if request(rot)?.layer.is_some() {
+            self.store.set_rotation_state(&rot.id, &["running"], "succeeded", None, &json!({})).await?;
+            return self.store.release_locks(&owner(rot)).await;
+        }
         self.store.promote_version(&rot.credential, rot.to_version).await?;
         self.store
             .add_rotation_event(
@@ -238,10 +246,11 @@ impl Engine {
 
     async fn step_rollback(&self, rot: &RotationRecord) -> Result<(), StoreError> {
         let req = request(rot)?;
-        let moved: Vec<&RotationRuntime> =
-            rot.runtimes.iter().filter(|r| r.state != "pending" && r.from_version.is_some()).collect();
+        let moved: Vec<&RotationRuntime> = rot.runtimes.iter().filter(|r| r.state != "pending").collect();
         match rot.rollback_state.as_deref() {
-            None => self.store.start_rollback(rot, &uuid::Uuid::now_v7().to_string(), &owner(rot)).await,
+            None => {
+                self.store.start_rollback(rot, &req.batch_move(), &uuid::Uuid::now_v7().to_string(), &owner(rot)).await
+            }
             Some("applying") => {
                 let run_id = rot.rollback_run_id.clone().unwrap_or_default();
                 match self.follow_run(rot, &run_id, &moved).await? {

@@ -19,6 +19,10 @@
 //!   restarting pods. `maxFailedBatches` (default 0) failed batches are tolerated; one more
 //!   triggers `onFailure`: `pause` (resume retries the failed batch) or `rollback`.
 //! - A rotation holds the lock of every runtime it selected until it ends.
+//! - A layer rotation (`layer: {layer, from, to}` instead of `credential`) rewrites the
+//!   manifest of each batch's runtimes (a new generation and a layer revision), restarts the
+//!   pods of the components that layer feeds (all three for `global`), and on rollback
+//!   writes the old name back. One layer rotation per (layer, from) is active at a time.
 
 pub mod driver;
 pub mod health;
@@ -38,7 +42,7 @@ use crate::service::clusters::connect;
 use crate::service::runtimes::resolution;
 use crate::store::StoreError;
 use crate::store::credentials::Stage;
-use crate::store::rotations::{NewRotation, RotationRuntime};
+use crate::store::rotations::{BatchMove, NewRotation, RotationRuntime};
 use crate::store::runtimes::{RuntimeContext, RuntimeFilter};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
@@ -84,10 +88,62 @@ pub enum Timeout {
     Text(String),
 }
 
+/// A pull-secret layer a rotation can rewrite.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerName {
+    Global,
+    Master,
+    Worker,
+    Fuse,
+}
+
+impl LayerName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Global => "global",
+            Self::Master => "master",
+            Self::Worker => "worker",
+            Self::Fuse => "fuse",
+        }
+    }
+    fn names(self, l: &crate::domain::manifest::RuntimeLayers) -> &[String] {
+        match self {
+            Self::Global => &l.global,
+            Self::Master => &l.master,
+            Self::Worker => &l.worker,
+            Self::Fuse => &l.fuse,
+        }
+    }
+    /// The components whose pods pull with this layer when it wins.
+    fn components(self) -> Vec<Component> {
+        match self {
+            Self::Global => Component::ALL.to_vec(),
+            Self::Master => vec![Component::Master],
+            Self::Worker => vec![Component::Worker],
+            Self::Fuse => vec![Component::Fuse],
+        }
+    }
+}
+
+/// Replace one pull-secret name by another in a layer of every selected runtime.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LayerReplacement {
+    pub layer: LayerName,
+    pub from: String,
+    pub to: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RotationRequest {
-    pub credential: String,
+    /// The credential whose bindings move (a credential rotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+    /// Or: a pull-secret name to replace in one layer (a layer rotation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<LayerReplacement>,
     /// Default: the credential's `pending` version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to_version: Option<u32>,
@@ -115,7 +171,24 @@ pub struct RotationRequest {
 
 impl RotationRequest {
     pub fn components(&self) -> Vec<Component> {
-        self.components.clone().unwrap_or_else(|| Component::ALL.to_vec())
+        self.components.clone().unwrap_or_else(|| match &self.layer {
+            Some(l) => l.layer.components(),
+            None => Component::ALL.to_vec(),
+        })
+    }
+    /// What the rotation is about: the credential, or `layer:<layer>:<from>`. One rotation
+    /// per subject is active at a time.
+    pub fn subject(&self) -> String {
+        match (&self.layer, &self.credential) {
+            (Some(l), _) => format!("layer:{}:{}", l.layer.as_str(), l.from),
+            (None, c) => c.clone().unwrap_or_default(),
+        }
+    }
+    pub fn batch_move(&self) -> BatchMove {
+        match &self.layer {
+            Some(l) => BatchMove::Layer { layer: l.layer.as_str().into(), from: l.from.clone(), to: l.to.clone() },
+            None => BatchMove::Credential,
+        }
     }
     pub fn health_timeout_secs(&self) -> u64 {
         match &self.health_timeout {
@@ -231,6 +304,7 @@ pub struct PreviewCluster {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Preview {
+    /// The credential, or `layer:<layer>:<from>` for a layer rotation.
     pub credential: String,
     pub to_version: u32,
     /// Runtimes per batch, in order.
@@ -252,13 +326,33 @@ pub struct Selection {
 impl Engine {
     pub async fn select(&self, req: &RotationRequest) -> Result<Selection, RotationError> {
         let mut errors = Vec::new();
-        let cred = match self.store.get_credential(&req.credential).await {
-            Ok(c) => Some(c),
-            Err(StoreError::NotFound { .. }) => {
-                errors.push(FieldError::new("credential", format!("credential {:?} does not exist", req.credential)));
+        let cred = match (&req.credential, &req.layer) {
+            (Some(_), Some(_)) | (None, None) => {
+                errors.push(FieldError::new("credential", "give either credential or layer"));
                 None
             }
-            Err(e) => return Err(e.into()),
+            (None, Some(l)) => {
+                for (field, name) in [("layer.from", &l.from), ("layer.to", &l.to)] {
+                    if !crate::domain::names::is_dns1123_subdomain(name) {
+                        errors.push(FieldError::new(field, format!("{name:?} is not a valid Secret name")));
+                    }
+                }
+                if l.from == l.to {
+                    errors.push(FieldError::new("layer.to", "must differ from layer.from"));
+                }
+                if req.to_version.is_some() {
+                    errors.push(FieldError::new("toVersion", "only for credential rotations"));
+                }
+                None
+            }
+            (Some(name), None) => match self.store.get_credential(name).await {
+                Ok(c) => Some(c),
+                Err(StoreError::NotFound { .. }) => {
+                    errors.push(FieldError::new("credential", format!("credential {name:?} does not exist")));
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            },
         };
         let to_version = match (req.to_version, &cred) {
             (Some(v), Some(c)) if c.versions.iter().any(|x| x.version == v) => Some(v),
@@ -273,7 +367,7 @@ impl Engine {
                     None
                 }
             },
-            _ => None,
+            _ => req.layer.as_ref().map(|_| 0),
         };
         let selector = match &req.selector.label_selector {
             Some(s) => match parse_selector(s) {
@@ -325,17 +419,43 @@ impl Engine {
                 reason: reason.into(),
                 detail,
             };
-            let Some(&bound) = ctx.bindings.get(&req.credential) else {
-                skipped.push(skip(
-                    "not_referencing_credential",
-                    format!("no layer that wins references {:?}", req.credential),
-                ));
-                continue;
+            let bound = match (&req.layer, &req.credential) {
+                (Some(l), _) => {
+                    let layers = ctx.runtime.layers();
+                    let names = l.layer.names(&layers);
+                    if !names.contains(&l.from) {
+                        let (reason, detail) = if names.contains(&l.to) {
+                            (
+                                "already_on_target_version",
+                                format!("the {} layer already has {:?}", l.layer.as_str(), l.to),
+                            )
+                        } else {
+                            (
+                                "not_referencing_credential",
+                                format!("the {} layer has no {:?}", l.layer.as_str(), l.from),
+                            )
+                        };
+                        skipped.push(skip(reason, detail));
+                        continue;
+                    }
+                    0
+                }
+                (None, cred) => {
+                    let cred = cred.clone().unwrap_or_default();
+                    let Some(&bound) = ctx.bindings.get(&cred) else {
+                        skipped.push(skip(
+                            "not_referencing_credential",
+                            format!("no layer that wins references {cred:?}"),
+                        ));
+                        continue;
+                    };
+                    if bound == to_version {
+                        skipped.push(skip("already_on_target_version", format!("bound to version {bound}")));
+                        continue;
+                    }
+                    bound
+                }
             };
-            if bound == to_version {
-                skipped.push(skip("already_on_target_version", format!("bound to version {bound}")));
-                continue;
-            }
             let sync = self.store.get_sync(&ctx.record.namespace, &ctx.record.name).await?;
             if sync_state(&ctx, sync.as_ref()) == SyncState::Drifted {
                 skipped.push(skip("drifted", "live objects differ from what was applied; reconcile first".into()));
@@ -361,7 +481,7 @@ impl Engine {
         });
         let batch_sizes = batch_sizes(eligible.len(), &targets)
             .map_err(|e| RotationError::Invalid(vec![FieldError::new("batches", e)]))?;
-        Ok(Selection { credential: req.credential.clone(), to_version, eligible, skipped, batch_sizes })
+        Ok(Selection { credential: req.subject(), to_version, eligible, skipped, batch_sizes })
     }
 
     /// The blast radius of a rotation, before anything runs.
@@ -393,7 +513,10 @@ impl Engine {
                 sel.eligible.iter().zip(&batch_of).filter(|((c, _), _)| c.record.cluster == cluster)
             {
                 let res = resolution(ctx);
-                let secret = managed_secret_name(&sel.credential, *from);
+                let secret = match &req.layer {
+                    Some(l) => l.from.clone(),
+                    None => managed_secret_name(&sel.credential, *from),
+                };
                 let mut workloads = Vec::new();
                 for comp in Component::ALL {
                     if !res.component(comp).image_pull_secrets.iter().any(|s| s.secret_name == secret) {
@@ -445,10 +568,10 @@ impl Engine {
 
     /// Starts a rotation: saves it with its batches, takes every selected runtime's lock.
     pub async fn start_rotation(&self, req: RotationRequest, actor: &str) -> Result<String, RotationError> {
-        if let Some(other) = self.store.active_rotation_of(&req.credential).await? {
+        if let Some(other) = self.store.active_rotation_of(&req.subject()).await? {
             return Err(StoreError::conflict(
                 "rotation_active",
-                format!("rotation {other} of credential {:?} is still active", req.credential),
+                format!("rotation {other} of {:?} is still active", req.subject()),
             )
             .into());
         }
@@ -488,14 +611,17 @@ impl Engine {
         if let Some(l) = self.store.take_locks(&owner, &self.holder, &lock_ids, driver::ROTATION_LEASE).await? {
             return Err(RotationError::Locked(format!("{} is locked by {:?}", l.id, l.run_id)));
         }
-        let cred = self.store.get_credential(&sel.credential).await?;
+        let from_version = match &req.layer {
+            Some(_) => None,
+            None => self.store.get_credential(&sel.credential).await?.version_with(Stage::Current).map(|v| v.version),
+        };
         let request = serde_json::to_value(&req).expect("request serializes");
         let saved = self
             .store
             .insert_rotation(NewRotation {
                 id: &id,
                 credential: &sel.credential,
-                from_version: cred.version_with(Stage::Current).map(|v| v.version),
+                from_version,
                 to_version: sel.to_version,
                 request: &request,
                 actor,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqliteConnection};
 
-use super::runtimes::{BindingChange, RevisionChanges, insert_revision};
+use super::runtimes::{BindingChange, RevisionChanges, RuntimePut, get_runtime_tx, insert_revision, put_runtime_tx};
 use super::{Result, Store, StoreError, fmt_time, now, parse_json, parse_time};
 
 #[derive(Debug, Clone)]
@@ -166,6 +166,45 @@ async fn rebind(
         insert_revision(conn, id, at, actor, &format!("{reason} (rotation {rotation})"), changes).await?;
     }
     Ok(previous)
+}
+
+/// What a batch changes on each of its runtimes.
+#[derive(Debug, Clone)]
+pub enum BatchMove {
+    /// Rebind the rotation's credential to its target version.
+    Credential,
+    /// Replace the pull-secret name `from` by `to` in one layer of the manifest.
+    Layer { layer: String, from: String, to: String },
+}
+
+/// Rewrites one layer of each runtime (a manifest change: new generation and a layer
+/// revision with `reason`).
+async fn rewrite_layer(
+    conn: &mut SqliteConnection,
+    runtimes: &[(String, String)],
+    layer: &str,
+    from: &str,
+    to: &str,
+    actor: &str,
+    reason: &str,
+) -> Result<()> {
+    for (ns, name) in runtimes {
+        let Some(rec) = get_runtime_tx(&mut *conn, ns, name).await? else { continue };
+        let mut rt = rec.runtime()?;
+        if rt.replace_in_layer(layer, from, to) {
+            let put = RuntimePut {
+                namespace: ns,
+                name,
+                cluster: &rec.cluster,
+                runtime: &rt,
+                if_match: None,
+                actor,
+                reason: Some(reason),
+            };
+            put_runtime_tx(&mut *conn, put).await?;
+        }
+    }
+    Ok(())
 }
 
 pub struct NewRotation<'a> {
@@ -353,7 +392,14 @@ impl Store {
 
     /// Starts batch `idx`: moves its runtimes' bindings to the target version and records
     /// the run id that will apply them, in one transaction.
-    pub async fn start_batch(&self, rot: &RotationRecord, idx: i64, run_id: &str, actor: &str) -> Result<()> {
+    pub async fn start_batch(
+        &self,
+        rot: &RotationRecord,
+        mv: &BatchMove,
+        idx: i64,
+        run_id: &str,
+        actor: &str,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         let state: String = sqlx::query_scalar("SELECT state FROM rotation_batches WHERE rotation_id = ? AND idx = ?")
             .bind(&rot.id)
@@ -366,8 +412,16 @@ impl Store {
         let runtimes: Vec<(String, String)> =
             rot.runtimes.iter().filter(|r| r.batch == idx).map(|r| (r.namespace.clone(), r.name.clone())).collect();
         let to = rot.to_version;
-        let previous =
-            rebind(&mut tx, &rot.id, &rot.credential, &runtimes, |_, _| Some(to), actor, "rotation batch").await?;
+        let previous = match mv {
+            BatchMove::Credential => {
+                rebind(&mut tx, &rot.id, &rot.credential, &runtimes, |_, _| Some(to), actor, "rotation batch").await?
+            }
+            BatchMove::Layer { layer, from, to } => {
+                let reason = format!("rotation batch (rotation {})", rot.id);
+                rewrite_layer(&mut tx, &runtimes, layer, from, to, actor, &reason).await?;
+                vec![None; runtimes.len()]
+            }
+        };
         for ((ns, name), prev) in runtimes.iter().zip(previous) {
             sqlx::query("UPDATE rotation_runtimes SET from_version = ?, state = 'moved' WHERE rotation_id = ? AND namespace = ? AND name = ?")
                 .bind(prev.map(i64::from))
@@ -487,7 +541,7 @@ impl Store {
 
     /// Moves every runtime the rotation moved back to its previous version, and records
     /// the rollback run id, in one transaction.
-    pub async fn start_rollback(&self, rot: &RotationRecord, run_id: &str, actor: &str) -> Result<()> {
+    pub async fn start_rollback(&self, rot: &RotationRecord, mv: &BatchMove, run_id: &str, actor: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         let current: Option<String> = sqlx::query_scalar("SELECT rollback_state FROM rotations WHERE id = ?")
             .bind(&rot.id)
@@ -496,13 +550,20 @@ impl Store {
         if current.is_some() {
             return Ok(());
         }
-        let moved: Vec<&RotationRuntime> =
-            rot.runtimes.iter().filter(|r| r.state != "pending" && r.from_version.is_some()).collect();
+        let moved: Vec<&RotationRuntime> = rot.runtimes.iter().filter(|r| r.state != "pending").collect();
         let runtimes: Vec<(String, String)> = moved.iter().map(|r| (r.namespace.clone(), r.name.clone())).collect();
-        let back = |ns: &str, name: &str| {
-            moved.iter().find(|r| r.namespace == ns && r.name == name).and_then(|r| r.from_version)
-        };
-        rebind(&mut tx, &rot.id, &rot.credential, &runtimes, back, actor, "rotation rollback").await?;
+        match mv {
+            BatchMove::Credential => {
+                let back = |ns: &str, name: &str| {
+                    moved.iter().find(|r| r.namespace == ns && r.name == name).and_then(|r| r.from_version)
+                };
+                rebind(&mut tx, &rot.id, &rot.credential, &runtimes, back, actor, "rotation rollback").await?;
+            }
+            BatchMove::Layer { layer, from, to } => {
+                let reason = format!("rotation rollback (rotation {})", rot.id);
+                rewrite_layer(&mut tx, &runtimes, layer, to, from, actor, &reason).await?;
+            }
+        }
         sqlx::query("UPDATE rotations SET rollback_state = 'applying', rollback_run_id = ? WHERE id = ?")
             .bind(run_id)
             .bind(&rot.id)

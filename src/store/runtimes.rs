@@ -112,7 +112,11 @@ fn row_to_runtime(row: &sqlx::sqlite::SqliteRow) -> Result<RuntimeRecord> {
     })
 }
 
-async fn get_runtime_tx(conn: &mut SqliteConnection, namespace: &str, name: &str) -> Result<Option<RuntimeRecord>> {
+pub(crate) async fn get_runtime_tx(
+    conn: &mut SqliteConnection,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<RuntimeRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM runtimes WHERE namespace = ? AND name = ?");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(namespace).bind(name).fetch_optional(conn).await?;
     row.as_ref().map(row_to_runtime).transpose()
@@ -237,6 +241,91 @@ pub(crate) async fn record_cluster_layer_change(
     Ok(())
 }
 
+/// One runtime write; `reason` overrides the revision's default reason.
+pub(crate) struct RuntimePut<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub cluster: &'a str,
+    pub runtime: &'a AlluxioRuntime,
+    pub if_match: Option<&'a str>,
+    pub actor: &'a str,
+    pub reason: Option<&'a str>,
+}
+
+/// Creates or replaces a runtime inside a transaction; returns it and whether it was
+/// created. An identical manifest changes nothing (same generation, no revision).
+pub(crate) async fn put_runtime_tx(tx: &mut SqliteConnection, put: RuntimePut<'_>) -> Result<(RuntimeRecord, bool)> {
+    let RuntimePut { namespace, name, cluster, runtime, if_match, actor, reason } = put;
+    let manifest = serde_json::to_value(runtime).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let Some(cluster_rec) = get_cluster_tx(&mut *tx, cluster).await? else {
+        return Err(StoreError::not_found(format!("cluster {cluster:?}")));
+    };
+    let existing = get_runtime_tx(&mut *tx, namespace, name).await?;
+    let what = format!("runtime {namespace}/{name}");
+    let at = now();
+    let (id, generation, created_at, old_layers, created) = match &existing {
+        None => {
+            if if_match.is_some_and(|v| v.trim() != "*") {
+                return Err(StoreError::PreconditionFailed { what, current: "none".into() });
+            }
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO runtimes (namespace, name, cluster, manifest, generation, created_at, updated_at)
+                     VALUES (?, ?, ?, ?, 1, ?, ?) RETURNING id",
+            )
+            .bind(namespace)
+            .bind(name)
+            .bind(cluster)
+            .bind(manifest.to_string())
+            .bind(fmt_time(at))
+            .bind(fmt_time(at))
+            .fetch_one(&mut *tx)
+            .await?;
+            (id, 1, at, RuntimeLayers::default(), true)
+        }
+        Some(old) => {
+            check_if_match(&what, if_match, &old.etag())?;
+            if old.cluster != cluster {
+                return Err(StoreError::conflict(
+                    "runtime_cluster_mismatch",
+                    format!(
+                        "{what} belongs to cluster {:?}; delete it there before creating it on {cluster:?}",
+                        old.cluster
+                    ),
+                ));
+            }
+            if old.manifest == manifest {
+                return Ok((old.clone(), false));
+            }
+            let generation = old.generation + 1;
+            sqlx::query("UPDATE runtimes SET manifest = ?, generation = ?, updated_at = ? WHERE id = ?")
+                .bind(manifest.to_string())
+                .bind(generation)
+                .bind(fmt_time(at))
+                .bind(old.id)
+                .execute(&mut *tx)
+                .await?;
+            (old.id, generation, old.created_at, old.runtime()?.layers(), false)
+        }
+    };
+    let layers = runtime.layers();
+    let current = current_versions_tx(&mut *tx).await?;
+    let bindings = sync_bindings(&mut *tx, id, &layers, &cluster_rec.default_image_pull_secrets, &current).await?;
+    let reason = reason.unwrap_or(if created { "runtime created" } else { "runtime updated" });
+    let changes = RevisionChanges { layers: layer_changes(&old_layers, &layers), bindings };
+    insert_revision(&mut *tx, id, at, actor, reason, changes).await?;
+    let record = RuntimeRecord {
+        id,
+        namespace: namespace.into(),
+        name: name.into(),
+        cluster: cluster.into(),
+        manifest,
+        generation,
+        created_at,
+        updated_at: at,
+    };
+    Ok((record, created))
+}
+
 impl Store {
     /// Creates or replaces a runtime; returns it and whether it was created. An identical
     /// manifest changes nothing (same generation, no revision).
@@ -249,76 +338,12 @@ impl Store {
         if_match: Option<&str>,
         actor: &str,
     ) -> Result<(RuntimeRecord, bool)> {
-        let manifest = serde_json::to_value(runtime).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut tx = self.begin().await?;
-        let Some(cluster_rec) = get_cluster_tx(&mut tx, cluster).await? else {
-            return Err(StoreError::not_found(format!("cluster {cluster:?}")));
-        };
-        let existing = get_runtime_tx(&mut tx, namespace, name).await?;
-        let what = format!("runtime {namespace}/{name}");
-        let at = now();
-        let (id, generation, created_at, old_layers, created) = match &existing {
-            None => {
-                if if_match.is_some_and(|v| v.trim() != "*") {
-                    return Err(StoreError::PreconditionFailed { what, current: "none".into() });
-                }
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO runtimes (namespace, name, cluster, manifest, generation, created_at, updated_at)
-                     VALUES (?, ?, ?, ?, 1, ?, ?) RETURNING id",
-                )
-                .bind(namespace)
-                .bind(name)
-                .bind(cluster)
-                .bind(manifest.to_string())
-                .bind(fmt_time(at))
-                .bind(fmt_time(at))
-                .fetch_one(&mut *tx)
+        let out =
+            put_runtime_tx(&mut tx, RuntimePut { namespace, name, cluster, runtime, if_match, actor, reason: None })
                 .await?;
-                (id, 1, at, RuntimeLayers::default(), true)
-            }
-            Some(old) => {
-                check_if_match(&what, if_match, &old.etag())?;
-                if old.cluster != cluster {
-                    return Err(StoreError::conflict(
-                        "runtime_cluster_mismatch",
-                        format!(
-                            "{what} belongs to cluster {:?}; delete it there before creating it on {cluster:?}",
-                            old.cluster
-                        ),
-                    ));
-                }
-                if old.manifest == manifest {
-                    return Ok((old.clone(), false));
-                }
-                let generation = old.generation + 1;
-                sqlx::query("UPDATE runtimes SET manifest = ?, generation = ?, updated_at = ? WHERE id = ?")
-                    .bind(manifest.to_string())
-                    .bind(generation)
-                    .bind(fmt_time(at))
-                    .bind(old.id)
-                    .execute(&mut *tx)
-                    .await?;
-                (old.id, generation, old.created_at, old.runtime()?.layers(), false)
-            }
-        };
-        let layers = runtime.layers();
-        let current = current_versions_tx(&mut tx).await?;
-        let bindings = sync_bindings(&mut tx, id, &layers, &cluster_rec.default_image_pull_secrets, &current).await?;
-        let reason = if created { "runtime created" } else { "runtime updated" };
-        let changes = RevisionChanges { layers: layer_changes(&old_layers, &layers), bindings };
-        insert_revision(&mut tx, id, at, actor, reason, changes).await?;
         tx.commit().await?;
-        let record = RuntimeRecord {
-            id,
-            namespace: namespace.into(),
-            name: name.into(),
-            cluster: cluster.into(),
-            manifest,
-            generation,
-            created_at,
-            updated_at: at,
-        };
-        Ok((record, created))
+        Ok(out)
     }
 
     pub async fn get_runtime(&self, namespace: &str, name: &str) -> Result<RuntimeRecord> {

@@ -292,3 +292,71 @@ async fn commands_conflicts_and_locked_runtimes() {
     assert!(text.contains("event: started") && text.contains("event: aborted"), "{text}");
     assert!(text.contains("id: 4\n"));
 }
+
+#[actix_web::test]
+async fn a_layer_rotation_replaces_a_name_in_batches() {
+    let cluster = TestCluster::start_with_nodes(1).await.expect("cluster");
+    let app = TestApp::start().await;
+    register(&app, "l", &cluster, &[]).await;
+    let names = ["w0", "w1"];
+    for n in names {
+        let mut rt = fleet_runtime(n);
+        rt["spec"]["worker"]["imagePullSecrets"] = json!([{"name": "worker-secret"}]);
+        assert_eq!(app.put(&format!("/v1/runtimes/fleet/{n}?cluster=l"), rt).await.status, 201);
+    }
+    label_nodes_for(&cluster, &[("fleet", "w0"), ("fleet", "w1")]).await;
+    converge(&app, json!({"all": true})).await;
+    wait_rolled_out(&cluster, "fleet", &names).await;
+    let kc = crate::support::live::client(&cluster).await;
+    let master_uid = |p: Option<Value>| p.unwrap()["metadata"]["uid"].clone();
+    let masters_before = [master_uid(
+        crate::support::live::api(&kc, "", "v1", "Pod", "pods", "fleet")
+            .get_opt("w0-master-0")
+            .await
+            .unwrap()
+            .map(|p| serde_json::to_value(p).unwrap()),
+    )];
+
+    let req = json!({"layer": {"layer": "worker", "from": "worker-secret", "to": "worker-secret-2026"}, "batches": [1, "100%"]});
+    let pv = app.post("/v1/rotations/preview", req.clone()).await.json();
+    assert_eq!(pv["credential"], "layer:worker:worker-secret");
+    assert_eq!(
+        pv["clusters"][0]["runtimes"][0]["workloads"].as_array().unwrap().len(),
+        1,
+        "only the worker pulls with it: {pv}"
+    );
+    let r = app.post("/v1/rotations", req.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    app.post("/v1/rotations", req).await.problem(409, "rotation_active");
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    app.state.engine.spawn_rotation_driver();
+    let done = wait_rotation(&app, &id, 120, |r| r["state"] != "running").await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+
+    for n in names {
+        let res = app.get(&format!("/v1/runtimes/fleet/{n}/resolved")).await.json();
+        assert_eq!(res["layers"]["worker"], json!(["worker-secret-2026"]), "{n}");
+        let history = app.get(&format!("/v1/runtimes/fleet/{n}/layers/history")).await.json();
+        let last = history["items"].as_array().unwrap().last().unwrap().clone();
+        assert!(last["reason"].as_str().unwrap().contains(&id), "{last}");
+        assert_eq!(
+            last["layers"],
+            json!([{"layer": "worker", "old": ["worker-secret"], "new": ["worker-secret-2026"]}])
+        );
+    }
+    for (pod, secrets) in pod_pull_secrets(&cluster, "fleet").await {
+        if pod.contains("worker") {
+            assert_eq!(secrets, ["worker-secret-2026"], "{pod}");
+        } else {
+            assert_eq!(secrets, ["global-secret"], "{pod}");
+        }
+    }
+    let after = master_uid(
+        crate::support::live::api(&kc, "", "v1", "Pod", "pods", "fleet")
+            .get_opt("w0-master-0")
+            .await
+            .unwrap()
+            .map(|p| serde_json::to_value(p).unwrap()),
+    );
+    assert_eq!(masters_before[0], after, "master pods are not restarted by a worker-layer rotation");
+}
