@@ -93,6 +93,7 @@ pub async fn prepare(cfg: &ServeConfig) -> Result<AppState, StartError> {
         lease: chrono::Duration::seconds(60),
         plan_ttl: chrono::Duration::seconds(cfg.plan_ttl_secs as i64),
         after_object: None,
+        step_time: Default::default(),
     };
     Ok(AppState { store, key, engine })
 }

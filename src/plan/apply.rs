@@ -40,6 +40,8 @@ pub struct Engine {
     pub lease: Duration,
     pub plan_ttl: Duration,
     pub after_object: Option<AfterObject>,
+    /// Time this process spent stepping each (rotation, batch), for the batch's events.
+    pub step_time: Arc<std::sync::Mutex<BTreeMap<(String, i64), std::time::Duration>>>,
 }
 
 pub fn lock_id(namespace: &str, name: &str) -> String {

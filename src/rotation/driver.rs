@@ -71,7 +71,12 @@ impl Engine {
             let locks: Vec<String> =
                 rot.runtimes.iter().map(|r| crate::plan::apply::lock_id(&r.namespace, &r.name)).collect();
             self.store.take_locks(&owner(&rot), &self.holder, &locks, ROTATION_LEASE).await?;
-            if let Err(e) = self.step(&rot).await {
+            let started = std::time::Instant::now();
+            let stepped = self.step(&rot).await;
+            if let Ok(mut t) = self.step_time.lock() {
+                *t.entry((rot.id.clone(), rot.current_batch)).or_default() += started.elapsed();
+            }
+            if let Err(e) = stepped {
                 tracing::warn!(rotation = %id, error = %e, "rotation step failed; will retry");
                 self.store
                     .add_rotation_event(&id, "step_error", Some(rot.current_batch), &json!({"error": e.to_string()}))
@@ -138,8 +143,15 @@ impl Engine {
         }
     }
 
+    /// Milliseconds this process spent stepping a batch (excluding the waits between steps).
+    fn batch_step_ms(&self, rot: &RotationRecord, idx: i64) -> u128 {
+        self.step_time.lock().ok().and_then(|mut t| t.remove(&(rot.id.clone(), idx))).map_or(0, |d| d.as_millis())
+    }
+
     async fn batch_healthy(&self, rot: &RotationRecord, req: &RotationRequest, idx: i64) -> Result<(), StoreError> {
         self.store.set_batch(&rot.id, idx, "healthy", None, None).await?;
+        let ms = self.batch_step_ms(rot, idx);
+        self.store.add_rotation_event(&rot.id, "batch_cost", Some(idx), &json!({"driverStepMs": ms})).await?;
         self.after_healthy(rot, req, idx).await
     }
 
