@@ -19,9 +19,18 @@ class Api:
         data = None
         if body is not None:
             data, headers["Content-Type"] = json.dumps(body), "application/json"
-        self.conn.request(method, path, data, headers)
-        r = self.conn.getresponse()
-        raw = r.read()
+        for attempt in (0, 1):
+            try:
+                self.conn.request(method, path, data, headers)
+                r = self.conn.getresponse()
+                raw = r.read()
+                break
+            except (http.client.HTTPException, ConnectionError):
+                # The daemon closes idle keep-alive connections; reconnect once.
+                if attempt:
+                    raise
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.addr, timeout=900)
         if r.status >= 300:
             sys.exit(f"{method} {path}: {r.status} {raw[:400]!r}")
         return json.loads(raw) if raw else None
