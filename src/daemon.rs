@@ -81,7 +81,7 @@ pub async fn prepare(cfg: &ServeConfig) -> Result<AppState, StartError> {
     let store = Store::open(&cfg.database_url()).await?;
     bootstrap_admin(cfg, &store).await?;
     let holder = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
-    let failed = store.fail_interrupted_runs(&holder).await?;
+    let failed = store.fail_interrupted_runs().await?;
     if !failed.is_empty() {
         tracing::warn!(runs = ?failed, "runs interrupted by the previous stop were marked failed");
     }

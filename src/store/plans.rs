@@ -453,7 +453,7 @@ impl Store {
     }
 
     /// Marks runs left queued or running by a previous process as failed (see module doc).
-    pub async fn fail_interrupted_runs(&self, holder: &str) -> Result<Vec<String>> {
+    pub async fn fail_interrupted_runs(&self) -> Result<Vec<String>> {
         let mut tx = self.begin().await?;
         let ids: Vec<String> =
             sqlx::query_scalar("SELECT id FROM runs WHERE status IN ('queued', 'running')").fetch_all(&mut *tx).await?;
@@ -484,7 +484,6 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let _ = holder;
         tx.commit().await?;
         Ok(ids)
     }
