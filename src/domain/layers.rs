@@ -88,6 +88,11 @@ pub struct Resolution {
 }
 
 impl Resolution {
+    /// Every component this runtime has, with its resolution, in `Component::ALL` order.
+    pub fn components(&self) -> impl Iterator<Item = (Component, &ComponentResolution)> {
+        Component::ALL.into_iter().map(move |c| (c, self.component(c)))
+    }
+
     pub fn component(&self, c: Component) -> &ComponentResolution {
         match c {
             Component::Master => &self.master,

@@ -53,7 +53,7 @@ pub async fn render_runtime(
 ) -> Result<Vec<RenderedObject>> {
     let resolution = resolution(ctx);
     let mut in_use: BTreeSet<(String, u32)> = BTreeSet::new();
-    for comp in [&resolution.master, &resolution.worker, &resolution.fuse] {
+    for (_, comp) in resolution.components() {
         for s in &comp.image_pull_secrets {
             if let (Some(c), Some(v)) = (&s.credential, s.version) {
                 in_use.insert((c.clone(), v));
