@@ -2,7 +2,7 @@
 //!
 //! `cargo bench --bench render` prints medians and p99 for: reading one runtime's context
 //! from the store (the baseline: the I/O every render needs), resolving its layers alone, and
-//! rendering its workloads (`render_runtime` resolves internally, so the render timing
+//! rendering its workloads (`render_redacted` resolves internally, so the render timing
 //! already includes one resolve); plus the ratio of render to the read.
 //!
 //! The read goes through sqlx's SQLite worker thread (a channel hop per statement), so on a
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use fluidform::domain::manifest::{ManifestFormat, parse_runtime};
 use fluidform::secrets::MasterKey;
-use fluidform::service::runtimes::{SecretData, render_runtime, resolution};
+use fluidform::service::runtimes::{render_redacted, resolution};
 use fluidform::store::Store;
 use fluidform::store::clusters::{ClusterAuthKind, ClusterWrite};
 use fluidform::store::credentials::NewVersion;
@@ -56,6 +56,7 @@ async fn main() {
                 insecure_skip_tls_verify: true,
                 auth: Some((ClusterAuthKind::Token, key.seal("cluster:c1", b"{\"token\":\"t\"}"))),
                 default_image_pull_secrets: vec![],
+                apply_concurrency: None,
             },
             None,
             "bench",
@@ -93,7 +94,7 @@ async fn main() {
         let t1 = Instant::now();
         let res = resolution(&ctx);
         let t2 = Instant::now();
-        let objs = render_runtime(&store, &key, &ctx, SecretData::Redacted).await.unwrap();
+        let objs = render_redacted(&ctx);
         let t3 = Instant::now();
         bytes += objs.iter().map(|o| serde_json::to_vec(&o.object).unwrap().len()).sum::<usize>();
         std::hint::black_box(res);

@@ -7,7 +7,10 @@ use actix_web::{HttpServer, web};
 
 use crate::api::{AppState, build_app};
 use crate::config::ServeConfig;
-use crate::plan::apply::Engine;
+use std::sync::Arc;
+
+use crate::engine::{Context, Settings, SystemClock};
+use crate::k8s::KubeClusters;
 use crate::secrets::{MasterKey, generate_token, hash_token, write_private_file};
 use crate::store::Store;
 
@@ -74,28 +77,29 @@ fn ensure_dir(path: &Path) -> Result<(), StartError> {
 }
 
 /// Everything `serve` prepares before it listens (tests use it too): data directory, key,
-/// migrated store, bootstrap token, interrupted runs marked failed.
+/// migrated store, bootstrap token, interrupted runs marked failed, the engine's context.
 pub async fn prepare(cfg: &ServeConfig) -> Result<AppState, StartError> {
     ensure_dir(&cfg.data_dir)?;
     let key = load_key(cfg)?;
     let store = Store::open(&cfg.database_url()).await?;
     bootstrap_admin(cfg, &store).await?;
-    let holder = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
+    let replica = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
     let failed = store.fail_interrupted_runs().await?;
     if !failed.is_empty() {
         tracing::warn!(runs = ?failed, "runs interrupted by the previous stop were marked failed");
     }
-    let engine = Engine {
+    let settings = Settings { plan_ttl: chrono::Duration::seconds(cfg.plan_ttl_secs as i64), ..Settings::default() };
+    let ctx = Arc::new(Context {
         store: store.clone(),
         key: key.clone(),
-        holder,
-        runtime: tokio::runtime::Handle::current(),
-        lease: chrono::Duration::seconds(60),
-        plan_ttl: chrono::Duration::seconds(cfg.plan_ttl_secs as i64),
-        after_object: None,
-        step_time: Default::default(),
-    };
-    Ok(AppState { store, key, engine })
+        clusters: Arc::new(KubeClusters::new()),
+        clock: Arc::new(SystemClock),
+        settings,
+        replica,
+        spawner: tokio::runtime::Handle::current(),
+        write_permits: Default::default(),
+    });
+    Ok(AppState::new(store, key, ctx))
 }
 
 fn hostname() -> String {
@@ -107,9 +111,9 @@ fn hostname() -> String {
 /// Starts the background loops (drift, rotation driver) on this daemon.
 pub fn start_workers(state: &AppState, cfg: &ServeConfig) {
     if let Some(every) = cfg.drift_interval() {
-        state.engine.spawn_drift_loop(every);
+        crate::engine::drift::spawn_drift_loop(&state.ctx, every);
     }
-    state.engine.spawn_rotation_driver();
+    crate::engine::rotation::spawn_rotation_driver(&state.ctx);
 }
 
 pub async fn serve(cfg: ServeConfig) -> Result<(), StartError> {

@@ -1,9 +1,16 @@
 //! Bearer-token authentication and role checks. Tokens are looked up by their SHA-256
 //! hash; viewers read, operators also write runtimes, admins also manage clusters,
 //! credentials and tokens.
+//!
+//! A token seen recently is answered from memory (`TokenCache`, at most `TOKEN_TTL` old).
+//! Revoking a token through this process drops it from the cache at once; the TTL bounds
+//! how long another process sharing the database may still accept it.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
@@ -13,6 +20,38 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use crate::secrets::hash_token;
 use crate::store::tokens::Role;
+
+/// How long a looked-up token is trusted without asking the database again.
+pub const TOKEN_TTL: Duration = Duration::from_secs(5);
+
+/// Callers by token hash, with when they were looked up.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<String, (Caller, Instant)>>,
+}
+
+impl TokenCache {
+    fn get(&self, hash: &str) -> Option<Caller> {
+        let map = self.entries.lock().ok()?;
+        map.get(hash).filter(|(_, at)| at.elapsed() < TOKEN_TTL).map(|(c, _)| c.clone())
+    }
+
+    fn put(&self, hash: String, caller: Caller) {
+        if let Ok(mut map) = self.entries.lock() {
+            if map.len() > 10_000 {
+                map.retain(|_, (_, at)| at.elapsed() < TOKEN_TTL);
+            }
+            map.insert(hash, (caller, Instant::now()));
+        }
+    }
+
+    /// Forgets every cached token of `name` (it was revoked).
+    pub fn revoke(&self, name: &str) {
+        if let Ok(mut map) = self.entries.lock() {
+            map.retain(|_, (c, _)| c.name != name);
+        }
+    }
+}
 
 /// The authenticated caller of a `/v1` request.
 #[derive(Debug, Clone)]
@@ -49,9 +88,15 @@ impl FromRequest for Caller {
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "send Authorization: Bearer <token>"))?;
-            let found = state.store.find_token_by_hash(&hash_token(token)).await?;
+            let hash = hash_token(token);
+            if let Some(c) = state.tokens.get(&hash) {
+                return Ok(c);
+            }
+            let found = state.store.find_token_by_hash(&hash).await?;
             let rec = found.ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the bearer token is not valid"))?;
-            Ok(Caller { name: rec.name, role: rec.role })
+            let caller = Caller { name: rec.name, role: rec.role };
+            state.tokens.put(hash, caller.clone());
+            Ok(caller)
         })
     }
 }

@@ -169,9 +169,9 @@ pub async fn probe_cluster(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
-    let probe = crate::service::clusters::probe(&state.store, &state.key, &path).await.map_err(|e| match e {
-        crate::service::clusters::ConnectError::Sync(s) => ApiError::cluster(&path, &s),
-        crate::service::clusters::ConnectError::Service(s) => s.into(),
+    let probe = crate::engine::probe::probe(&state.ctx, &path).await.map_err(|e| match e {
+        crate::engine::ConnectError::Cluster(s) => ApiError::cluster(&path, &s),
+        crate::engine::ConnectError::Service(s) => s.into(),
     })?;
     Ok(HttpResponse::Ok().json(ProbeResponse {
         cluster: path.into_inner(),

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     RuntimeLocked,
     RotationActive,
     RotationState,
+    NotWaitingApproval,
+    WorkloadsUnhealthy,
     ClusterConfig,
     ClusterTls,
     ClusterAuth,
@@ -65,6 +67,10 @@ impl ErrorCode {
             RuntimeLocked => (StatusCode::CONFLICT, "Another run holds a runtime this needs"),
             RotationActive => (StatusCode::CONFLICT, "Another rotation of this credential is active"),
             RotationState => (StatusCode::CONFLICT, "Not possible in the rotation's current state"),
+            NotWaitingApproval => (StatusCode::CONFLICT, "The rotation is not waiting for approval"),
+            WorkloadsUnhealthy => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "Workloads the rotation would restart are unhealthy")
+            }
             ClusterConfig => (StatusCode::UNPROCESSABLE_ENTITY, "The cluster's connection settings cannot be used"),
             ClusterTls => (StatusCode::BAD_GATEWAY, "TLS with the cluster's API server failed"),
             ClusterAuth => (StatusCode::BAD_GATEWAY, "The cluster's API server refused the credentials"),
@@ -135,8 +141,8 @@ impl ApiError {
     }
 
     /// A problem talking to a target cluster.
-    pub fn cluster(cluster: &str, e: &crate::sync::SyncError) -> Self {
-        use crate::sync::SyncError as S;
+    pub fn cluster(cluster: &str, e: &crate::engine::port::ClusterError) -> Self {
+        use crate::engine::port::ClusterError as S;
         let code = match e {
             S::Config(_) => ErrorCode::ClusterConfig,
             S::Tls(_) => ErrorCode::ClusterTls,

@@ -22,7 +22,9 @@ use utoipa::openapi::{InfoBuilder, LicenseBuilder, OpenApi as OpenApiDoc};
 use utoipa_actix_web::{AppExt, scope, service_config::ServiceConfig};
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::plan::apply::Engine;
+use std::sync::Arc;
+
+use crate::engine::Context;
 use crate::secrets::MasterKey;
 use crate::store::Store;
 
@@ -30,7 +32,16 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Store,
     pub key: MasterKey,
-    pub engine: Engine,
+    /// The engine's context (plans, runs, rotations against clusters).
+    pub ctx: Arc<Context>,
+    /// Recently seen bearer tokens, so most requests need no token lookup.
+    pub tokens: auth::TokenCache,
+}
+
+impl AppState {
+    pub fn new(store: Store, key: MasterKey, ctx: Arc<Context>) -> Self {
+        AppState { store, key, ctx, tokens: auth::TokenCache::default() }
+    }
 }
 
 /// A page of items; `next` is the cursor of the following page, absent on the last.
@@ -71,8 +82,10 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(runtimes::list_runtime_layer_history)
         .service(plans::create_plan_handler)
         .service(plans::get_plan)
+        .service(plans::list_plan_objects)
         .service(plans::apply_plan)
         .service(plans::get_run)
+        .service(plans::list_run_objects)
         .service(plans::list_locks)
         .service(plans::delete_lock)
         .service(rotations::preview_rotation)

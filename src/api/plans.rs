@@ -12,18 +12,19 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorCode, Problem, parse_json};
 use super::idempotency::{Reply, idempotent};
 use super::{AppState, ListResponse};
-use crate::plan::{Plan, PlanError, PlanRequest, create_plan};
-use crate::store::plans::{LockRecord, RunObject, RunRecord};
+use crate::domain::states::{ObjectStatus, RunStatus};
+use crate::engine::plan::{Action, Plan, PlanError, PlanObject, PlanObjectQuery, PlanRequest, create_plan};
+use crate::engine::port::RequestCounts;
+use crate::store::locks::LockRecord;
+use crate::store::runs::{RunObject, RunRecord};
 use crate::store::tokens::Role;
-use crate::sync::client::RequestCounts;
 
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunResponse {
     pub id: String,
     pub plan_id: String,
-    /// queued, running, succeeded or failed.
-    pub status: String,
+    pub status: RunStatus,
     pub actor: String,
     pub created_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,13 +35,26 @@ pub struct RunResponse {
     pub error: Option<String>,
     /// HTTP requests sent to each cluster.
     pub requests: BTreeMap<String, RequestCounts>,
-    /// Per-object results in execution order.
+    /// Objects per status.
+    pub object_counts: BTreeMap<ObjectStatus, i64>,
+    /// The first per-object results in execution order (GET /v1/runs/{id}/objects pages
+    /// through all of them).
     pub objects: Vec<RunObject>,
+    /// Cursor of the next page of objects, when there are more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
-impl From<RunRecord> for RunResponse {
-    fn from(r: RunRecord) -> Self {
+/// Objects a run's own answer carries.
+const RUN_FIRST_PAGE: usize = 100;
+
+impl RunResponse {
+    fn new(r: RunRecord, objects: Vec<RunObject>) -> Self {
+        let next = (objects.len() > RUN_FIRST_PAGE).then(|| objects[RUN_FIRST_PAGE - 1].seq.to_string());
         Self {
+            objects: objects.into_iter().take(RUN_FIRST_PAGE).collect(),
+            next,
+            object_counts: r.counts,
             requests: serde_json::from_value(r.requests).unwrap_or_default(),
             id: r.id,
             plan_id: r.plan_id,
@@ -50,9 +64,13 @@ impl From<RunRecord> for RunResponse {
             started_at: r.started_at,
             finished_at: r.finished_at,
             error: r.error,
-            objects: r.objects,
         }
     }
+}
+
+async fn run_response(state: &AppState, run: RunRecord) -> Result<RunResponse, ApiError> {
+    let objects = state.store.run_objects(&run.id, None, -1, RUN_FIRST_PAGE as i64 + 1).await?;
+    Ok(RunResponse::new(run, objects))
 }
 
 impl From<PlanError> for ApiError {
@@ -90,8 +108,7 @@ pub async fn create_plan_handler(
     caller.require(Role::Operator)?;
     let input: PlanRequest = parse_json(&req, &body)?;
     idempotent(&state, &req, &caller, &body, || async {
-        let e = &state.engine;
-        let plan = create_plan(&e.store, &e.key, input, &caller.name, e.plan_ttl).await?;
+        let plan = create_plan(&state.ctx, input, &caller.name).await?;
         Ok(Reply::json(StatusCode::CREATED, &plan).header("Location", format!("/v1/plans/{}", plan.id)))
     })
     .await
@@ -112,8 +129,55 @@ pub async fn get_plan(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let plan = Plan::from_record(state.store.get_plan(&path).await?)?;
+    let plan = crate::engine::plan::get_plan(&state.ctx, &path).await?;
     Ok(HttpResponse::Ok().json(plan))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct PlanObjectsQuery {
+    /// Only objects with this action; `no-op` lists the objects the plan leaves as they are.
+    pub action: Option<Action>,
+    /// Only objects on this cluster.
+    pub cluster: Option<String>,
+    /// Only objects of this kind, e.g. `StatefulSet`.
+    pub kind: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    pub limit: Option<usize>,
+    /// `next` from the previous page.
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(
+    operation_id = "list_plan_objects", tag = "plans", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Plan id"), PlanObjectsQuery),
+    responses(
+        (status = 200, description = "One page of the plan's objects in plan order, with their field diffs", body = ListResponse<PlanObject>),
+        (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/plans/{id}/objects")]
+pub async fn list_plan_objects(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<PlanObjectsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 500"));
+    }
+    let q = PlanObjectQuery {
+        action: query.action,
+        cluster: query.cluster.clone(),
+        kind: query.kind.clone(),
+        cursor: query.cursor.clone(),
+        limit,
+    };
+    let page = crate::engine::plan::plan_objects(&state.ctx, &path, &q).await?;
+    Ok(HttpResponse::Ok().json(ListResponse { items: page.items, next: page.next }))
 }
 
 #[utoipa::path(
@@ -131,10 +195,9 @@ pub async fn apply_plan(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
-    let run = state.engine.apply_plan(&path, &caller.name).await?;
-    Ok(HttpResponse::Accepted()
-        .insert_header(("Location", format!("/v1/runs/{}", run.id)))
-        .json(RunResponse::from(run)))
+    let run = crate::engine::runner::apply_plan(&state.ctx, &path, &caller.name).await?;
+    let body = run_response(&state, run).await?;
+    Ok(HttpResponse::Accepted().insert_header(("Location", format!("/v1/runs/{}", body.id))).json(body))
 }
 
 #[utoipa::path(
@@ -152,7 +215,51 @@ pub async fn get_run(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    Ok(HttpResponse::Ok().json(RunResponse::from(state.store.get_run(&path).await?)))
+    let run = state.store.get_run(&path).await?;
+    Ok(HttpResponse::Ok().json(run_response(&state, run).await?))
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct RunObjectsQuery {
+    /// Only objects in this state.
+    pub status: Option<ObjectStatus>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<usize>,
+    /// `next` from the previous page.
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(
+    operation_id = "list_run_objects", tag = "plans", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Run id"), RunObjectsQuery),
+    responses(
+        (status = 200, description = "One page of the run's per-object results in execution order", body = ListResponse<RunObject>),
+        (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/runs/{id}/objects")]
+pub async fn list_run_objects(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<RunObjectsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 1000"));
+    }
+    let after = match &query.cursor {
+        Some(c) => c.parse::<i64>().map_err(|_| ApiError::field("cursor", "not a cursor this API returned"))?,
+        None => -1,
+    };
+    state.store.get_run(&path).await?;
+    let mut items = state.store.run_objects(&path, query.status, after, limit as i64 + 1).await?;
+    let next = (items.len() > limit).then(|| items[limit - 1].seq.to_string());
+    items.truncate(limit);
+    Ok(HttpResponse::Ok().json(ListResponse { items, next }))
 }
 
 #[utoipa::path(

@@ -13,8 +13,10 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorCode, Problem, parse_json};
 use super::idempotency::{Reply, idempotent};
-use crate::rotation::{Preview, RotationError, RotationRequest};
-use crate::store::rotations::{BatchRecord, RotationEvent, RotationRecord, RotationRuntime, is_terminal};
+use crate::domain::rollout::WaitingFor;
+use crate::domain::states::RotationState;
+use crate::engine::rotation::{Preview, RotationError, RotationRequest};
+use crate::store::rotations::{BatchRecord, RotationEvent, RotationRecord, RotationRuntime};
 use crate::store::tokens::Role;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -25,10 +27,10 @@ pub struct RotationResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from_version: Option<u32>,
     pub to_version: u32,
-    /// planned, running, waiting_approval, paused, succeeded, failed, aborted, rolling_back,
-    /// rolled_back.
-    pub state: String,
+    pub state: RotationState,
     pub current_batch: i64,
+    /// What the current batch waits for while it restarts pods (per workload).
+    pub waiting_for: Vec<WaitingFor>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub actor: String,
@@ -37,7 +39,7 @@ pub struct RotationResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rollback: Option<String>,
+    pub rollback: Option<crate::domain::states::RollbackState>,
     pub request: RotationRequest,
     pub batches: Vec<BatchRecord>,
     pub runtimes: Vec<RotationRuntime>,
@@ -46,7 +48,10 @@ pub struct RotationResponse {
 impl TryFrom<RotationRecord> for RotationResponse {
     type Error = ApiError;
     fn try_from(r: RotationRecord) -> Result<Self, ApiError> {
+        let waiting_for =
+            r.batches.iter().find(|b| b.idx == r.current_batch).map(|b| b.waiting_for.clone()).unwrap_or_default();
         Ok(Self {
+            waiting_for,
             request: serde_json::from_value(r.request).map_err(ApiError::internal)?,
             id: r.id,
             credential: r.credential,
@@ -74,6 +79,12 @@ impl From<RotationError> for ApiError {
             RotationError::Plan(p) => p.into(),
             RotationError::Locked(m) => ApiError::new(ErrorCode::RuntimeLocked, m),
             e @ RotationError::State { .. } => ApiError::new(ErrorCode::RotationState, e.to_string()),
+            e @ RotationError::NotWaitingApproval { .. } => ApiError::new(ErrorCode::NotWaitingApproval, e.to_string()),
+            RotationError::Unhealthy(m) => ApiError {
+                code: ErrorCode::WorkloadsUnhealthy,
+                detail: m.clone(),
+                errors: vec![crate::domain::FieldError::new("unhealthyWorkloads", m)],
+            },
         }
     }
 }
@@ -95,7 +106,7 @@ pub async fn preview_rotation(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
     let input: RotationRequest = parse_json(&req, &body)?;
-    Ok(HttpResponse::Ok().json(state.engine.preview_rotation(&input).await?))
+    Ok(HttpResponse::Ok().json(crate::engine::rotation::preview_rotation(&state.ctx, &input).await?))
 }
 
 #[utoipa::path(
@@ -117,7 +128,7 @@ pub async fn create_rotation(
     caller.require(Role::Operator)?;
     let input: RotationRequest = parse_json(&req, &body)?;
     idempotent(&state, &req, &caller, &body, || async {
-        let id = state.engine.start_rotation(input, &caller.name).await?;
+        let id = crate::engine::rotation::start_rotation(&state.ctx, input, &caller.name).await?;
         let rot = RotationResponse::try_from(state.store.get_rotation(&id).await?)?;
         Ok(Reply::json(StatusCode::CREATED, &rot).header("Location", format!("/v1/rotations/{id}")))
     })
@@ -187,7 +198,7 @@ pub async fn stream_rotation_events(
                     }
                     return Some((Ok::<_, actix_web::Error>(Bytes::from(text)), (last, false)));
                 }
-                let ended = store.get_rotation(&id).await.map(|r| is_terminal(&r.state)).unwrap_or(true);
+                let ended = store.get_rotation(&id).await.map(|r| r.state.is_terminal()).unwrap_or(true);
                 if ended {
                     return None;
                 }
@@ -203,7 +214,7 @@ pub async fn stream_rotation_events(
 
 async fn command(state: &AppState, caller: &Caller, id: &str, cmd: &str) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
-    let rot = state.engine.rotation_command(id, cmd, &caller.name).await?;
+    let rot = crate::engine::rotation::rotation_command(&state.ctx, id, cmd, &caller.name).await?;
     Ok(HttpResponse::Ok().json(RotationResponse::try_from(rot)?))
 }
 
@@ -214,7 +225,7 @@ macro_rules! rotation_command {
             params(("id" = String, Path, description = "Rotation id")),
             responses(
                 (status = 200, description = $desc, body = RotationResponse),
-                (status = "4XX", description = "Problem (rotation_state when not possible in the current state)", body = Problem, content_type = "application/problem+json"),
+                (status = "4XX", description = "Problem (rotation_state when not possible in the current state; not_waiting_approval for approve when nothing waits)", body = Problem, content_type = "application/problem+json"),
             )
         )]
         #[post($path)]
@@ -229,7 +240,7 @@ rotation_command!(
     "approve_rotation",
     "/rotations/{id}/approve",
     "approve",
-    "Approved: the next batch starts (idempotent)"
+    "Approved: the next batch starts"
 );
 rotation_command!(
     pause_rotation,
@@ -243,7 +254,7 @@ rotation_command!(
     "resume_rotation",
     "/rotations/{id}/resume",
     "resume",
-    "Resumed; a failed batch is retried (idempotent)"
+    "Resumed with a fresh health deadline; a failed batch is retried (idempotent)"
 );
 rotation_command!(
     abort_rotation,

@@ -17,10 +17,8 @@ use super::{AppState, ListResponse, if_match};
 use crate::domain::layers::ComponentResolution;
 use crate::domain::manifest::{AlluxioRuntime, ManifestFormat};
 use crate::domain::selector::parse_selector;
-use crate::plan::drift::{DriftedField, SyncPolicy, SyncState, sync_policy, sync_state};
-use crate::service::runtimes::{
-    PutRuntime, SecretData, put_runtime as put_runtime_service, render_runtime, resolution,
-};
+use crate::engine::drift::{DriftedField, SyncPolicy, SyncState, sync_policy, sync_state};
+use crate::service::runtimes::{PutRuntime, put_runtime as put_runtime_service, render_redacted, resolution};
 use crate::store::runtimes::{BindingChange, LayerChange, RuntimeFilter, RuntimeRecord};
 use crate::store::tokens::Role;
 
@@ -182,7 +180,7 @@ pub async fn get_runtime(
     let ctx = state.store.runtime_context(&path.0, &path.1).await?;
     let sync = state.store.get_sync(&path.0, &path.1).await?;
     let status = RuntimeStatus {
-        sync: sync_state(&ctx, sync.as_ref()),
+        sync: sync_state(&ctx.record, sync.as_ref()),
         sync_policy: sync_policy(&ctx),
         applied_generation: sync.as_ref().and_then(|s| s.applied_generation),
         last_run_id: sync.as_ref().and_then(|s| s.last_run_id.clone()),
@@ -367,7 +365,7 @@ pub async fn get_runtime_manifests(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
     let ctx = state.store.runtime_context(&path.0, &path.1).await?;
-    let objects = render_runtime(&state.store, &state.key, &ctx, SecretData::Redacted).await?;
+    let objects = render_redacted(&ctx);
     let items: Vec<serde_json::Value> = objects.into_iter().map(|o| o.object).collect();
     let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if accept.contains("yaml") {

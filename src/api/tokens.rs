@@ -103,5 +103,6 @@ pub async fn delete_token(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
     state.store.delete_token(&path).await?;
+    state.tokens.revoke(&path);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -107,6 +107,13 @@ pub fn managed_secret_name(credential: &str, version: u32) -> String {
     format!("{credential}-v{version}")
 }
 
+/// The credential and version of a Secret named `<credential>-v<version>`.
+pub fn parse_managed_secret_name(secret: &str) -> Option<(&str, u32)> {
+    let (credential, version) = secret.rsplit_once("-v")?;
+    let v: u32 = version.parse().ok().filter(|_| version.bytes().all(|b| b.is_ascii_digit()))?;
+    (!credential.is_empty()).then_some((credential, v))
+}
+
 /// The winning layer for one component and its names (duplicates dropped).
 fn winner<'a>(
     component: Component,
@@ -274,6 +281,10 @@ mod tests {
         );
         assert_eq!(r.master.secret_names(), v(&["master-secret"]));
         assert_eq!(managed_secret_name("global-secret", 12), "global-secret-v12");
+        assert_eq!(parse_managed_secret_name("global-secret-v12"), Some(("global-secret", 12)));
+        assert_eq!(parse_managed_secret_name("a-v1-v2"), Some(("a-v1", 2)));
+        assert_eq!(parse_managed_secret_name("legacy"), None);
+        assert_eq!(parse_managed_secret_name("x-v+1"), None);
 
         let json = serde_json::to_value(&r.worker).unwrap();
         assert_eq!(

@@ -2,12 +2,16 @@
 //! resolution and workload rendering. No I/O lives here: every function is a plain
 //! transformation of its inputs, so the rules are tested as tables.
 
+pub mod diff;
+pub mod kinds;
 pub mod layers;
 pub mod manifest;
 pub mod names;
 pub mod quantity;
 pub mod render;
+pub mod rollout;
 pub mod selector;
+pub mod states;
 pub mod validate;
 
 use serde::Serialize;

@@ -38,6 +38,8 @@ pub struct ClusterRequest {
     pub kubeconfig: Option<String>,
     /// The cluster default pull-secret layer.
     pub default_image_pull_secrets: Option<Vec<String>>,
+    /// Objects a run sends at once to this cluster, 1 to 64 (default 16).
+    pub apply_concurrency: Option<u32>,
 }
 
 /// The credential of a cluster as stored (sealed).
@@ -250,6 +252,11 @@ pub fn cluster_write(name: &str, req: ClusterRequest, key: &MasterKey) -> Result
             });
         }
     }
+    if let Some(n) = req.apply_concurrency
+        && !(1..=64).contains(&n)
+    {
+        errors.push(FieldError { field: "applyConcurrency".into(), message: "must be between 1 and 64".into() });
+    }
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
     }
@@ -260,6 +267,7 @@ pub fn cluster_write(name: &str, req: ClusterRequest, key: &MasterKey) -> Result
         insecure_skip_tls_verify: conn.insecure,
         auth: sealed_auth,
         default_image_pull_secrets: defaults,
+        apply_concurrency: req.apply_concurrency,
     })
 }
 
@@ -291,60 +299,4 @@ pub async fn put_cluster(
 pub fn open_auth(key: &MasterKey, rec: &ClusterRecord) -> Result<ClusterAuth> {
     let plain = key.open(&seal_context(&rec.name), &rec.auth_sealed)?;
     serde_json::from_slice(&plain).map_err(|_| ServiceError::Secret(crate::secrets::SecretError::Decrypt))
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    #[error(transparent)]
-    Service(#[from] ServiceError),
-    #[error(transparent)]
-    Sync(#[from] crate::sync::SyncError),
-}
-
-/// A client for a registered cluster, with its stored credential opened in memory.
-pub async fn connect(
-    store: &Store,
-    key: &MasterKey,
-    name: &str,
-) -> std::result::Result<crate::sync::client::ClusterClient, ConnectError> {
-    let rec = store.get_cluster(name).await.map_err(ServiceError::from)?;
-    let auth = open_auth(key, &rec)?;
-    let conn = crate::sync::client::ClusterConnection {
-        server: rec.server.clone(),
-        ca_data: rec.ca_data.clone(),
-        insecure_skip_tls_verify: rec.insecure_skip_tls_verify,
-        token: auth.token,
-        client_cert_data: auth.client_cert_data,
-        client_key_data: auth.client_key_data,
-    };
-    Ok(crate::sync::client::ClusterClient::connect(&conn).await?)
-}
-
-pub struct Probe {
-    pub version: String,
-    /// (verb, group, resource, allowed)
-    pub permissions: Vec<(String, String, String, bool)>,
-}
-
-/// The resources fluidform writes, with their API group.
-const MANAGED_RESOURCES: [(&str, &str); 5] =
-    [("", "secrets"), ("", "configmaps"), ("", "services"), ("apps", "statefulsets"), ("apps", "daemonsets")];
-
-/// Connects, reads the server version and checks (SelfSubjectAccessReview) every verb
-/// fluidform needs on the objects it manages, cluster-wide.
-pub async fn probe(store: &Store, key: &MasterKey, name: &str) -> std::result::Result<Probe, ConnectError> {
-    let client = connect(store, key, name).await?;
-    let version = client.version().await?;
-    let mut permissions = Vec::new();
-    for (group, resource) in MANAGED_RESOURCES {
-        for verb in ["get", "list", "create", "patch", "delete"] {
-            let allowed = client.can_i(verb, group, resource, None).await?;
-            permissions.push((verb.to_string(), group.to_string(), resource.to_string(), allowed));
-        }
-    }
-    for verb in ["get", "create"] {
-        let allowed = client.can_i(verb, "", "namespaces", None).await?;
-        permissions.push((verb.to_string(), String::new(), "namespaces".to_string(), allowed));
-    }
-    Ok(Probe { version, permissions })
 }

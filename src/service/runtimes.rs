@@ -2,7 +2,7 @@
 //! pull-secret layers; render its workloads (credential data redacted unless asked for the
 //! real bytes, which only the apply path does).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::credentials::version_secret;
 use super::{Result, ServiceError};
@@ -37,22 +37,13 @@ pub fn resolution(ctx: &RuntimeContext) -> Resolution {
     resolve(&ctx.runtime.layers(), &ctx.cluster_default, &ctx.bindings)
 }
 
-/// How credential Secrets appear in rendered output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecretData {
-    Redacted,
-    Real,
-}
+/// Decrypted credential versions, kept for the length of one run (each version is opened
+/// once however many runtimes pull with it).
+pub type SecretCache = BTreeMap<(String, u32), Vec<u8>>;
 
-/// Renders every object of a runtime.
-pub async fn render_runtime(
-    store: &Store,
-    key: &MasterKey,
-    ctx: &RuntimeContext,
-    data: SecretData,
-) -> Result<Vec<RenderedObject>> {
-    let resolution = resolution(ctx);
-    let mut in_use: BTreeSet<(String, u32)> = BTreeSet::new();
+/// The credential versions a runtime's pods pull with.
+pub fn secrets_in_use(resolution: &Resolution) -> BTreeSet<(String, u32)> {
+    let mut in_use = BTreeSet::new();
     for (_, comp) in resolution.components() {
         for s in &comp.image_pull_secrets {
             if let (Some(c), Some(v)) = (&s.credential, s.version) {
@@ -60,19 +51,58 @@ pub async fn render_runtime(
             }
         }
     }
-    let mut secrets = Vec::with_capacity(in_use.len());
-    for (credential, version) in in_use {
-        let dockerconfigjson = match data {
-            SecretData::Redacted => None,
-            SecretData::Real => Some(version_secret(store, key, &credential, version).await?),
-        };
-        secrets.push(CredentialSecret { credential, version, dockerconfigjson });
-    }
-    Ok(render(&RenderInput {
+    in_use
+}
+
+fn render_with(ctx: &RuntimeContext, resolution: &Resolution, secrets: &[CredentialSecret]) -> Vec<RenderedObject> {
+    render(&RenderInput {
         namespace: &ctx.record.namespace,
         name: &ctx.record.name,
         runtime: &ctx.runtime,
-        resolution: &resolution,
-        secrets: &secrets,
-    }))
+        resolution,
+        secrets,
+    })
+}
+
+/// Renders every object of a runtime with credential Secrets redacted (no data): what plans
+/// compare and the manifests view shows. Pure.
+pub fn render_redacted(ctx: &RuntimeContext) -> Vec<RenderedObject> {
+    let resolution = resolution(ctx);
+    let secrets: Vec<CredentialSecret> = secrets_in_use(&resolution)
+        .into_iter()
+        .map(|(credential, version)| CredentialSecret { credential, version, dockerconfigjson: None })
+        .collect();
+    render_with(ctx, &resolution, &secrets)
+}
+
+/// The `.dockerconfigjson` of a credential version, opened once per cache.
+pub async fn cached_secret(
+    store: &Store,
+    key: &MasterKey,
+    cache: &mut SecretCache,
+    credential: &str,
+    version: u32,
+) -> Result<Vec<u8>> {
+    if let Some(b) = cache.get(&(credential.to_string(), version)) {
+        return Ok(b.clone());
+    }
+    let bytes = version_secret(store, key, credential, version).await?;
+    cache.insert((credential.to_string(), version), bytes.clone());
+    Ok(bytes)
+}
+
+/// Renders every object of a runtime with the real Secret bytes: only the apply path does.
+pub async fn render_real(
+    store: &Store,
+    key: &MasterKey,
+    ctx: &RuntimeContext,
+    cache: &mut SecretCache,
+) -> Result<Vec<RenderedObject>> {
+    let resolution = resolution(ctx);
+    let mut secrets = Vec::new();
+    for (credential, version) in secrets_in_use(&resolution) {
+        let bytes = cached_secret(store, key, cache, &credential, version).await?;
+        secrets.push(CredentialSecret { credential, version, dockerconfigjson: Some(bytes) });
+    }
+    Ok(render_with(ctx, &resolution, &secrets))
 }

@@ -39,6 +39,8 @@ pub struct ClusterRecord {
     pub auth_kind: ClusterAuthKind,
     pub auth_sealed: String,
     pub default_image_pull_secrets: Vec<String>,
+    /// Objects a run sends at once to this cluster (default: the daemon's setting).
+    pub apply_concurrency: Option<u32>,
     pub generation: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -58,9 +60,10 @@ pub struct ClusterWrite {
     pub insecure_skip_tls_verify: bool,
     pub auth: Option<(ClusterAuthKind, String)>,
     pub default_image_pull_secrets: Vec<String>,
+    pub apply_concurrency: Option<u32>,
 }
 
-const COLUMNS: &str = "name, server, ca_data, insecure_skip_tls_verify, auth_kind, auth_sealed, default_image_pull_secrets, generation, created_at, updated_at";
+const COLUMNS: &str = "name, server, ca_data, insecure_skip_tls_verify, auth_kind, auth_sealed, default_image_pull_secrets, apply_concurrency, generation, created_at, updated_at";
 
 fn row_to_cluster(row: &sqlx::sqlite::SqliteRow) -> Result<ClusterRecord> {
     Ok(ClusterRecord {
@@ -71,6 +74,7 @@ fn row_to_cluster(row: &sqlx::sqlite::SqliteRow) -> Result<ClusterRecord> {
         auth_kind: ClusterAuthKind::parse(&row.try_get::<String, _>("auth_kind")?)?,
         auth_sealed: row.try_get("auth_sealed")?,
         default_image_pull_secrets: parse_json(&row.try_get::<String, _>("default_image_pull_secrets")?)?,
+        apply_concurrency: row.try_get::<Option<i64>, _>("apply_concurrency")?.map(|n| n as u32),
         generation: row.try_get("generation")?,
         created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
         updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
@@ -130,6 +134,7 @@ impl Store {
                     auth_kind: kind,
                     auth_sealed: sealed,
                     default_image_pull_secrets: write.default_image_pull_secrets,
+                    apply_concurrency: write.apply_concurrency,
                     generation: 1,
                     created_at: at,
                     updated_at: at,
@@ -144,7 +149,8 @@ impl Store {
                     && old.insecure_skip_tls_verify == write.insecure_skip_tls_verify
                     && old.auth_kind == kind
                     && old.auth_sealed == sealed
-                    && old.default_image_pull_secrets == write.default_image_pull_secrets;
+                    && old.default_image_pull_secrets == write.default_image_pull_secrets
+                    && old.apply_concurrency == write.apply_concurrency;
                 if unchanged {
                     return Ok((old, false));
                 }
@@ -165,6 +171,7 @@ impl Store {
                     auth_kind: kind,
                     auth_sealed: sealed,
                     default_image_pull_secrets: write.default_image_pull_secrets,
+                    apply_concurrency: write.apply_concurrency,
                     generation: old.generation + 1,
                     created_at: old.created_at,
                     updated_at: at,
@@ -173,12 +180,12 @@ impl Store {
             }
         };
         sqlx::query(
-            "INSERT INTO clusters (name, server, ca_data, insecure_skip_tls_verify, auth_kind, auth_sealed, default_image_pull_secrets, generation, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO clusters (name, server, ca_data, insecure_skip_tls_verify, auth_kind, auth_sealed, default_image_pull_secrets, apply_concurrency, generation, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (name) DO UPDATE SET server = excluded.server, ca_data = excluded.ca_data,
                insecure_skip_tls_verify = excluded.insecure_skip_tls_verify, auth_kind = excluded.auth_kind,
                auth_sealed = excluded.auth_sealed, default_image_pull_secrets = excluded.default_image_pull_secrets,
-               generation = excluded.generation, updated_at = excluded.updated_at",
+               apply_concurrency = excluded.apply_concurrency, generation = excluded.generation, updated_at = excluded.updated_at",
         )
         .bind(&record.name)
         .bind(&record.server)
@@ -187,6 +194,7 @@ impl Store {
         .bind(record.auth_kind.as_str())
         .bind(&record.auth_sealed)
         .bind(serde_json::to_string(&record.default_image_pull_secrets).expect("strings serialize"))
+        .bind(record.apply_concurrency.map(i64::from))
         .bind(record.generation)
         .bind(fmt_time(record.created_at))
         .bind(fmt_time(record.updated_at))

@@ -8,9 +8,12 @@
 pub mod clusters;
 pub mod credentials;
 pub mod idempotency;
+pub mod locks;
 pub mod plans;
 pub mod rotations;
+pub mod runs;
 pub mod runtimes;
+pub mod sync;
 pub mod tokens;
 
 use std::str::FromStr;

@@ -1,6 +1,9 @@
 //! Rotations: the request, batches, runtimes and the event timeline. Every step of a
-//! rotation is written here before it is acted on; binding moves happen in the same
-//! transaction that advances the batch, so a restart never moves a batch twice.
+//! rotation is written here before it is acted on, and every transition is one
+//! transaction: a batch's binding moves commit with the batch's start and its run id, a
+//! batch's end commits with the rotation's next state (next batch, waiting for approval,
+//! paused, rolling back or failed), so a restart never moves a batch twice nor starts one
+//! that was meant to wait.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -8,6 +11,8 @@ use sqlx::{Row, SqliteConnection};
 
 use super::runtimes::{BindingChange, RevisionChanges, RuntimePut, get_runtime_tx, insert_revision, put_runtime_tx};
 use super::{Result, Store, StoreError, fmt_time, now, parse_json, parse_time};
+use crate::domain::rollout::{Target, WaitingFor, WorkloadRef};
+use crate::domain::states::{BatchState, RollbackState, RotationRuntimeState, RotationState};
 
 #[derive(Debug, Clone)]
 pub struct RotationRecord {
@@ -16,11 +21,11 @@ pub struct RotationRecord {
     pub from_version: Option<u32>,
     pub to_version: u32,
     pub request: serde_json::Value,
-    pub state: String,
+    pub state: RotationState,
     pub current_batch: i64,
-    pub failed_batches: i64,
-    pub rollback_state: Option<String>,
+    pub rollback_state: Option<RollbackState>,
     pub rollback_run_id: Option<String>,
+    pub rollback_deadline_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
     pub actor: String,
     pub created_at: DateTime<Utc>,
@@ -30,22 +35,46 @@ pub struct RotationRecord {
     pub runtimes: Vec<RotationRuntime>,
 }
 
+impl RotationRecord {
+    pub fn failed_batches(&self) -> usize {
+        self.batches.iter().filter(|b| b.state == BatchState::Failed).count()
+    }
+}
+
+/// A workload a batch left alone because it was unhealthy before the batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedWorkload {
+    #[serde(flatten)]
+    pub workload: WorkloadRef,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchRecord {
     pub idx: i64,
-    /// pending, applying, restarting, healthy, failed, rolled_back.
-    pub state: String,
+    pub state: BatchState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restart_started_at: Option<DateTime<Utc>>,
+    /// When the batch fails unless it is healthy by then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// While restarting: the workloads not done yet, and why.
+    pub waiting_for: Vec<WaitingFor>,
+    /// The runtimes and components whose pods the batch restarts.
+    #[serde(skip)]
+    pub targets: Vec<Target>,
+    /// Workloads left alone because they were unhealthy before the batch.
+    pub skipped: Vec<SkippedWorkload>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -58,8 +87,7 @@ pub struct RotationRuntime {
     /// The version the runtime was bound to before the rotation moved it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from_version: Option<u32>,
-    /// pending, moved, healthy, failed, rolled_back.
-    pub state: String,
+    pub state: RotationRuntimeState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -76,14 +104,26 @@ pub struct RotationEvent {
     pub data: serde_json::Value,
 }
 
-const TERMINAL: [&str; 4] = ["succeeded", "failed", "aborted", "rolled_back"];
-
-pub fn is_terminal(state: &str) -> bool {
-    TERMINAL.contains(&state)
+/// Where a rotation goes when a batch ends (written in the batch's own transaction).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextState {
+    /// The next batch (or, after the last, completion by the driver).
+    Advance,
+    WaitApproval,
+    Pause,
+    RollBack,
+    /// The rotation failed (its locks are released).
+    Fail,
 }
+
+const ACTIVE: &str = "'running', 'waiting_approval', 'paused', 'rolling_back'";
 
 fn opt_time(row: &sqlx::sqlite::SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
     row.try_get::<Option<String>, _>(col)?.as_deref().map(parse_time).transpose()
+}
+
+fn parse_state<T>(s: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
+    parse(s).ok_or_else(|| StoreError::Corrupt(format!("rotation state {s:?}")))
 }
 
 async fn add_event_tx(
@@ -168,6 +208,16 @@ async fn rebind(
     Ok(previous)
 }
 
+/// What starting a batch records.
+pub struct BatchStart<'a> {
+    pub mv: &'a BatchMove,
+    pub idx: i64,
+    pub run_id: &'a str,
+    pub actor: &'a str,
+    pub deadline: DateTime<Utc>,
+    pub skipped: &'a [SkippedWorkload],
+}
+
 /// What a batch changes on each of its runtimes.
 #[derive(Debug, Clone)]
 pub enum BatchMove {
@@ -216,16 +266,92 @@ pub struct NewRotation<'a> {
     pub actor: &'a str,
     pub batches: usize,
     pub runtimes: &'a [RotationRuntime],
+    pub state: RotationState,
+}
+
+async fn set_runtimes_tx(
+    conn: &mut SqliteConnection,
+    rotation: &str,
+    batch: i64,
+    state: RotationRuntimeState,
+    error: Option<&str>,
+) -> Result<()> {
+    sqlx::query("UPDATE rotation_runtimes SET state = ?, error = ? WHERE rotation_id = ? AND batch = ?")
+        .bind(state.as_str())
+        .bind(error)
+        .bind(rotation)
+        .bind(batch)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Moves the rotation to `to` (recording `error` unless `None`) with an event; returns
+/// whether it was in one of `from`.
+async fn set_state_tx(
+    conn: &mut SqliteConnection,
+    id: &str,
+    from: &[RotationState],
+    to: RotationState,
+    error: Option<Option<&str>>,
+    event: &serde_json::Value,
+) -> Result<bool> {
+    let state: String = sqlx::query_scalar("SELECT state FROM rotations WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("rotation {id:?}")))?;
+    let state = parse_state(&state, RotationState::parse)?;
+    if state == to || !from.contains(&state) {
+        return Ok(false);
+    }
+    let finished = to.is_terminal().then(|| fmt_time(now()));
+    let (set_error, error) = match error {
+        None => (0, None),
+        Some(e) => (1, e),
+    };
+    sqlx::query(
+        "UPDATE rotations SET state = ?, error = CASE WHEN ? = 1 THEN ? ELSE error END,
+           finished_at = COALESCE(?, finished_at), updated_at = ? WHERE id = ?",
+    )
+    .bind(to.as_str())
+    .bind(set_error)
+    .bind(error)
+    .bind(finished)
+    .bind(fmt_time(now()))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    add_event_tx(conn, id, to.as_str(), None, event).await?;
+    Ok(true)
+}
+
+async fn release_locks_tx(conn: &mut SqliteConnection, owner: &str) -> Result<()> {
+    sqlx::query("DELETE FROM locks WHERE run_id = ?").bind(owner).execute(&mut *conn).await?;
+    if let Some(id) = owner.strip_prefix("rotation:") {
+        sqlx::query("DELETE FROM locks WHERE id = ?").bind(format!("rotation-driver:{id}")).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn current_batch_tx(conn: &mut SqliteConnection, id: &str, idx: i64) -> Result<()> {
+    sqlx::query("UPDATE rotations SET current_batch = ? WHERE id = ? AND current_batch < ?")
+        .bind(idx)
+        .bind(id)
+        .bind(idx)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 impl Store {
-    /// Saves a new running rotation; refused (`rotation_active`) while another rotation of
-    /// the credential is active.
+    /// Saves a new rotation; refused (`rotation_active`) while another rotation of the
+    /// credential is active.
     pub async fn insert_rotation(&self, r: NewRotation<'_>) -> Result<()> {
         let mut tx = self.begin().await?;
-        let active: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM rotations WHERE credential = ? AND state NOT IN ('succeeded', 'failed', 'aborted', 'rolled_back')",
-        )
+        let active: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM rotations WHERE credential = ? AND state IN ({ACTIVE})"
+        )))
         .bind(r.credential)
         .fetch_optional(&mut *tx)
         .await?;
@@ -238,13 +364,14 @@ impl Store {
         let at = fmt_time(now());
         sqlx::query(
             "INSERT INTO rotations (id, credential, from_version, to_version, request, state, actor, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(r.id)
         .bind(r.credential)
         .bind(r.from_version.map(i64::from))
         .bind(r.to_version as i64)
         .bind(r.request.to_string())
+        .bind(r.state.as_str())
         .bind(r.actor)
         .bind(&at)
         .bind(&at)
@@ -276,25 +403,30 @@ impl Store {
     }
 
     pub async fn get_rotation(&self, id: &str) -> Result<RotationRecord> {
+        let mut conn = self.reader().begin().await?;
         let row = sqlx::query("SELECT * FROM rotations WHERE id = ?")
             .bind(id)
-            .fetch_optional(self.reader())
+            .fetch_optional(&mut *conn)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("rotation {id:?}")))?;
         let batches = sqlx::query("SELECT * FROM rotation_batches WHERE rotation_id = ? ORDER BY idx")
             .bind(id)
-            .fetch_all(self.reader())
+            .fetch_all(&mut *conn)
             .await?
             .iter()
             .map(|b| {
                 Ok(BatchRecord {
                     idx: b.try_get("idx")?,
-                    state: b.try_get("state")?,
+                    state: parse_state(&b.try_get::<String, _>("state")?, BatchState::parse)?,
                     run_id: b.try_get("run_id")?,
                     started_at: opt_time(b, "started_at")?,
                     restart_started_at: opt_time(b, "restart_started_at")?,
+                    deadline_at: opt_time(b, "deadline_at")?,
                     finished_at: opt_time(b, "finished_at")?,
                     error: b.try_get("error")?,
+                    waiting_for: parse_json(&b.try_get::<String, _>("waiting_for")?)?,
+                    targets: parse_json(&b.try_get::<String, _>("workloads")?)?,
+                    skipped: parse_json(&b.try_get::<String, _>("skipped")?)?,
                 })
             })
             .collect::<Result<_>>()?;
@@ -302,7 +434,7 @@ impl Store {
             "SELECT * FROM rotation_runtimes WHERE rotation_id = ? ORDER BY batch, cluster, namespace, name",
         )
         .bind(id)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *conn)
         .await?
         .iter()
         .map(|r| {
@@ -312,22 +444,27 @@ impl Store {
                 cluster: r.try_get("cluster")?,
                 batch: r.try_get("batch")?,
                 from_version: r.try_get::<Option<i64>, _>("from_version")?.map(|v| v as u32),
-                state: r.try_get("state")?,
+                state: parse_state(&r.try_get::<String, _>("state")?, RotationRuntimeState::parse)?,
                 error: r.try_get("error")?,
             })
         })
         .collect::<Result<_>>()?;
+        conn.commit().await?;
         Ok(RotationRecord {
             id: row.try_get("id")?,
             credential: row.try_get("credential")?,
             from_version: row.try_get::<Option<i64>, _>("from_version")?.map(|v| v as u32),
             to_version: row.try_get::<i64, _>("to_version")? as u32,
             request: parse_json(&row.try_get::<String, _>("request")?)?,
-            state: row.try_get("state")?,
+            state: parse_state(&row.try_get::<String, _>("state")?, RotationState::parse)?,
             current_batch: row.try_get("current_batch")?,
-            failed_batches: row.try_get("failed_batches")?,
-            rollback_state: row.try_get("rollback_state")?,
+            rollback_state: row
+                .try_get::<Option<String>, _>("rollback_state")?
+                .as_deref()
+                .map(|s| parse_state(s, RollbackState::parse))
+                .transpose()?,
             rollback_run_id: row.try_get("rollback_run_id")?,
+            rollback_deadline_at: opt_time(&row, "rollback_deadline_at")?,
             error: row.try_get("error")?,
             actor: row.try_get("actor")?,
             created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
@@ -340,73 +477,58 @@ impl Store {
 
     /// The active (not ended) rotation of a credential, if any.
     pub async fn active_rotation_of(&self, credential: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM rotations WHERE credential = ? AND state NOT IN ('succeeded', 'failed', 'aborted', 'rolled_back')",
-        )
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM rotations WHERE credential = ? AND state IN ({ACTIVE})"
+        )))
         .bind(credential)
         .fetch_optional(self.reader())
         .await?)
     }
 
-    /// Rotations a driver should work on.
-    pub async fn active_rotations(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM rotations WHERE state IN ('running', 'rolling_back') ORDER BY created_at",
-        )
+    /// Rotations a driver works on, and those whose locks it keeps (paused, waiting).
+    pub async fn active_rotations(&self) -> Result<Vec<(String, RotationState)>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, state FROM rotations WHERE state IN ({ACTIVE}) ORDER BY created_at"
+        )))
         .fetch_all(self.reader())
-        .await?)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, parse_state(&r.try_get::<String, _>("state")?, RotationState::parse)?)))
+            .collect()
     }
 
-    /// Sets the rotation's state (and error), with an event, unless it is already terminal
-    /// or already in that state. Returns whether it changed.
+    /// Sets the rotation's state with an event, unless it is already in `to` or not in one
+    /// of `from`. `error`: `None` keeps the recorded one, `Some(e)` replaces it. Returns
+    /// whether it changed. Entering a terminal state releases the rotation's locks.
     pub async fn set_rotation_state(
         &self,
         id: &str,
-        from: &[&str],
-        to: &str,
-        error: Option<&str>,
+        from: &[RotationState],
+        to: RotationState,
+        error: Option<Option<&str>>,
         event: &serde_json::Value,
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let state: String = sqlx::query_scalar("SELECT state FROM rotations WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::not_found(format!("rotation {id:?}")))?;
-        if state == to || !from.contains(&state.as_str()) {
-            return Ok(false);
+        let changed = set_state_tx(&mut tx, id, from, to, error, event).await?;
+        if changed && to.is_terminal() {
+            release_locks_tx(&mut tx, &format!("rotation:{id}")).await?;
         }
-        let finished = is_terminal(to).then(|| fmt_time(now()));
-        sqlx::query("UPDATE rotations SET state = ?, error = COALESCE(?, error), finished_at = COALESCE(?, finished_at), updated_at = ? WHERE id = ?")
-            .bind(to)
-            .bind(error)
-            .bind(finished)
-            .bind(fmt_time(now()))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        add_event_tx(&mut tx, id, to, None, event).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(changed)
     }
 
     /// Starts batch `idx`: moves its runtimes' bindings to the target version and records
-    /// the run id that will apply them, in one transaction.
-    pub async fn start_batch(
-        &self,
-        rot: &RotationRecord,
-        mv: &BatchMove,
-        idx: i64,
-        run_id: &str,
-        actor: &str,
-    ) -> Result<()> {
+    /// the run id that will apply them, its deadline and the workloads it leaves alone, in
+    /// one transaction.
+    pub async fn start_batch(&self, rot: &RotationRecord, start: BatchStart<'_>) -> Result<()> {
+        let BatchStart { mv, idx, run_id, actor, deadline, skipped } = start;
         let mut tx = self.begin().await?;
         let state: String = sqlx::query_scalar("SELECT state FROM rotation_batches WHERE rotation_id = ? AND idx = ?")
             .bind(&rot.id)
             .bind(idx)
             .fetch_one(&mut *tx)
             .await?;
-        if state != "pending" {
+        if state != BatchState::Pending.as_str() {
             return Ok(());
         }
         let runtimes: Vec<(String, String)> =
@@ -423,125 +545,210 @@ impl Store {
             }
         };
         for ((ns, name), prev) in runtimes.iter().zip(previous) {
-            sqlx::query("UPDATE rotation_runtimes SET from_version = ?, state = 'moved' WHERE rotation_id = ? AND namespace = ? AND name = ?")
-                .bind(prev.map(i64::from))
-                .bind(&rot.id)
-                .bind(ns)
-                .bind(name)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let at = fmt_time(now());
-        sqlx::query("UPDATE rotation_batches SET state = 'applying', run_id = ?, started_at = ? WHERE rotation_id = ? AND idx = ?")
-            .bind(run_id)
-            .bind(&at)
+            sqlx::query(
+                "UPDATE rotation_runtimes SET from_version = ?, state = 'moved' WHERE rotation_id = ? AND namespace = ? AND name = ?",
+            )
+            .bind(prev.map(i64::from))
             .bind(&rot.id)
-            .bind(idx)
+            .bind(ns)
+            .bind(name)
             .execute(&mut *tx)
             .await?;
+        }
+        let at = fmt_time(now());
+        sqlx::query(
+            "UPDATE rotation_batches SET state = 'applying', run_id = ?, started_at = ?, deadline_at = ?, skipped = ?
+              WHERE rotation_id = ? AND idx = ?",
+        )
+        .bind(run_id)
+        .bind(&at)
+        .bind(fmt_time(deadline))
+        .bind(serde_json::to_string(skipped).expect("serializes"))
+        .bind(&rot.id)
+        .bind(idx)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE rotations SET current_batch = ? WHERE id = ?")
             .bind(idx)
             .bind(&rot.id)
             .execute(&mut *tx)
             .await?;
-        add_event_tx(
-            &mut tx,
-            &rot.id,
-            "batch_started",
-            Some(idx),
-            &serde_json::json!({"runtimes": runtimes.len(), "runId": run_id}),
-        )
-        .await?;
+        let mut data = serde_json::json!({"runtimes": runtimes.len(), "runId": run_id});
+        if !skipped.is_empty() {
+            data["skipped"] = serde_json::to_value(skipped).expect("serializes");
+        }
+        add_event_tx(&mut tx, &rot.id, "batch_started", Some(idx), &data).await?;
         touch(&mut tx, &rot.id).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Moves a batch to `state` (with an event); `run_id` replaces the batch's run when given.
-    pub async fn set_batch(
+    /// Gives batch `idx` a new run (and deadline) to apply it, back in `applying`.
+    pub async fn retry_batch(
         &self,
         rotation: &str,
         idx: i64,
-        state: &str,
-        run_id: Option<&str>,
-        error: Option<&str>,
+        run_id: &str,
+        deadline: Option<DateTime<Utc>>,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        let at = fmt_time(now());
-        let finished = matches!(state, "healthy" | "failed" | "rolled_back").then(|| at.clone());
-        let restart = (state == "restarting").then(|| at.clone());
         sqlx::query(
-            "UPDATE rotation_batches SET state = ?, run_id = COALESCE(?, run_id), error = ?,
-               finished_at = COALESCE(?, finished_at), restart_started_at = COALESCE(restart_started_at, ?)
-             WHERE rotation_id = ? AND idx = ?",
+            "UPDATE rotation_batches SET state = 'applying', run_id = ?, error = NULL, finished_at = NULL,
+               deadline_at = COALESCE(?, deadline_at) WHERE rotation_id = ? AND idx = ?",
         )
-        .bind(state)
         .bind(run_id)
-        .bind(error)
-        .bind(finished)
-        .bind(restart)
+        .bind(deadline.map(fmt_time))
         .bind(rotation)
         .bind(idx)
         .execute(&mut *tx)
         .await?;
-        let runtime_state = match state {
-            "healthy" => Some("healthy"),
-            "failed" => Some("failed"),
-            _ => None,
-        };
-        if let Some(rs) = runtime_state {
-            sqlx::query("UPDATE rotation_runtimes SET state = ?, error = ? WHERE rotation_id = ? AND batch = ?")
-                .bind(rs)
-                .bind(error)
-                .bind(rotation)
-                .bind(idx)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let mut data = serde_json::json!({});
-        if let Some(e) = error {
-            data["error"] = e.into();
-        }
-        if let Some(r) = run_id {
-            data["runId"] = r.into();
-        }
-        add_event_tx(&mut tx, rotation, &format!("batch_{state}"), Some(idx), &data).await?;
+        set_runtimes_tx(&mut tx, rotation, idx, RotationRuntimeState::Moved, None).await?;
+        add_event_tx(&mut tx, rotation, "batch_applying", Some(idx), &serde_json::json!({"runId": run_id})).await?;
         touch(&mut tx, rotation).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Records a failed batch and returns how many batches have failed.
-    pub async fn count_failed_batch(&self, rotation: &str) -> Result<i64> {
+    /// Why batch `idx` could not apply yet (shown as its error while it keeps trying).
+    pub async fn note_batch(&self, rotation: &str, idx: i64, why: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE rotations SET failed_batches = failed_batches + 1 WHERE id = ?")
+        sqlx::query("UPDATE rotation_batches SET error = ? WHERE rotation_id = ? AND idx = ? AND state = 'applying'")
+            .bind(why)
             .bind(rotation)
+            .bind(idx)
             .execute(&mut *tx)
-            .await?;
-        let n: i64 = sqlx::query_scalar("SELECT failed_batches FROM rotations WHERE id = ?")
-            .bind(rotation)
-            .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(n)
+        Ok(())
     }
 
-    pub async fn advance_batch(&self, rotation: &str, next: i64) -> Result<()> {
+    /// The batch's run succeeded: it restarts the pods of `targets` until `deadline`.
+    pub async fn begin_restart(
+        &self,
+        rotation: &str,
+        idx: i64,
+        targets: &[Target],
+        deadline: DateTime<Utc>,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE rotations SET current_batch = ? WHERE id = ? AND current_batch < ?")
-            .bind(next)
+        let at = fmt_time(now());
+        sqlx::query(
+            "UPDATE rotation_batches SET state = 'restarting', restart_started_at = ?, deadline_at = ?, workloads = ?,
+               error = NULL WHERE rotation_id = ? AND idx = ? AND state = 'applying'",
+        )
+        .bind(&at)
+        .bind(fmt_time(deadline))
+        .bind(serde_json::to_string(targets).expect("serializes"))
+        .bind(rotation)
+        .bind(idx)
+        .execute(&mut *tx)
+        .await?;
+        add_event_tx(
+            &mut tx,
+            rotation,
+            "batch_restarting",
+            Some(idx),
+            &serde_json::json!({"deadline": fmt_time(deadline)}),
+        )
+        .await?;
+        touch(&mut tx, rotation).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records what a restarting batch waits for, with an event, when it changed.
+    pub async fn record_waiting(&self, rotation: &str, idx: i64, waiting: &[WaitingFor]) -> Result<()> {
+        let text = serde_json::to_string(waiting).expect("serializes");
+        let mut tx = self.begin().await?;
+        let old: Option<String> =
+            sqlx::query_scalar("SELECT waiting_for FROM rotation_batches WHERE rotation_id = ? AND idx = ?")
+                .bind(rotation)
+                .bind(idx)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if old.as_deref() == Some(text.as_str()) {
+            return Ok(());
+        }
+        sqlx::query("UPDATE rotation_batches SET waiting_for = ? WHERE rotation_id = ? AND idx = ?")
+            .bind(&text)
             .bind(rotation)
-            .bind(next)
+            .bind(idx)
             .execute(&mut *tx)
             .await?;
-        touch(&mut tx, rotation).await?;
+        add_event_tx(&mut tx, rotation, "batch_waiting", Some(idx), &serde_json::json!({"waitingFor": waiting}))
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends batch `idx` healthy or failed and moves the rotation on (`next`), in one
+    /// transaction.
+    pub async fn end_batch(
+        &self,
+        rot: &RotationRecord,
+        idx: i64,
+        healthy: bool,
+        error: Option<&str>,
+        next: NextState,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let at = fmt_time(now());
+        let (state, rt_state) = if healthy {
+            (BatchState::Healthy, RotationRuntimeState::Healthy)
+        } else {
+            (BatchState::Failed, RotationRuntimeState::Failed)
+        };
+        sqlx::query(
+            "UPDATE rotation_batches SET state = ?, error = ?, finished_at = ?, waiting_for = '[]' WHERE rotation_id = ? AND idx = ?",
+        )
+        .bind(state.as_str())
+        .bind(error)
+        .bind(&at)
+        .bind(&rot.id)
+        .bind(idx)
+        .execute(&mut *tx)
+        .await?;
+        set_runtimes_tx(&mut tx, &rot.id, idx, rt_state, error).await?;
+        let mut data = serde_json::json!({});
+        if let Some(e) = error {
+            data["error"] = e.into();
+        }
+        add_event_tx(&mut tx, &rot.id, &format!("batch_{}", state.as_str()), Some(idx), &data).await?;
+        let running = [RotationState::Running];
+        let event = serde_json::json!({"after": idx, "next": idx + 1, "error": error});
+        match next {
+            NextState::Advance => current_batch_tx(&mut tx, &rot.id, idx + 1).await?,
+            NextState::WaitApproval => {
+                current_batch_tx(&mut tx, &rot.id, idx + 1).await?;
+                set_state_tx(&mut tx, &rot.id, &running, RotationState::WaitingApproval, None, &event).await?;
+            }
+            NextState::Pause => {
+                set_state_tx(&mut tx, &rot.id, &running, RotationState::Paused, Some(error), &event).await?;
+            }
+            NextState::RollBack => {
+                set_state_tx(&mut tx, &rot.id, &running, RotationState::RollingBack, Some(error), &event).await?;
+            }
+            NextState::Fail => {
+                let msg = format!("{} batch(es) failed", rot.failed_batches() + 1);
+                set_state_tx(&mut tx, &rot.id, &running, RotationState::Failed, Some(Some(&msg)), &event).await?;
+                release_locks_tx(&mut tx, &format!("rotation:{}", rot.id)).await?;
+            }
+        }
+        touch(&mut tx, &rot.id).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Moves every runtime the rotation moved back to its previous version, and records
-    /// the rollback run id, in one transaction.
-    pub async fn start_rollback(&self, rot: &RotationRecord, mv: &BatchMove, run_id: &str, actor: &str) -> Result<()> {
+    /// the rollback run id and deadline, in one transaction.
+    pub async fn start_rollback(
+        &self,
+        rot: &RotationRecord,
+        mv: &BatchMove,
+        run_id: &str,
+        actor: &str,
+        deadline: DateTime<Utc>,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         let current: Option<String> = sqlx::query_scalar("SELECT rollback_state FROM rotations WHERE id = ?")
             .bind(&rot.id)
@@ -550,7 +757,8 @@ impl Store {
         if current.is_some() {
             return Ok(());
         }
-        let moved: Vec<&RotationRuntime> = rot.runtimes.iter().filter(|r| r.state != "pending").collect();
+        let moved: Vec<&RotationRuntime> =
+            rot.runtimes.iter().filter(|r| r.state != RotationRuntimeState::Pending).collect();
         let runtimes: Vec<(String, String)> = moved.iter().map(|r| (r.namespace.clone(), r.name.clone())).collect();
         match mv {
             BatchMove::Credential => {
@@ -564,11 +772,14 @@ impl Store {
                 rewrite_layer(&mut tx, &runtimes, layer, to, from, actor, &reason).await?;
             }
         }
-        sqlx::query("UPDATE rotations SET rollback_state = 'applying', rollback_run_id = ? WHERE id = ?")
-            .bind(run_id)
-            .bind(&rot.id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE rotations SET rollback_state = 'applying', rollback_run_id = ?, rollback_deadline_at = ? WHERE id = ?",
+        )
+        .bind(run_id)
+        .bind(fmt_time(deadline))
+        .bind(&rot.id)
+        .execute(&mut *tx)
+        .await?;
         add_event_tx(
             &mut tx,
             &rot.id,
@@ -582,28 +793,108 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_rollback_state(&self, rotation: &str, state: &str, run_id: Option<&str>) -> Result<()> {
+    /// Moves the rollback on: `applying` with a new run, `restarting` until a deadline.
+    pub async fn set_rollback_state(
+        &self,
+        rotation: &str,
+        state: RollbackState,
+        run_id: Option<&str>,
+        deadline: Option<DateTime<Utc>>,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "UPDATE rotations SET rollback_state = ?, rollback_run_id = COALESCE(?, rollback_run_id) WHERE id = ?",
+            "UPDATE rotations SET rollback_state = ?, rollback_run_id = COALESCE(?, rollback_run_id),
+               rollback_deadline_at = COALESCE(?, rollback_deadline_at) WHERE id = ?",
         )
-        .bind(state)
+        .bind(state.as_str())
         .bind(run_id)
+        .bind(deadline.map(fmt_time))
         .bind(rotation)
         .execute(&mut *tx)
         .await?;
-        if state == "done" {
-            sqlx::query(
-                "UPDATE rotation_runtimes SET state = 'rolled_back' WHERE rotation_id = ? AND state != 'pending'",
-            )
-            .bind(rotation)
-            .execute(&mut *tx)
-            .await?;
-        }
-        add_event_tx(&mut tx, rotation, &format!("rollback_{state}"), None, &serde_json::json!({})).await?;
+        add_event_tx(&mut tx, rotation, &format!("rollback_{}", state.as_str()), None, &serde_json::json!({})).await?;
         touch(&mut tx, rotation).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Ends a rollback: the moved runtimes are rolled back, the rotation `rolled_back`
+    /// (with the rollback's error, if any) and its locks released, in one transaction.
+    pub async fn finish_rollback(&self, rotation: &str, error: Option<&str>) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE rotations SET rollback_state = 'done' WHERE id = ?")
+            .bind(rotation)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE rotation_runtimes SET state = 'rolled_back' WHERE rotation_id = ? AND state != 'pending'")
+            .bind(rotation)
+            .execute(&mut *tx)
+            .await?;
+        add_event_tx(&mut tx, rotation, "rollback_done", None, &serde_json::json!({"error": error})).await?;
+        let keep = error.map(Some);
+        set_state_tx(
+            &mut tx,
+            rotation,
+            &[RotationState::RollingBack],
+            RotationState::RolledBack,
+            keep,
+            &serde_json::json!({"error": error}),
+        )
+        .await?;
+        release_locks_tx(&mut tx, &format!("rotation:{rotation}")).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A resumed batch: a failed one goes back to `applying` under a new run; one that was
+    /// restarting keeps restarting; either gets a fresh deadline. The rotation runs again.
+    pub async fn resume_rotation(
+        &self,
+        rot: &RotationRecord,
+        new_run: &str,
+        deadline: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let idx = rot.current_batch;
+        let batch = rot.batches.iter().find(|b| b.idx == idx);
+        match batch.map(|b| b.state) {
+            Some(BatchState::Failed) => {
+                sqlx::query(
+                    "UPDATE rotation_batches SET state = 'applying', run_id = ?, error = NULL, finished_at = NULL,
+                       deadline_at = ?, waiting_for = '[]' WHERE rotation_id = ? AND idx = ?",
+                )
+                .bind(new_run)
+                .bind(fmt_time(deadline))
+                .bind(&rot.id)
+                .bind(idx)
+                .execute(&mut *tx)
+                .await?;
+                set_runtimes_tx(&mut tx, &rot.id, idx, RotationRuntimeState::Moved, None).await?;
+                add_event_tx(&mut tx, &rot.id, "batch_applying", Some(idx), &serde_json::json!({"runId": new_run}))
+                    .await?;
+            }
+            Some(BatchState::Applying | BatchState::Restarting) => {
+                sqlx::query("UPDATE rotation_batches SET deadline_at = ? WHERE rotation_id = ? AND idx = ?")
+                    .bind(fmt_time(deadline))
+                    .bind(&rot.id)
+                    .bind(idx)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            _ => {}
+        }
+        let changed = set_state_tx(
+            &mut tx,
+            &rot.id,
+            &[RotationState::Paused],
+            RotationState::Running,
+            None,
+            &serde_json::json!({"actor": actor, "deadline": fmt_time(deadline)}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(changed)
     }
 
     pub async fn add_rotation_event(

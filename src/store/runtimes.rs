@@ -27,6 +27,8 @@ pub struct RuntimeRecord {
     pub cluster: String,
     pub manifest: serde_json::Value,
     pub generation: i64,
+    /// The latest layer revision (layer or binding change).
+    pub layer_revision: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -91,13 +93,25 @@ pub struct RuntimeContext {
     pub layer_revision: i64,
 }
 
+/// What planning reads of every runtime in scope, without its manifest.
+#[derive(Debug, Clone)]
+pub struct RuntimeHead {
+    pub id: i64,
+    pub namespace: String,
+    pub name: String,
+    pub cluster: String,
+    pub generation: i64,
+    pub layer_revision: i64,
+    pub labels: BTreeMap<String, String>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeFilter {
     pub cluster: Option<String>,
     pub namespace: Option<String>,
 }
 
-const COLUMNS: &str = "id, namespace, name, cluster, manifest, generation, created_at, updated_at";
+const COLUMNS: &str = "id, namespace, name, cluster, manifest, generation, layer_revision, created_at, updated_at";
 
 fn row_to_runtime(row: &sqlx::sqlite::SqliteRow) -> Result<RuntimeRecord> {
     Ok(RuntimeRecord {
@@ -107,6 +121,7 @@ fn row_to_runtime(row: &sqlx::sqlite::SqliteRow) -> Result<RuntimeRecord> {
         cluster: row.try_get("cluster")?,
         manifest: parse_json(&row.try_get::<String, _>("manifest")?)?,
         generation: row.try_get("generation")?,
+        layer_revision: row.try_get("layer_revision")?,
         created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
         updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
     })
@@ -201,8 +216,13 @@ pub(crate) async fn insert_revision(
     .bind(actor)
     .bind(reason)
     .bind(serde_json::to_string(&changes).expect("revision serializes"))
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    sqlx::query("UPDATE runtimes SET layer_revision = ? WHERE id = ?")
+        .bind(revision)
+        .bind(runtime_id)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -313,6 +333,7 @@ pub(crate) async fn put_runtime_tx(tx: &mut SqliteConnection, put: RuntimePut<'_
     let reason = reason.unwrap_or(if created { "runtime created" } else { "runtime updated" });
     let changes = RevisionChanges { layers: layer_changes(&old_layers, &layers), bindings };
     insert_revision(&mut *tx, id, at, actor, reason, changes).await?;
+    let layer_revision = latest_revision_tx(&mut *tx, id).await?;
     let record = RuntimeRecord {
         id,
         namespace: namespace.into(),
@@ -320,6 +341,7 @@ pub(crate) async fn put_runtime_tx(tx: &mut SqliteConnection, put: RuntimePut<'_
         cluster: cluster.into(),
         manifest,
         generation,
+        layer_revision,
         created_at,
         updated_at: at,
     };
@@ -364,7 +386,7 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("cluster {:?} of runtime is missing", record.cluster)))?;
         let bindings = bindings_tx(&mut tx, record.id).await?;
-        let layer_revision = latest_revision_tx(&mut tx, record.id).await?;
+        let layer_revision = record.layer_revision;
         tx.commit().await?;
         Ok(RuntimeContext {
             runtime: record.runtime()?,
@@ -422,6 +444,113 @@ impl Store {
                 return Ok((out, None));
             }
         }
+    }
+
+    /// Every runtime passing `filter`, without manifests, ordered by cluster, namespace, name.
+    pub async fn runtime_heads(&self, filter: &RuntimeFilter) -> Result<Vec<RuntimeHead>> {
+        let rows = sqlx::query(
+            "SELECT id, namespace, name, cluster, generation, layer_revision,
+                    json_extract(manifest, '$.metadata.labels') AS labels
+               FROM runtimes WHERE (? IS NULL OR cluster = ?) AND (? IS NULL OR namespace = ?)
+              ORDER BY cluster, namespace, name",
+        )
+        .bind(&filter.cluster)
+        .bind(&filter.cluster)
+        .bind(&filter.namespace)
+        .bind(&filter.namespace)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RuntimeHead {
+                    id: r.try_get("id")?,
+                    namespace: r.try_get("namespace")?,
+                    name: r.try_get("name")?,
+                    cluster: r.try_get("cluster")?,
+                    generation: r.try_get("generation")?,
+                    layer_revision: r.try_get("layer_revision")?,
+                    labels: r
+                        .try_get::<Option<String>, _>("labels")?
+                        .as_deref()
+                        .map(parse_json)
+                        .transpose()?
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// Full contexts of the runtimes `ids` (manifests and bindings in two queries per
+    /// chunk); `cluster_default` gives each cluster's default layer.
+    pub async fn runtime_contexts_by_id(
+        &self,
+        ids: &[i64],
+        cluster_default: impl Fn(&str) -> Vec<String>,
+    ) -> Result<Vec<RuntimeContext>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(400) {
+            let mut conn = self.reader().begin().await?;
+            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> =
+                sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM runtimes WHERE id IN ("));
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id);
+            }
+            q.push(") ORDER BY cluster, namespace, name");
+            let records: Vec<RuntimeRecord> =
+                q.build().fetch_all(&mut *conn).await?.iter().map(row_to_runtime).collect::<Result<_>>()?;
+            let mut b: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+                "SELECT runtime_id, credential, version FROM runtime_bindings WHERE runtime_id IN (",
+            );
+            let mut sep = b.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id);
+            }
+            b.push(")");
+            let mut bindings: BTreeMap<i64, BTreeMap<String, u32>> = BTreeMap::new();
+            for r in b.build().fetch_all(&mut *conn).await? {
+                bindings
+                    .entry(r.try_get("runtime_id")?)
+                    .or_default()
+                    .insert(r.try_get("credential")?, r.try_get::<i64, _>("version")? as u32);
+            }
+            conn.commit().await?;
+            for record in records {
+                out.push(RuntimeContext {
+                    runtime: record.runtime()?,
+                    cluster_default: cluster_default(&record.cluster),
+                    bindings: bindings.remove(&record.id).unwrap_or_default(),
+                    layer_revision: record.layer_revision,
+                    record,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Names of the credential Secrets (`<credential>-v<version>`) any runtime of a cluster
+    /// namespace is bound to: the ones that must stay there.
+    pub async fn bound_secret_names(
+        &self,
+        cluster: &str,
+        namespace: &str,
+    ) -> Result<std::collections::BTreeSet<String>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT b.credential, b.version FROM runtime_bindings b JOIN runtimes r ON r.id = b.runtime_id
+              WHERE r.cluster = ? AND r.namespace = ?",
+        )
+        .bind(cluster)
+        .bind(namespace)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::domain::layers::managed_secret_name(
+                    &r.try_get::<String, _>("credential")?,
+                    r.try_get::<i64, _>("version")? as u32,
+                ))
+            })
+            .collect()
     }
 
     pub async fn delete_runtime(&self, namespace: &str, name: &str, if_match: Option<&str>) -> Result<RuntimeRecord> {

@@ -32,7 +32,8 @@ async fn seed_runtime_applies_and_converges() {
     let warnings = p["warnings"].to_string();
     assert!(warnings.contains("master-secret") && warnings.contains("worker-secret"), "{warnings}");
     assert!(!p.to_string().contains("seed-pass-1a2b"));
-    assert_eq!(p["inputs"]["runtimes"][0]["generation"], 1);
+    assert_eq!(p["inputs"]["runtimes"], 1);
+    assert_eq!(p["inputs"]["clusters"]["c1"], 1, "cluster generations are inputs");
 
     let run = apply(&app, p["id"].as_str().unwrap()).await;
     assert_eq!(run["status"], "succeeded", "{run}");

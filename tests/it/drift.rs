@@ -34,7 +34,7 @@ async fn drift_is_reported_under_manual_and_healed_under_auto() {
     scale_behind_fluidform(&kc, "drift", "manual-worker", 5).await;
     scale_behind_fluidform(&kc, "drift", "auto-worker", 5).await;
 
-    let runs = app.state.engine.drift_pass().await.expect("drift pass");
+    let runs = fluidform::engine::drift::drift_pass(&app.state.ctx).await.expect("drift pass");
     assert_eq!(runs.len(), 1, "only the auto runtime is healed");
     let healed = wait_run(&app, &runs[0]).await;
     assert_eq!(healed["status"], "succeeded", "{healed}");
@@ -61,7 +61,7 @@ async fn drift_is_reported_under_manual_and_healed_under_auto() {
     assert_eq!(o["reasons"], json!(["drift"]));
     assert_eq!(o["diff"], json!([{"path": "spec.replicas", "before": 5, "after": 2}]));
     apply(&app, p["id"].as_str().unwrap()).await;
-    app.state.engine.drift_pass().await.unwrap();
+    fluidform::engine::drift::drift_pass(&app.state.ctx).await.unwrap();
     assert_eq!(app.get("/v1/runtimes/drift/manual").await.json()["status"]["sync"], "in_sync");
     assert_eq!(app.get("/v1/runtimes/drift/auto").await.json()["status"]["sync"], "in_sync");
 }
@@ -71,15 +71,17 @@ async fn drift_is_reported_under_manual_and_healed_under_auto() {
 async fn api_server_lost_mid_apply_fails_the_run_and_the_next_plan_converges() {
     let cluster = Arc::new(Mutex::new(TestCluster::start().await.expect("cluster starts")));
     let stopper = cluster.clone();
-    let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let hook: fluidform::plan::apply::AfterObject = Arc::new(move |seq| {
-        if seq == 1 && !fired.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            stopper.lock().unwrap().stop_apiserver();
-        }
-    });
-    let app = TestApp::start_with(Some(hook)).await;
+    // The API server goes away right after the second object is applied.
+    let proxy = crate::support::faults::AfterApplies {
+        inner: Arc::new(fluidform::k8s::KubeClusters::new()),
+        n: 2,
+        trigger: Arc::new(move || stopper.lock().unwrap().stop_apiserver()),
+        applied: Default::default(),
+    };
+    let app = TestApp::start_with(Some(Arc::new(proxy))).await;
     let kubeconfig = cluster.lock().unwrap().kubeconfig.clone();
-    let r = app.put("/v1/clusters/c1", json!({"kubeconfig": kubeconfig})).await;
+    // One object at a time, so which objects were sent is deterministic.
+    let r = app.put("/v1/clusters/c1", json!({"kubeconfig": kubeconfig, "applyConcurrency": 1})).await;
     assert_eq!(r.status, 201);
     assert_eq!(
         app.put("/v1/runtimes/default/lost?cluster=c1", runtime_json("lost", None, None, None, None)).await.status,
@@ -92,7 +94,7 @@ async fn api_server_lost_mid_apply_fails_the_run_and_the_next_plan_converges() {
     assert!(error.contains("cluster \"c1\""), "{error}");
     let statuses: Vec<_> = run["objects"].as_array().unwrap().iter().map(|o| o["status"].as_str().unwrap()).collect();
     assert_eq!(&statuses[..3], ["applied", "applied", "failed"], "{statuses:?}");
-    assert!(statuses[3..].iter().all(|s| *s == "skipped"));
+    assert!(statuses[3..].iter().all(|s| *s == "skipped"), "{statuses:?}");
     assert!(run["objects"][2]["error"].as_str().unwrap().len() > 10, "the API error is recorded");
     assert_eq!(app.get("/v1/runtimes/default/lost").await.json()["status"]["sync"], "failed");
 
@@ -109,7 +111,8 @@ async fn api_server_lost_mid_apply_fails_the_run_and_the_next_plan_converges() {
 
 #[actix_web::test]
 async fn a_restart_marks_interrupted_runs_failed_and_frees_their_locks() {
-    use fluidform::store::plans::{NewRun, RunObject};
+    use fluidform::domain::states::ObjectStatus;
+    use fluidform::store::runs::{NewRun, RunObject};
     let cluster = TestCluster::start().await.expect("cluster starts");
     let app = TestApp::start().await;
     register(&app, "c1", &cluster, &[]).await;
@@ -128,7 +131,7 @@ async fn a_restart_marks_interrupted_runs_failed_and_frees_their_locks() {
         kind: kind.into(),
         name: name.into(),
         action: "create".into(),
-        status: "pending".into(),
+        status: ObjectStatus::Pending,
         error: None,
         started_at: None,
         finished_at: None,
@@ -149,7 +152,7 @@ async fn a_restart_marks_interrupted_runs_failed_and_frees_their_locks() {
         .unwrap();
     assert!(refused.is_ok());
     store.mark_run_running("run-killed").await.unwrap();
-    store.mark_object("run-killed", 0, "applying", None).await.unwrap();
+    store.mark_applying("run-killed", &[0]).await.unwrap();
     assert_eq!(app.get("/v1/locks").await.json()["items"][0]["runId"], "run-killed");
 
     let TestApp { dir, .. } = app;

@@ -91,7 +91,7 @@ async fn three_clusters_rotate_in_batch_order_and_the_old_version_is_pruned() {
     let started = app.post("/v1/rotations", req).await;
     assert_eq!(started.status, 201, "{}", started.text());
     let id = started.json()["id"].as_str().unwrap().to_string();
-    app.state.engine.spawn_rotation_driver();
+    fluidform::engine::rotation::spawn_rotation_driver(&app.state.ctx);
     let done = wait_rotation(&app, &id, 400, |r| r["state"] != "running").await;
     assert_eq!(done["state"], "succeeded", "{done}");
 
@@ -135,7 +135,7 @@ async fn manual_gate_waits_for_approval() {
     let r = app.post("/v1/rotations", req).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_string();
-    app.state.engine.spawn_rotation_driver();
+    fluidform::engine::rotation::spawn_rotation_driver(&app.state.ctx);
     let waiting = wait_rotation(&app, &id, 120, |r| r["state"] == "waiting_approval").await;
     assert_eq!(waiting["batches"][0]["state"], "healthy");
     actix_web::rt::time::sleep(std::time::Duration::from_secs(2)).await;
@@ -144,8 +144,7 @@ async fn manual_gate_waits_for_approval() {
     assert_eq!(still["batches"][1]["state"], "pending", "nothing moves before approval");
     let approved = app.post(&format!("/v1/rotations/{id}/approve"), json!({})).await;
     assert_eq!(approved.status, 200);
-    let again = app.post(&format!("/v1/rotations/{id}/approve"), json!({})).await;
-    assert_eq!(again.status, 200, "approve is idempotent: {}", again.text());
+    app.post(&format!("/v1/rotations/{id}/approve"), json!({})).await.problem(409, "not_waiting_approval");
     let done = wait_rotation(&app, &id, 120, |r| r["state"] == "succeeded").await;
     assert_eq!(done["batches"][1]["state"], "healthy");
 }
@@ -156,16 +155,14 @@ async fn an_unhealthy_batch_stops_the_rotation_and_rolls_back() {
     let app = TestApp::start().await;
     app.credential("global-secret", "v1").await;
     register(&app, "u", &cluster, &[]).await;
-    // "a-bad" sorts first, so it is batch 0; its worker can never be scheduled.
-    let mut bad = fleet_runtime("a-bad");
-    bad["spec"]["worker"]["nodeSelector"] = json!({"no-such-node": "true"});
-    assert_eq!(app.put("/v1/runtimes/fleet/a-bad?cluster=u", bad).await.status, 201);
-    for n in ["b-ok", "c-ok"] {
+    // "a-bad" sorts first, so it is batch 0; once the rotation starts, its replacement
+    // pods can never be scheduled (the node is cordoned): the batch itself made it unhealthy.
+    for n in ["a-bad", "b-ok", "c-ok"] {
         assert_eq!(app.put(&format!("/v1/runtimes/fleet/{n}?cluster=u"), fleet_runtime(n)).await.status, 201);
     }
     label_nodes_for(&cluster, &[("fleet", "a-bad"), ("fleet", "b-ok"), ("fleet", "c-ok")]).await;
     converge(&app, json!({"all": true})).await;
-    wait_rolled_out(&cluster, "fleet", &["b-ok", "c-ok"]).await;
+    wait_rolled_out(&cluster, "fleet", &["a-bad", "b-ok", "c-ok"]).await;
     assert_eq!(
         app.post("/v1/credentials/global-secret/versions", json!({"registry": "r", "username": "u", "password": "v2"}))
             .await
@@ -178,10 +175,17 @@ async fn an_unhealthy_batch_stops_the_rotation_and_rolls_back() {
     let r = app.post("/v1/rotations", req).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_string();
+    crate::support::live::cordon(&cluster, true).await;
     let t0 = std::time::Instant::now();
-    app.state.engine.spawn_rotation_driver();
+    fluidform::engine::rotation::spawn_rotation_driver(&app.state.ctx);
+    let failed = wait_rotation(&app, &id, 120, |r| r["state"] != "running").await;
+    assert_eq!(failed["state"], "rolling_back", "{failed}");
+    let waiting = failed["batches"][0]["error"].as_str().unwrap().to_string();
+    assert!(waiting.contains("a-bad-master"), "the error names what it waited for: {waiting}");
+    crate::support::live::cordon(&cluster, false).await;
     let done = wait_rotation(&app, &id, 120, |r| r["state"] == "rolled_back").await;
     assert!(t0.elapsed().as_secs() < 60, "stopped soon after the health timeout");
+    assert!(done["error"].as_str().unwrap_or_default().contains("not healthy within 6s"), "{done}");
     assert_eq!(done["batches"][0]["state"], "failed");
     assert!(done["batches"][0]["error"].as_str().unwrap().contains("not healthy within 6s"), "{done}");
     assert_eq!(done["batches"][1]["state"], "pending", "later batches untouched");
@@ -329,7 +333,7 @@ async fn a_layer_rotation_replaces_a_name_in_batches() {
     assert_eq!(r.status, 201, "{}", r.text());
     app.post("/v1/rotations", req).await.problem(409, "rotation_active");
     let id = r.json()["id"].as_str().unwrap().to_string();
-    app.state.engine.spawn_rotation_driver();
+    fluidform::engine::rotation::spawn_rotation_driver(&app.state.ctx);
     let done = wait_rotation(&app, &id, 120, |r| r["state"] != "running").await;
     assert_eq!(done["state"], "succeeded", "{done}");
 

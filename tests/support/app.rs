@@ -9,8 +9,11 @@ use actix_web::web;
 use serde_json::Value;
 use tempfile::TempDir;
 
+use std::sync::Arc;
+
 use fluidform::api::{AppState, build_app};
 use fluidform::config::ServeConfig;
+use fluidform::engine::port::Clusters;
 
 pub const ADMIN: &str = "test-admin-token-0123456789";
 
@@ -72,17 +75,21 @@ impl TestApp {
         Self::start_with(None).await
     }
 
-    /// Starts the app with a hook called after each object a run acts on.
-    pub async fn start_with(after_object: Option<fluidform::plan::apply::AfterObject>) -> TestApp {
+    /// Starts the app reaching clusters through `clusters` (a fault proxy around the real
+    /// ones, say) instead of the kube implementation.
+    pub async fn start_with(clusters: Option<Arc<dyn Clusters>>) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        Self::start_in(dir, after_object).await
+        Self::start_in(dir, clusters).await
     }
 
     /// Starts the app on an existing data directory (a restart).
-    pub async fn start_in(dir: TempDir, after_object: Option<fluidform::plan::apply::AfterObject>) -> TestApp {
+    pub async fn start_in(dir: TempDir, clusters: Option<Arc<dyn Clusters>>) -> TestApp {
         let cfg = serve_config(dir.path());
         let mut state = fluidform::daemon::prepare(&cfg).await.expect("daemon prepares");
-        state.engine.after_object = after_object;
+        if let Some(c) = clusters {
+            let ctx = Arc::get_mut(&mut state.ctx).expect("nothing else holds the context yet");
+            ctx.clusters = c;
+        }
         TestApp { dir, state: web::Data::new(state) }
     }
 

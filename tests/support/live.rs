@@ -121,6 +121,20 @@ pub async fn label_nodes_for(cluster: &TestCluster, runtimes: &[(&str, &str)]) {
     }
 }
 
+/// Marks every fake node unschedulable (or schedulable again): pods replaced from now on
+/// stay Pending.
+pub async fn cordon(cluster: &TestCluster, unschedulable: bool) {
+    let kc = client(cluster).await;
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(kc);
+    for node in &cluster.nodes {
+        let patch = json!({"spec": {"unschedulable": unschedulable}});
+        nodes
+            .patch(node, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+            .await
+            .expect("cordon node");
+    }
+}
+
 /// Waits until the master, worker and fuse of each runtime have rolled out.
 pub async fn wait_rolled_out(cluster: &TestCluster, ns: &str, runtimes: &[&str]) {
     let kc = client(cluster).await;
@@ -133,7 +147,9 @@ pub async fn wait_rolled_out(cluster: &TestCluster, ns: &str, runtimes: &[&str])
         ] {
             loop {
                 let obj = get(&kc, kind, ns, &name).await;
-                match obj.as_ref().map(fluidform::rotation::health::workload_health) {
+                let k = fluidform::domain::kinds::Kind::parse(kind).expect("a workload kind");
+                let w = obj.as_ref().and_then(|o| fluidform::k8s::workload_of_value(k, ns, o));
+                match w.as_ref().map(fluidform::domain::rollout::health) {
                     Some(Ok(())) => break,
                     other => assert!(Instant::now() < deadline, "{kind} {ns}/{name} did not roll out: {other:?}"),
                 }

@@ -6,4 +6,5 @@
 pub mod app;
 pub mod cluster;
 pub mod daemon;
+pub mod faults;
 pub mod live;

@@ -79,6 +79,10 @@ pub const DEFAULT_INIT_USERS_IMAGE: &str = "fluidcloudnative/init-users";
 pub const DEFAULT_INIT_USERS_TAG: &str = "v0.9.0";
 pub const DEFAULT_PULL_POLICY: &str = "IfNotPresent";
 
+/// Names this renderer and its version. It is recorded with what was applied: objects
+/// applied by another renderer are rendered again by the next plan, whatever else changed.
+pub const RENDERER: &str = "standalone/1";
+
 /// One credential version to materialize as a Secret in the runtime's namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialSecret {
@@ -148,6 +152,11 @@ fn credential_secret(namespace: &str, s: &CredentialSecret) -> Secret {
         data,
         ..Default::default()
     }
+}
+
+/// The Secret a credential version is materialized as in `namespace`.
+pub fn credential_secret_object(namespace: &str, secret: &CredentialSecret) -> RenderedObject {
+    rendered(&credential_secret(namespace, secret))
 }
 
 /// Render every object for one runtime, in the documented order.

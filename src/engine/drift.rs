@@ -1,0 +1,191 @@
+//! Drift: compare what fluidform applied with the live objects, mark runtimes whose
+//! managed fields differ, and, for runtimes whose sync policy is `auto`, plan and apply
+//! their desired state again (recorded as a run like any other).
+//!
+//! The sync policy is the runtime annotation `fluidform.io/sync-policy`: `manual` (the
+//! default: report only) or `auto`. One daemon at a time runs the loop: it holds the lease
+//! `drift-loop` in the database while it works.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::Context;
+use super::plan::live::{STANDALONE_KINDS, read_live};
+use super::plan::{PlanError, PlanRequest, create_plan};
+use super::runner::apply_plan;
+use crate::domain::diff::{diff, normalize, project};
+use crate::domain::kinds::Kind;
+use crate::domain::render::RENDERER;
+use crate::store::runtimes::{RuntimeContext, RuntimeRecord};
+use crate::store::sync::SyncRecord;
+
+pub const SYNC_POLICY_ANNOTATION: &str = "fluidform.io/sync-policy";
+const DRIFT_ACTOR: &str = "fluidform-drift";
+
+/// One managed field that differs live from what was applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DriftedField {
+    pub kind: String,
+    pub name: String,
+    /// JSON path of the field; empty when the whole object is missing live.
+    pub path: String,
+    #[schema(value_type = Object)]
+    pub applied: Value,
+    #[schema(value_type = Object)]
+    pub live: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncState {
+    /// Applied, unchanged since, and the live objects match.
+    InSync,
+    /// The live objects differ from what was applied.
+    Drifted,
+    /// Never applied, or changed since it was last applied.
+    PendingChanges,
+    /// The last run for it failed.
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncPolicy {
+    Manual,
+    Auto,
+}
+
+pub fn sync_policy(ctx: &RuntimeContext) -> SyncPolicy {
+    let ann = ctx.runtime.metadata.annotations.as_ref().and_then(|a| a.get(SYNC_POLICY_ANNOTATION));
+    if ann.map(String::as_str) == Some("auto") { SyncPolicy::Auto } else { SyncPolicy::Manual }
+}
+
+/// The sync state of a runtime from its desired inputs and its sync record.
+pub fn sync_state(rec: &RuntimeRecord, sync: Option<&SyncRecord>) -> SyncState {
+    let Some(s) = sync else { return SyncState::PendingChanges };
+    if s.last_run_status.as_deref() == Some("failed") {
+        return SyncState::Failed;
+    }
+    if s.applied_generation != Some(rec.generation)
+        || s.applied_layer_revision != Some(rec.layer_revision)
+        || s.applied_render.as_deref().is_some_and(|r| r != RENDERER)
+        || s.applied_runtime_id.is_some_and(|id| id != rec.id)
+    {
+        return SyncState::PendingChanges;
+    }
+    if !s.drift.is_empty() {
+        return SyncState::Drifted;
+    }
+    SyncState::InSync
+}
+
+/// One pass over every applied runtime: refresh, record drift, heal `auto` runtimes.
+/// Returns the runs it started.
+pub async fn drift_pass(ctx: &Arc<Context>) -> Result<Vec<String>, PlanError> {
+    let syncs = ctx.store.list_sync(None).await?;
+    let mut by_cluster: BTreeMap<String, Vec<SyncRecord>> = BTreeMap::new();
+    for s in syncs.into_iter().filter(|s| s.applied_generation.is_some()) {
+        by_cluster.entry(s.cluster.clone()).or_default().push(s);
+    }
+    let mut runs = Vec::new();
+    for (cluster, runtimes) in by_cluster {
+        let client = match ctx.cluster(&cluster).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(cluster = %cluster, error = %e, "drift check skipped: cluster unreachable");
+                continue;
+            }
+        };
+        let namespaces: BTreeSet<String> = runtimes.iter().map(|s| s.namespace.clone()).collect();
+        let mut live = BTreeMap::new();
+        for ns in namespaces {
+            match read_live(client.as_ref(), &ns, &STANDALONE_KINDS).await {
+                Ok(l) => {
+                    live.insert(ns, l);
+                }
+                Err(e) => {
+                    tracing::warn!(cluster = %cluster, namespace = %ns, error = %e, "drift check: live read failed")
+                }
+            }
+        }
+        let keys: Vec<(String, String)> = runtimes.iter().map(|s| (s.namespace.clone(), s.name.clone())).collect();
+        let mut applied: BTreeMap<(String, String), Vec<crate::store::sync::AppliedObject>> = BTreeMap::new();
+        for a in ctx.store.applied_for_runtimes(&keys).await? {
+            applied.entry(a.runtime.clone().unwrap_or_default()).or_default().push(a);
+        }
+        let mut found = Vec::new();
+        let mut drifted = Vec::new();
+        for s in &runtimes {
+            let Some(l) = live.get(&s.namespace) else { continue };
+            let mut drift = Vec::new();
+            for a in applied.get(&(s.namespace.clone(), s.name.clone())).into_iter().flatten() {
+                let kind = Kind::parse(&a.key.kind).unwrap_or(Kind::ConfigMap);
+                match l.objects.get(&(kind, a.key.name.clone())) {
+                    None => drift.push(DriftedField {
+                        kind: a.key.kind.clone(),
+                        name: a.key.name.clone(),
+                        path: String::new(),
+                        applied: Value::String("present".into()),
+                        live: Value::Null,
+                    }),
+                    Some(obj) => {
+                        for d in diff(&a.fields, &project(&a.fields, &normalize(obj))) {
+                            drift.push(DriftedField {
+                                kind: a.key.kind.clone(),
+                                name: a.key.name.clone(),
+                                path: d.path,
+                                applied: d.before,
+                                live: d.after,
+                            });
+                        }
+                    }
+                }
+            }
+            if !drift.is_empty() {
+                tracing::info!(runtime = %format!("{}/{}", s.namespace, s.name), fields = drift.len(), "drift detected");
+                drifted.push((s.namespace.clone(), s.name.clone()));
+            }
+            let values: Vec<Value> = drift.iter().map(|d| serde_json::to_value(d).expect("serializes")).collect();
+            found.push((s.namespace.clone(), s.name.clone(), values));
+        }
+        ctx.store.record_drift(&found).await?;
+        for (ns, name) in drifted {
+            let Ok(rt) = ctx.store.runtime_context(&ns, &name).await else { continue };
+            if sync_policy(&rt) != SyncPolicy::Auto {
+                continue;
+            }
+            let req = PlanRequest { runtimes: Some(vec![format!("{ns}/{name}")]), refresh: true, ..Default::default() };
+            let plan = create_plan(ctx, req, DRIFT_ACTOR).await?;
+            match apply_plan(ctx, &plan.id, DRIFT_ACTOR).await {
+                Ok(run) => runs.push(run.id),
+                Err(PlanError::Locked { .. }) => {}
+                Err(e) => tracing::warn!(runtime = %format!("{ns}/{name}"), error = %e, "self-heal failed"),
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// Runs `drift_pass` every `interval` while this process holds the `drift-loop` lease.
+pub fn spawn_drift_loop(ctx: &Arc<Context>, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    let ctx = ctx.clone();
+    ctx.spawner.clone().spawn(async move {
+        let lease = chrono::Duration::from_std(interval * 3).unwrap_or(chrono::Duration::seconds(180));
+        loop {
+            tokio::time::sleep(interval).await;
+            match ctx.store.try_lease("drift-loop", &ctx.replica, lease).await {
+                Ok(true) => {
+                    if let Err(e) = drift_pass(&ctx).await {
+                        tracing::warn!(error = %e, "drift pass failed");
+                    }
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "drift lease unavailable"),
+            }
+        }
+    })
+}

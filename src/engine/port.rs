@@ -1,0 +1,156 @@
+//! The `Clusters` port: everything the engine asks of a target cluster. The kube-rs
+//! implementation is `crate::k8s`; tests use the in-memory fake in `engine::fake`.
+//!
+//! A handle (`Cluster`) counts the HTTP requests made through it, so a run reports what it
+//! cost even when other work shares the cluster's connections.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::Value;
+
+use crate::domain::kinds::Kind;
+use crate::domain::rollout::RolloutState;
+
+/// How a cluster is reached, with its credential in the clear (only in memory).
+#[derive(Clone)]
+pub struct ClusterConnection {
+    pub server: String,
+    pub ca_data: Option<String>,
+    pub insecure_skip_tls_verify: bool,
+    pub token: Option<String>,
+    pub client_cert_data: Option<String>,
+    pub client_key_data: Option<String>,
+}
+
+impl std::fmt::Debug for ClusterConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConnection").field("server", &self.server).finish_non_exhaustive()
+    }
+}
+
+/// A registered cluster as the engine hands it to the port: its name and generation (a
+/// connection is reused until the generation moves) and how to reach it.
+#[derive(Debug, Clone)]
+pub struct ClusterTarget {
+    pub name: String,
+    pub generation: i64,
+    pub connection: ClusterConnection,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cluster configuration: {0}")]
+    Config(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("the API server refused the credentials ({status}): {message}")]
+    Auth { status: u16, message: String },
+    #[error("network: {0}")]
+    Network(String),
+    #[error("the API server answered {status} {reason}: {message}")]
+    Api { status: u16, reason: String, message: String },
+}
+
+impl ClusterError {
+    /// A stable snake_case kind for problem codes and run records.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Config(_) => "cluster_config",
+            Self::Tls(_) => "cluster_tls",
+            Self::Auth { .. } => "cluster_auth",
+            Self::Network(_) => "cluster_unreachable",
+            Self::Api { .. } => "cluster_api_error",
+        }
+    }
+
+    /// An answer that another try will not change (bad object, forbidden): retrying only
+    /// hammers the server.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Config(_) | Self::Auth { .. } => true,
+            Self::Api { status, .. } => matches!(status, 400 | 403 | 404 | 405 | 415 | 422),
+            Self::Tls(_) | Self::Network(_) => false,
+        }
+    }
+}
+
+pub type Result<T, E = ClusterError> = std::result::Result<T, E>;
+
+/// Counts of HTTP requests sent to a cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct RequestCounts {
+    /// GET (get, list, watch) requests.
+    pub reads: u64,
+    /// POST, PUT, PATCH and DELETE requests.
+    pub writes: u64,
+}
+
+impl std::ops::AddAssign for RequestCounts {
+    fn add_assign(&mut self, o: Self) {
+        self.reads += o.reads;
+        self.writes += o.writes;
+    }
+}
+
+/// The counter a handle increments once per HTTP request.
+#[derive(Debug, Default)]
+pub struct RequestCounter {
+    reads: AtomicU64,
+    writes: AtomicU64,
+}
+
+impl RequestCounter {
+    pub fn read(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn write(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn snapshot(&self) -> RequestCounts {
+        RequestCounts { reads: self.reads.load(Ordering::Relaxed), writes: self.writes.load(Ordering::Relaxed) }
+    }
+}
+
+/// Opens clusters. Implementations reuse connections per cluster and generation.
+#[async_trait::async_trait]
+pub trait Clusters: Send + Sync + 'static {
+    async fn connect(&self, target: &ClusterTarget) -> Result<Arc<dyn Cluster>>;
+}
+
+/// One cluster, as seen through one handle.
+#[async_trait::async_trait]
+pub trait Cluster: Send + Sync {
+    /// The API server's `gitVersion`.
+    async fn version(&self) -> Result<String>;
+
+    /// Whether the credentials may `verb` the resource (SelfSubjectAccessReview).
+    async fn can_i(&self, verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> Result<bool>;
+
+    /// Server-side apply of a whole object as field manager `fluidform`, taking the fields
+    /// it sets from any other manager (`force`).
+    async fn apply(&self, object: &Value) -> Result<()>;
+
+    /// Deletes an object; an object already gone counts as deleted.
+    async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<()>;
+
+    /// One LIST of a kind in a namespace (`""` for cluster-scoped kinds) by label selector;
+    /// every item carries `apiVersion` and `kind`.
+    async fn list(&self, kind: Kind, namespace: &str, selector: &str) -> Result<Vec<Value>>;
+
+    /// Names of every object of a kind in a namespace (metadata only).
+    async fn list_names(&self, kind: Kind, namespace: &str) -> Result<BTreeSet<String>>;
+
+    /// StatefulSets, DaemonSets and pods of a namespace matching `selector`: one LIST each.
+    async fn rollout(&self, namespace: &str, selector: &str) -> Result<RolloutState>;
+
+    /// Deletes a pod (for `OnDelete` rollouts); a pod already gone counts as deleted.
+    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<()>;
+
+    /// Creates the namespace when it is missing; true when it was created.
+    async fn ensure_namespace(&self, name: &str) -> Result<bool>;
+
+    /// Requests sent through this handle so far.
+    fn requests(&self) -> RequestCounts;
+}

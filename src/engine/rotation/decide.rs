@@ -1,0 +1,572 @@
+//! A rotation's next step as a pure function of its recorded state and what the driver
+//! observed (`decide`), and what the driver must observe for it (`needs`). The driver
+//! (`driver.rs`) does the reading and the writing; everything it decides is here, tested
+//! as a table.
+//!
+//! Every phase of a batch is bounded by its deadline: set when the batch starts, set again
+//! (to now + `healthTimeout`) when it begins restarting pods and when it is resumed. A
+//! batch whose run cannot even be created (its cluster unreachable, its credentials
+//! refused) keeps trying until the deadline and then fails like an unhealthy batch.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{Gate, OnFailure};
+use crate::domain::rollout::WaitingFor;
+use crate::domain::states::{BatchState, RollbackState, RotationState};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchView {
+    pub state: BatchState,
+    pub run_id: Option<String>,
+    pub deadline: Option<DateTime<Utc>>,
+    /// While applying: why its run could not be created yet, if it could not.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub gate: Gate,
+    pub max_failed_batches: u32,
+    pub on_failure: OnFailure,
+    pub health_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotationView {
+    pub state: RotationState,
+    pub current: usize,
+    pub batches: Vec<BatchView>,
+    /// Batches that failed so far.
+    pub failed_batches: usize,
+    pub rollback: Option<RollbackState>,
+    pub rollback_run: Option<String>,
+    pub rollback_deadline: Option<DateTime<Utc>>,
+    pub policy: Policy,
+}
+
+/// What the driver must read before deciding.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Need {
+    Nothing,
+    /// Whether the workloads the batch will restart are healthy before it starts.
+    Precheck(usize),
+    /// How the run goes.
+    Run(String),
+    /// The batch's workloads and pods.
+    Rollout(usize),
+    /// The workloads and pods of every runtime the rotation moved.
+    RollbackRollout,
+}
+
+/// How a run looks to the driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunSeen {
+    /// Not created yet (the driver crashed between recording its id and creating it).
+    Missing,
+    InProgress,
+    Succeeded,
+    /// Failed because its process died: retried under a new run.
+    Interrupted,
+    Failed(String),
+}
+
+/// How a rollout looks to the driver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RolloutSeen {
+    Done,
+    /// Pods to delete now (within `maxUnavailable`) and what is still awaited.
+    Waiting {
+        deletions: Vec<PodRef>,
+        waiting: Vec<WaitingFor>,
+    },
+    Unreadable(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PodRef {
+    pub cluster: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Observed {
+    pub run: Option<RunSeen>,
+    pub rollout: Option<RolloutSeen>,
+    /// Workloads already unhealthy before the batch, when the rotation blocks on them.
+    pub blocked: Option<String>,
+}
+
+/// After a healthy batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Then {
+    Next,
+    WaitApproval,
+    Complete,
+}
+
+/// After a failed batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Within the failure budget: go on with the next batch.
+    Next,
+    /// Within the budget but it was the last batch: the rotation failed.
+    Fail,
+    Pause,
+    Rollback,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Nothing,
+    Wait(String),
+    /// Pause before the batch moves anything.
+    Pause(String),
+    StartBatch {
+        batch: usize,
+    },
+    CreateRun {
+        batch: usize,
+        run_id: String,
+    },
+    RetryRun {
+        batch: usize,
+    },
+    BeginRestart {
+        batch: usize,
+        deadline: DateTime<Utc>,
+    },
+    Restart {
+        batch: usize,
+        deletions: Vec<PodRef>,
+        waiting: Vec<WaitingFor>,
+    },
+    BatchHealthy {
+        batch: usize,
+        then: Then,
+    },
+    FailBatch {
+        batch: usize,
+        error: String,
+        then: AfterFailure,
+    },
+    Complete,
+    StartRollback,
+    CreateRollbackRun {
+        run_id: String,
+    },
+    RetryRollbackRun,
+    BeginRollbackRestart {
+        deadline: DateTime<Utc>,
+    },
+    RollbackRestart {
+        deletions: Vec<PodRef>,
+        waiting: Vec<WaitingFor>,
+    },
+    FinishRollback {
+        error: Option<String>,
+    },
+}
+
+pub fn needs(v: &RotationView) -> Need {
+    match v.state {
+        RotationState::Running => match v.batches.get(v.current) {
+            None => Need::Nothing,
+            Some(b) => match b.state {
+                BatchState::Pending => Need::Precheck(v.current),
+                BatchState::Applying => b.run_id.clone().map_or(Need::Nothing, Need::Run),
+                BatchState::Restarting => Need::Rollout(v.current),
+                BatchState::Healthy | BatchState::Failed => Need::Nothing,
+            },
+        },
+        RotationState::RollingBack => match v.rollback {
+            Some(RollbackState::Applying) => v.rollback_run.clone().map_or(Need::Nothing, Need::Run),
+            Some(RollbackState::Restarting) => Need::RollbackRollout,
+            _ => Need::Nothing,
+        },
+        _ => Need::Nothing,
+    }
+}
+
+fn then_after_healthy(v: &RotationView) -> Then {
+    if v.current + 1 >= v.batches.len() {
+        Then::Complete
+    } else if v.policy.gate == Gate::Manual {
+        Then::WaitApproval
+    } else {
+        Then::Next
+    }
+}
+
+/// What a failure means, `failed` counting it.
+fn after_failure(v: &RotationView, failed: usize) -> AfterFailure {
+    if failed <= v.policy.max_failed_batches as usize {
+        if v.current + 1 >= v.batches.len() { AfterFailure::Fail } else { AfterFailure::Next }
+    } else {
+        match v.policy.on_failure {
+            OnFailure::Pause => AfterFailure::Pause,
+            OnFailure::Rollback => AfterFailure::Rollback,
+        }
+    }
+}
+
+fn summary(waiting: &[WaitingFor]) -> String {
+    waiting
+        .iter()
+        .map(|w| format!("{} {}/{}: {}", w.kind, w.namespace, w.name, w.reason))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn past(deadline: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    deadline.is_some_and(|d| now > d)
+}
+
+/// The next step.
+pub fn decide(v: &RotationView, o: &Observed, now: DateTime<Utc>) -> Step {
+    let secs = v.policy.health_timeout.num_seconds();
+    match v.state {
+        RotationState::Running => {
+            let i = v.current;
+            let Some(b) = v.batches.get(i) else { return Step::Complete };
+            let fail =
+                |error: String| Step::FailBatch { batch: i, error, then: after_failure(v, v.failed_batches + 1) };
+            match b.state {
+                BatchState::Pending => match &o.blocked {
+                    Some(why) => Step::Pause(why.clone()),
+                    None => Step::StartBatch { batch: i },
+                },
+                BatchState::Applying => match &o.run {
+                    None => Step::Wait("reading the run".into()),
+                    Some(RunSeen::Missing) if past(b.deadline, now) => {
+                        let why = b.note.clone().unwrap_or_else(|| "its run could not be created".into());
+                        fail(format!("could not apply within {secs}s: {why}"))
+                    }
+                    Some(RunSeen::Missing) => match &b.run_id {
+                        Some(id) => Step::CreateRun { batch: i, run_id: id.clone() },
+                        None => Step::RetryRun { batch: i },
+                    },
+                    Some(RunSeen::InProgress) => Step::Wait("applying".into()),
+                    Some(RunSeen::Interrupted) => Step::RetryRun { batch: i },
+                    Some(RunSeen::Succeeded) => {
+                        Step::BeginRestart { batch: i, deadline: now + v.policy.health_timeout }
+                    }
+                    Some(RunSeen::Failed(e)) => fail(e.clone()),
+                },
+                BatchState::Restarting => match &o.rollout {
+                    None => Step::Wait("reading the rollout".into()),
+                    Some(RolloutSeen::Done) => Step::BatchHealthy { batch: i, then: then_after_healthy(v) },
+                    Some(RolloutSeen::Waiting { waiting, .. }) if past(b.deadline, now) => {
+                        fail(format!("not healthy within {secs}s: {}", summary(waiting)))
+                    }
+                    Some(RolloutSeen::Waiting { deletions, waiting }) => {
+                        Step::Restart { batch: i, deletions: deletions.clone(), waiting: waiting.clone() }
+                    }
+                    Some(RolloutSeen::Unreadable(e)) if past(b.deadline, now) => {
+                        fail(format!("not healthy within {secs}s: {e}"))
+                    }
+                    Some(RolloutSeen::Unreadable(e)) => Step::Wait(e.clone()),
+                },
+                // Written together with the rotation's next state; seen only from records
+                // made before that was so.
+                BatchState::Healthy => Step::BatchHealthy { batch: i, then: then_after_healthy(v) },
+                BatchState::Failed => Step::FailBatch {
+                    batch: i,
+                    error: "the batch failed".into(),
+                    then: after_failure(v, v.failed_batches),
+                },
+            }
+        }
+        RotationState::RollingBack => match v.rollback {
+            None => Step::StartRollback,
+            Some(RollbackState::Applying) => match &o.run {
+                Some(RunSeen::Missing) if past(v.rollback_deadline, now) => {
+                    Step::FinishRollback { error: Some(format!("rollback could not apply within {secs}s")) }
+                }
+                Some(RunSeen::Missing) => match &v.rollback_run {
+                    Some(id) => Step::CreateRollbackRun { run_id: id.clone() },
+                    None => Step::RetryRollbackRun,
+                },
+                Some(RunSeen::Interrupted) => Step::RetryRollbackRun,
+                Some(RunSeen::Succeeded) => Step::BeginRollbackRestart { deadline: now + v.policy.health_timeout },
+                Some(RunSeen::Failed(e)) => Step::FinishRollback { error: Some(format!("rollback failed: {e}")) },
+                _ => Step::Wait("rolling back".into()),
+            },
+            Some(RollbackState::Restarting) => match &o.rollout {
+                Some(RolloutSeen::Done) => Step::FinishRollback { error: None },
+                Some(RolloutSeen::Waiting { waiting, .. }) if past(v.rollback_deadline, now) => Step::FinishRollback {
+                    error: Some(format!("rollback not healthy within {secs}s: {}", summary(waiting))),
+                },
+                Some(RolloutSeen::Waiting { deletions, waiting }) => {
+                    Step::RollbackRestart { deletions: deletions.clone(), waiting: waiting.clone() }
+                }
+                Some(RolloutSeen::Unreadable(e)) if past(v.rollback_deadline, now) => {
+                    Step::FinishRollback { error: Some(format!("rollback not healthy within {secs}s: {e}")) }
+                }
+                Some(RolloutSeen::Unreadable(e)) => Step::Wait(e.clone()),
+                None => Step::Wait("reading the rollout".into()),
+            },
+            Some(RollbackState::Done) => Step::Nothing,
+        },
+        _ => Step::Nothing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::kinds::Kind;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn batch(state: BatchState, deadline: Option<i64>) -> BatchView {
+        BatchView { state, run_id: Some("run-1".into()), deadline: deadline.map(t), note: None }
+    }
+
+    fn view(state: RotationState, current: usize, batches: Vec<BatchView>) -> RotationView {
+        RotationView {
+            state,
+            current,
+            batches,
+            failed_batches: 0,
+            rollback: None,
+            rollback_run: None,
+            rollback_deadline: None,
+            policy: Policy {
+                gate: Gate::Auto,
+                max_failed_batches: 0,
+                on_failure: OnFailure::Pause,
+                health_timeout: Duration::seconds(60),
+            },
+        }
+    }
+
+    fn waiting() -> Vec<WaitingFor> {
+        vec![WaitingFor {
+            cluster: "c".into(),
+            namespace: "ns".into(),
+            kind: Kind::StatefulSet,
+            name: "r-master".into(),
+            desired: 1,
+            updated: 0,
+            ready: 0,
+            outdated: 1,
+            pending: vec![],
+            reason: "0 of 1 pods updated".into(),
+        }]
+    }
+
+    fn run(r: RunSeen) -> Observed {
+        Observed { run: Some(r), ..Default::default() }
+    }
+
+    fn rollout(r: RolloutSeen) -> Observed {
+        Observed { rollout: Some(r), ..Default::default() }
+    }
+
+    #[test]
+    fn the_transition_table() {
+        use BatchState as B;
+        use RotationState as R;
+        let pod = PodRef { cluster: "c".into(), namespace: "ns".into(), name: "r-master-0".into() };
+        let now = t(100);
+        let mut manual = view(R::Running, 0, vec![batch(B::Restarting, Some(200)), batch(B::Pending, None)]);
+        manual.policy.gate = Gate::Manual;
+        let mut rollback_policy = view(R::Running, 0, vec![batch(B::Restarting, Some(50)), batch(B::Pending, None)]);
+        rollback_policy.policy.on_failure = OnFailure::Rollback;
+        let mut budget = view(R::Running, 0, vec![batch(B::Applying, Some(200)), batch(B::Pending, None)]);
+        budget.policy.max_failed_batches = 1;
+        let mut budget_last = budget.clone();
+        budget_last.current = 1;
+        budget_last.batches = vec![batch(B::Healthy, None), batch(B::Applying, Some(200))];
+        let mut rolling = view(R::RollingBack, 0, vec![batch(B::Failed, None)]);
+        let mut rolling_apply = rolling.clone();
+        rolling_apply.rollback = Some(RollbackState::Applying);
+        rolling_apply.rollback_run = Some("rb-1".into());
+        let mut rolling_restart = rolling.clone();
+        rolling_restart.rollback = Some(RollbackState::Restarting);
+        rolling_restart.rollback_deadline = Some(t(50));
+        let mut unreachable = view(R::Running, 0, vec![batch(B::Applying, Some(50))]);
+        unreachable.batches[0].note = Some("cluster \"c\": network".into());
+        let blocked =
+            Observed { blocked: Some("StatefulSet ns/r-master: 2 of 3 pods ready".into()), ..Default::default() };
+
+        let rows: Vec<(&str, RotationView, Observed, Step)> = vec![
+            (
+                "a pending batch starts",
+                view(R::Running, 0, vec![batch(B::Pending, None)]),
+                Observed::default(),
+                Step::StartBatch { batch: 0 },
+            ),
+            (
+                "an unhealthy workload blocks before anything moves",
+                view(R::Running, 0, vec![batch(B::Pending, None)]),
+                blocked,
+                Step::Pause("StatefulSet ns/r-master: 2 of 3 pods ready".into()),
+            ),
+            (
+                "a recorded run that does not exist is created with its id",
+                view(R::Running, 0, vec![batch(B::Applying, Some(200))]),
+                run(RunSeen::Missing),
+                Step::CreateRun { batch: 0, run_id: "run-1".into() },
+            ),
+            (
+                "an applying run is awaited",
+                view(R::Running, 0, vec![batch(B::Applying, Some(200))]),
+                run(RunSeen::InProgress),
+                Step::Wait("applying".into()),
+            ),
+            (
+                "a run interrupted by a restart is retried",
+                view(R::Running, 0, vec![batch(B::Applying, Some(200))]),
+                run(RunSeen::Interrupted),
+                Step::RetryRun { batch: 0 },
+            ),
+            (
+                "an applied batch restarts pods with a fresh deadline",
+                view(R::Running, 0, vec![batch(B::Applying, Some(200))]),
+                run(RunSeen::Succeeded),
+                Step::BeginRestart { batch: 0, deadline: t(160) },
+            ),
+            (
+                "a failed run fails the batch and pauses",
+                view(R::Running, 0, vec![batch(B::Applying, Some(200))]),
+                run(RunSeen::Failed("boom".into())),
+                Step::FailBatch { batch: 0, error: "boom".into(), then: AfterFailure::Pause },
+            ),
+            (
+                "within the budget the next batch goes",
+                budget.clone(),
+                run(RunSeen::Failed("boom".into())),
+                Step::FailBatch { batch: 0, error: "boom".into(), then: AfterFailure::Next },
+            ),
+            (
+                "within the budget on the last batch the rotation fails",
+                budget_last,
+                run(RunSeen::Failed("boom".into())),
+                Step::FailBatch { batch: 1, error: "boom".into(), then: AfterFailure::Fail },
+            ),
+            (
+                "a run that cannot be created yet is tried again until the deadline",
+                view(R::Running, 0, vec![batch(B::Applying, Some(200))]),
+                run(RunSeen::Missing),
+                Step::CreateRun { batch: 0, run_id: "run-1".into() },
+            ),
+            (
+                "…and fails the batch after it, saying why",
+                unreachable,
+                run(RunSeen::Missing),
+                Step::FailBatch {
+                    batch: 0,
+                    error: "could not apply within 60s: cluster \"c\": network".into(),
+                    then: AfterFailure::Pause,
+                },
+            ),
+            (
+                "pods are deleted while waiting",
+                view(R::Running, 0, vec![batch(B::Restarting, Some(200))]),
+                rollout(RolloutSeen::Waiting { deletions: vec![pod.clone()], waiting: waiting() }),
+                Step::Restart { batch: 0, deletions: vec![pod.clone()], waiting: waiting() },
+            ),
+            (
+                "past the deadline the batch fails naming what it waited for",
+                rollback_policy,
+                rollout(RolloutSeen::Waiting { deletions: vec![], waiting: waiting() }),
+                Step::FailBatch {
+                    batch: 0,
+                    error: "not healthy within 60s: StatefulSet ns/r-master: 0 of 1 pods updated".into(),
+                    then: AfterFailure::Rollback,
+                },
+            ),
+            (
+                "a healthy batch goes on",
+                view(R::Running, 0, vec![batch(B::Restarting, Some(200)), batch(B::Pending, None)]),
+                rollout(RolloutSeen::Done),
+                Step::BatchHealthy { batch: 0, then: Then::Next },
+            ),
+            (
+                "a manual gate waits after a healthy batch",
+                manual,
+                rollout(RolloutSeen::Done),
+                Step::BatchHealthy { batch: 0, then: Then::WaitApproval },
+            ),
+            (
+                "the last healthy batch completes the rotation",
+                view(R::Running, 0, vec![batch(B::Restarting, Some(200))]),
+                rollout(RolloutSeen::Done),
+                Step::BatchHealthy { batch: 0, then: Then::Complete },
+            ),
+            (
+                "past the last batch the rotation completes",
+                view(R::Running, 1, vec![batch(B::Healthy, None)]),
+                Observed::default(),
+                Step::Complete,
+            ),
+            (
+                "a paused rotation does nothing",
+                view(R::Paused, 0, vec![batch(B::Failed, None)]),
+                Observed::default(),
+                Step::Nothing,
+            ),
+            (
+                "a rotation waiting for approval does nothing",
+                view(R::WaitingApproval, 1, vec![batch(B::Healthy, None), batch(B::Pending, None)]),
+                Observed::default(),
+                Step::Nothing,
+            ),
+            ("a rollback starts by moving bindings back", rolling.clone(), Observed::default(), Step::StartRollback),
+            (
+                "a rollback run is created with its id",
+                rolling_apply.clone(),
+                run(RunSeen::Missing),
+                Step::CreateRollbackRun { run_id: "rb-1".into() },
+            ),
+            (
+                "an applied rollback restarts pods",
+                rolling_apply.clone(),
+                run(RunSeen::Succeeded),
+                Step::BeginRollbackRestart { deadline: t(160) },
+            ),
+            (
+                "a failed rollback says so",
+                rolling_apply,
+                run(RunSeen::Failed("nope".into())),
+                Step::FinishRollback { error: Some("rollback failed: nope".into()) },
+            ),
+            (
+                "a rolled-back rollout ends the rollback",
+                rolling_restart.clone(),
+                rollout(RolloutSeen::Done),
+                Step::FinishRollback { error: None },
+            ),
+            (
+                "a rollback past its deadline ends with its error",
+                rolling_restart,
+                rollout(RolloutSeen::Waiting { deletions: vec![], waiting: waiting() }),
+                Step::FinishRollback {
+                    error: Some("rollback not healthy within 60s: StatefulSet ns/r-master: 0 of 1 pods updated".into()),
+                },
+            ),
+        ];
+        for (what, v, o, want) in rows {
+            assert_eq!(decide(&v, &o, now), want, "{what}");
+        }
+        rolling.rollback = Some(RollbackState::Done);
+        assert_eq!(decide(&rolling, &Observed::default(), now), Step::Nothing);
+    }
+
+    #[test]
+    fn what_to_observe_follows_the_phase() {
+        use BatchState as B;
+        use RotationState as R;
+        assert_eq!(needs(&view(R::Running, 0, vec![batch(B::Pending, None)])), Need::Precheck(0));
+        assert_eq!(needs(&view(R::Running, 0, vec![batch(B::Applying, None)])), Need::Run("run-1".into()));
+        assert_eq!(needs(&view(R::Running, 0, vec![batch(B::Restarting, None)])), Need::Rollout(0));
+        assert_eq!(needs(&view(R::Paused, 0, vec![batch(B::Restarting, None)])), Need::Nothing);
+        let mut rb = view(R::RollingBack, 0, vec![batch(B::Failed, None)]);
+        rb.rollback = Some(RollbackState::Restarting);
+        assert_eq!(needs(&rb), Need::RollbackRollout);
+    }
+}

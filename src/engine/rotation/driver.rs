@@ -1,0 +1,509 @@
+//! The rotation driver: a persisted state machine advanced one step at a time.
+//!
+//! Each step reads the rotation, observes what its phase needs (`decide::needs`), decides
+//! (`decide::decide`, pure) and writes what it decided before acting on it; a restarted
+//! process picks up at the recorded step. A batch goes `pending` → `applying` (bindings
+//! moved and the run id recorded in one transaction; the run is created with that id, so
+//! it is never created twice) → `restarting` (old pods of `OnDelete` workloads deleted a
+//! bounded number at a time, replacements awaited) → `healthy` or `failed`, each end
+//! written together with the rotation's next state. Only one process drives a rotation:
+//! it holds the lease `rotation-driver:<id>` (10 s, renewed every step), so a restarted
+//! process takes over within seconds. It also renews the rotation's runtime locks while
+//! the rotation is active, paused or waiting for approval included.
+//!
+//! One rotation's failure never stops the others: a step that errors is recorded as a
+//! `step_error` event and retried at the next tick; a step that panics pauses that
+//! rotation with the reason.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use futures::{FutureExt, StreamExt};
+use serde_json::json;
+
+use super::decide::{
+    AfterFailure, BatchView, Need, Observed, PodRef, Policy, RotationView, RunSeen, Step, Then, decide, needs,
+};
+use super::observe::{progress, read_rollouts, unhealthy};
+use super::select::ROTATION_LEASE;
+use super::{RotationError, RotationRequest, UnhealthyPolicy};
+use crate::domain::rollout::{Target, WorkloadRef};
+use crate::domain::states::{RotationRuntimeState, RotationState, RunStatus};
+use crate::engine::plan::{PlanError, PlanRequest, create_plan};
+use crate::engine::runner::apply_plan_with;
+use crate::engine::{Context, lock_id};
+use crate::service::runtimes::resolution;
+use crate::store::StoreError;
+use crate::store::rotations::{BatchStart, NextState, RotationRecord, SkippedWorkload};
+use crate::store::runs::INTERRUPTED;
+
+/// How long a process's claim to drive a rotation lives without renewal (renewed every
+/// tick): after a crash another process, or the restarted one, takes over within this.
+const DRIVER_LEASE: Duration = Duration::seconds(10);
+/// Pod deletions in flight at once (the cluster layer caps writes per API server too).
+const DELETES_IN_FLIGHT: usize = 20;
+
+fn request(rot: &RotationRecord) -> Result<RotationRequest, StoreError> {
+    serde_json::from_value(rot.request.clone()).map_err(|e| StoreError::Corrupt(format!("rotation request: {e}")))
+}
+
+fn owner(rot: &RotationRecord) -> String {
+    format!("rotation:{}", rot.id)
+}
+
+fn view(rot: &RotationRecord, req: &RotationRequest) -> RotationView {
+    RotationView {
+        state: rot.state,
+        current: rot.current_batch.max(0) as usize,
+        batches: rot
+            .batches
+            .iter()
+            .map(|b| BatchView {
+                state: b.state,
+                run_id: b.run_id.clone(),
+                deadline: b.deadline_at,
+                note: if b.state == crate::domain::states::BatchState::Applying { b.error.clone() } else { None },
+            })
+            .collect(),
+        failed_batches: rot.failed_batches(),
+        rollback: rot.rollback_state,
+        rollback_run: rot.rollback_run_id.clone(),
+        rollback_deadline: rot.rollback_deadline_at,
+        policy: Policy {
+            gate: req.gate,
+            max_failed_batches: req.max_failed_batches,
+            on_failure: req.on_failure,
+            health_timeout: Duration::seconds(req.health_timeout_secs() as i64),
+        },
+    }
+}
+
+/// Drives every active rotation this process holds the lease of, forever.
+pub fn spawn_rotation_driver(ctx: &Arc<Context>) -> tokio::task::JoinHandle<()> {
+    let ctx = ctx.clone();
+    ctx.spawner.clone().spawn(async move {
+        loop {
+            if let Err(e) = drive_once(&ctx).await {
+                tracing::warn!(error = %e, "rotation driver step failed");
+            }
+            tokio::time::sleep(ctx.settings.rotation_tick).await;
+        }
+    })
+}
+
+/// One step of every active rotation.
+pub async fn drive_once(ctx: &Arc<Context>) -> Result<(), StoreError> {
+    for (id, _) in ctx.store.active_rotations().await? {
+        if !ctx.store.try_lease(&format!("rotation-driver:{id}"), &ctx.replica, DRIVER_LEASE).await? {
+            continue;
+        }
+        let rot = ctx.store.get_rotation(&id).await?;
+        let locks: Vec<String> = rot.runtimes.iter().map(|r| lock_id(&r.namespace, &r.name)).collect();
+        if let Some(l) = ctx.store.take_locks(&owner(&rot), &ctx.replica, &locks, ROTATION_LEASE).await? {
+            tracing::warn!(rotation = %id, lock = %l.id, holder = %l.holder, "a runtime lock of the rotation is held by someone else");
+            continue;
+        }
+        let stepped = std::panic::AssertUnwindSafe(step(ctx, &rot)).catch_unwind().await;
+        match stepped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(rotation = %id, error = %e, "rotation step failed; will retry");
+                ctx.store
+                    .add_rotation_event(&id, "step_error", Some(rot.current_batch), &json!({"error": e.to_string()}))
+                    .await?;
+            }
+            Err(panic) => {
+                let why = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "unknown".into());
+                let msg = format!("the driver step crashed: {why}");
+                tracing::error!(rotation = %id, error = %msg, "rotation step panicked; pausing it");
+                ctx.store
+                    .set_rotation_state(
+                        &id,
+                        &[RotationState::Running, RotationState::RollingBack],
+                        RotationState::Paused,
+                        Some(Some(&msg)),
+                        &json!({"error": msg}),
+                    )
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The runtimes of batch `idx` and the components the batch restarts.
+async fn batch_targets(
+    ctx: &Context,
+    rot: &RotationRecord,
+    req: &RotationRequest,
+    idx: i64,
+) -> Result<Vec<Target>, StoreError> {
+    let mut out = Vec::new();
+    for r in rot.runtimes.iter().filter(|r| r.batch == idx) {
+        match ctx.store.runtime_context(&r.namespace, &r.name).await {
+            Ok(rt) => out.push(Target {
+                cluster: r.cluster.clone(),
+                namespace: r.namespace.clone(),
+                runtime: r.name.clone(),
+                components: req.restarted(&resolution(&rt)),
+            }),
+            Err(StoreError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+async fn run_seen(ctx: &Context, run_id: &str) -> Result<RunSeen, StoreError> {
+    Ok(match ctx.store.get_run(run_id).await {
+        Ok(run) => match run.status {
+            RunStatus::Succeeded => RunSeen::Succeeded,
+            RunStatus::Failed if run.error.as_deref() == Some(INTERRUPTED) => RunSeen::Interrupted,
+            RunStatus::Failed => RunSeen::Failed(run.error.unwrap_or_else(|| "the run failed".into())),
+            RunStatus::Queued | RunStatus::Running => RunSeen::InProgress,
+        },
+        Err(StoreError::NotFound { .. }) => RunSeen::Missing,
+        Err(e) => return Err(e),
+    })
+}
+
+fn skipped_of(rot: &RotationRecord, idx: i64) -> std::collections::BTreeSet<WorkloadRef> {
+    rot.batches.iter().filter(|b| b.idx == idx).flat_map(|b| b.skipped.iter().map(|s| s.workload.clone())).collect()
+}
+
+async fn step(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<(), StoreError> {
+    let req = request(rot)?;
+    let v = view(rot, &req);
+    let now = ctx.now();
+    let mut observed = Observed::default();
+    let mut skipped_now: Vec<SkippedWorkload> = Vec::new();
+    match needs(&v) {
+        Need::Nothing => {}
+        Need::Precheck(i) => {
+            let targets = batch_targets(ctx, rot, &req, i as i64).await?;
+            let (states, _) = read_rollouts(ctx, &targets).await;
+            let bad = unhealthy(&targets, &states);
+            if !bad.is_empty() {
+                match req.unhealthy_workloads {
+                    UnhealthyPolicy::Block => {
+                        let list: Vec<String> = bad
+                            .iter()
+                            .map(|(w, why)| format!("{} {}/{}: {why}", w.kind, w.namespace, w.name))
+                            .collect();
+                        observed.blocked = Some(format!(
+                            "batch {i} would restart workloads that are unhealthy already: {}",
+                            list.join("; ")
+                        ));
+                    }
+                    UnhealthyPolicy::Skip => {
+                        skipped_now =
+                            bad.into_iter().map(|(workload, reason)| SkippedWorkload { workload, reason }).collect();
+                    }
+                }
+            }
+        }
+        Need::Run(run_id) => observed.run = Some(run_seen(ctx, &run_id).await?),
+        Need::Rollout(i) => {
+            let targets = rot.batches.iter().find(|b| b.idx == i as i64).map(|b| b.targets.clone()).unwrap_or_default();
+            let (states, errors) = read_rollouts(ctx, &targets).await;
+            observed.rollout =
+                Some(progress(&targets, &states, &errors, &skipped_of(rot, i as i64), req.max_unavailable()));
+        }
+        Need::RollbackRollout => {
+            let mut targets = Vec::new();
+            for b in &rot.batches {
+                targets.extend(b.targets.iter().cloned());
+            }
+            let (states, errors) = read_rollouts(ctx, &targets).await;
+            observed.rollout = Some(progress(&targets, &states, &errors, &Default::default(), req.max_unavailable()));
+        }
+    }
+    let decision = decide(&v, &observed, now);
+    act(ctx, rot, &req, decision, skipped_now).await
+}
+
+async fn act(
+    ctx: &Arc<Context>,
+    rot: &RotationRecord,
+    req: &RotationRequest,
+    decision: Step,
+    skipped: Vec<SkippedWorkload>,
+) -> Result<(), StoreError> {
+    let store = &ctx.store;
+    let timeout = Duration::seconds(req.health_timeout_secs() as i64);
+    match decision {
+        Step::Nothing | Step::Wait(_) => Ok(()),
+        Step::Pause(why) => store
+            .set_rotation_state(
+                &rot.id,
+                &[RotationState::Running],
+                RotationState::Paused,
+                Some(Some(&why)),
+                &json!({"error": why}),
+            )
+            .await
+            .map(|_| ()),
+        Step::StartBatch { batch } => {
+            let run_id = uuid::Uuid::now_v7().to_string();
+            let start = BatchStart {
+                mv: &req.batch_move(),
+                idx: batch as i64,
+                run_id: &run_id,
+                actor: &owner(rot),
+                deadline: ctx.now() + timeout,
+                skipped: &skipped,
+            };
+            store.start_batch(rot, start).await
+        }
+        Step::CreateRun { batch, run_id } => {
+            let names: Vec<String> = rot
+                .runtimes
+                .iter()
+                .filter(|r| r.batch == batch as i64)
+                .map(|r| format!("{}/{}", r.namespace, r.name))
+                .collect();
+            create_run(ctx, rot, names, &run_id).await
+        }
+        Step::RetryRun { batch } => {
+            store.retry_batch(&rot.id, batch as i64, &uuid::Uuid::now_v7().to_string(), None).await
+        }
+        Step::BeginRestart { batch, deadline } => {
+            let targets = batch_targets(ctx, rot, req, batch as i64).await?;
+            store.begin_restart(&rot.id, batch as i64, &targets, deadline).await
+        }
+        Step::Restart { batch, deletions, waiting } => {
+            delete_pods(ctx, &deletions).await;
+            store.record_waiting(&rot.id, batch as i64, &waiting).await
+        }
+        Step::BatchHealthy { batch, then } => {
+            let next = match then {
+                Then::Next | Then::Complete => NextState::Advance,
+                Then::WaitApproval => NextState::WaitApproval,
+            };
+            store.end_batch(rot, batch as i64, true, None, next).await?;
+            if then == Then::Complete {
+                let rot = store.get_rotation(&rot.id).await?;
+                complete(ctx, &rot, req).await?;
+            }
+            Ok(())
+        }
+        Step::FailBatch { batch, error, then } => {
+            let next = match then {
+                AfterFailure::Next => NextState::Advance,
+                AfterFailure::Fail => NextState::Fail,
+                AfterFailure::Pause => NextState::Pause,
+                AfterFailure::Rollback => NextState::RollBack,
+            };
+            store.end_batch(rot, batch as i64, false, Some(&error), next).await
+        }
+        Step::Complete => complete(ctx, rot, req).await,
+        Step::StartRollback => {
+            let run = uuid::Uuid::now_v7().to_string();
+            store.start_rollback(rot, &req.batch_move(), &run, &owner(rot), ctx.now() + timeout).await
+        }
+        Step::CreateRollbackRun { run_id } => {
+            let names: Vec<String> = rot
+                .runtimes
+                .iter()
+                .filter(|r| r.state != RotationRuntimeState::Pending)
+                .map(|r| format!("{}/{}", r.namespace, r.name))
+                .collect();
+            create_run(ctx, rot, names, &run_id).await
+        }
+        Step::RetryRollbackRun => {
+            let run = uuid::Uuid::now_v7().to_string();
+            store.set_rollback_state(&rot.id, crate::domain::states::RollbackState::Applying, Some(&run), None).await
+        }
+        Step::BeginRollbackRestart { deadline } => {
+            store
+                .set_rollback_state(&rot.id, crate::domain::states::RollbackState::Restarting, None, Some(deadline))
+                .await
+        }
+        Step::RollbackRestart { deletions, .. } => {
+            delete_pods(ctx, &deletions).await;
+            Ok(())
+        }
+        Step::FinishRollback { error } => store.finish_rollback(&rot.id, error.as_deref()).await,
+    }
+}
+
+/// Creates the run `run_id` from a fresh refreshing plan of `runtimes`. A run that cannot
+/// be created yet (a cluster unreachable, a lock held) is tried again next step; the
+/// batch's deadline bounds how long.
+async fn create_run(
+    ctx: &Arc<Context>,
+    rot: &RotationRecord,
+    runtimes: Vec<String>,
+    run_id: &str,
+) -> Result<(), StoreError> {
+    let who = owner(rot);
+    let req = PlanRequest { runtimes: Some(runtimes), refresh: true, ..Default::default() };
+    let made = async {
+        let plan = create_plan(ctx, req, &who).await?;
+        apply_plan_with(ctx, &plan.id, &who, Some(run_id.to_string()), Some(&who)).await
+    };
+    match made.await {
+        Ok(_) => Ok(()),
+        Err(PlanError::Store(e)) => Err(e),
+        Err(e) => {
+            tracing::info!(rotation = %rot.id, error = %e, "apply not possible yet; will retry");
+            if rot.state == RotationState::Running {
+                ctx.store.note_batch(&rot.id, rot.current_batch, &e.to_string()).await?;
+            }
+            ctx.store
+                .add_rotation_event(&rot.id, "apply_waiting", Some(rot.current_batch), &json!({"error": e.to_string()}))
+                .await
+        }
+    }
+}
+
+async fn delete_pods(ctx: &Context, pods: &[PodRef]) {
+    let mut clients = std::collections::BTreeMap::new();
+    for p in pods {
+        if !clients.contains_key(&p.cluster)
+            && let Ok(c) = ctx.cluster(&p.cluster).await
+        {
+            clients.insert(p.cluster.clone(), c);
+        }
+    }
+    futures::stream::iter(pods)
+        .for_each_concurrent(DELETES_IN_FLIGHT, |p| {
+            let client = clients.get(&p.cluster).cloned();
+            async move {
+                let Some(c) = client else { return };
+                match c.delete_pod(&p.namespace, &p.name).await {
+                    Ok(()) => {
+                        tracing::info!(pod = %format!("{}/{}", p.namespace, p.name), "deleted a pod on an old template")
+                    }
+                    Err(e) => tracing::warn!(pod = %p.name, error = %e, "could not delete a pod; will retry"),
+                }
+            }
+        })
+        .await;
+}
+
+/// Every batch healthy: shift stage labels, prune what nothing holds any more, succeed.
+async fn complete(ctx: &Arc<Context>, rot: &RotationRecord, req: &RotationRequest) -> Result<(), StoreError> {
+    let store = &ctx.store;
+    if req.layer.is_none() {
+        store.promote_version(&rot.credential, rot.to_version).await?;
+        store
+            .add_rotation_event(
+                &rot.id,
+                "stages_shifted",
+                None,
+                &json!({"current": rot.to_version, "previous": rot.from_version}),
+            )
+            .await?;
+    }
+    let prune = if req.layer.is_none() { prune(ctx, rot).await.err().map(|e| e.to_string()) } else { None };
+    store
+        .set_rotation_state(
+            &rot.id,
+            &[RotationState::Running],
+            RotationState::Succeeded,
+            Some(None),
+            &json!({"prune": prune}),
+        )
+        .await
+        .map(|_| ())
+}
+
+/// A refreshing plan over the rotated runtimes prunes the old version's Secrets from
+/// every namespace where no runtime, live template or running pod still uses them.
+async fn prune(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<(), PlanError> {
+    let names: Vec<String> = rot.runtimes.iter().map(|r| format!("{}/{}", r.namespace, r.name)).collect();
+    let req = PlanRequest { runtimes: Some(names), refresh: true, ..Default::default() };
+    let who = owner(rot);
+    let plan = create_plan(ctx, req, &who).await?;
+    if plan.summary.changes() == 0 {
+        return Ok(());
+    }
+    let run = apply_plan_with(ctx, &plan.id, &who, None, Some(&who)).await?;
+    for _ in 0..600 {
+        if ctx.store.get_run(&run.id).await?.status.is_finished() {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// A command on a rotation. Commands already in effect change nothing (pause on a paused
+/// rotation, …), except `approve`, which only a rotation waiting for approval takes.
+pub async fn rotation_command(
+    ctx: &Arc<Context>,
+    id: &str,
+    command: &str,
+    actor: &str,
+) -> Result<RotationRecord, RotationError> {
+    use RotationState as S;
+    let store = &ctx.store;
+    let rot = store.get_rotation(id).await?;
+    let data = json!({"actor": actor});
+    let refuse = || RotationError::State { state: rot.state.as_str().into(), action: command.into() };
+    match command {
+        "approve" => {
+            if rot.state != S::WaitingApproval {
+                return Err(RotationError::NotWaitingApproval { state: rot.state.as_str().into() });
+            }
+            store.set_rotation_state(id, &[S::WaitingApproval], S::Running, None, &data).await?;
+        }
+        "pause" => {
+            if rot.state != S::Paused && !matches!(rot.state, S::Running | S::WaitingApproval) {
+                return Err(refuse());
+            }
+            store.set_rotation_state(id, &[S::Running, S::WaitingApproval], S::Paused, None, &data).await?;
+        }
+        "resume" => {
+            if rot.state == S::Running {
+                return Ok(rot);
+            }
+            if rot.state != S::Paused {
+                return Err(refuse());
+            }
+            let req = request(&rot)?;
+            let deadline = ctx.now() + Duration::seconds(req.health_timeout_secs() as i64);
+            store.resume_rotation(&rot, &uuid::Uuid::now_v7().to_string(), deadline, actor).await?;
+        }
+        "abort" => {
+            if rot.state != S::Aborted
+                && !matches!(rot.state, S::Running | S::WaitingApproval | S::Paused | S::RollingBack)
+            {
+                return Err(refuse());
+            }
+            store
+                .set_rotation_state(
+                    id,
+                    &[S::Running, S::WaitingApproval, S::Paused, S::RollingBack],
+                    S::Aborted,
+                    None,
+                    &data,
+                )
+                .await?;
+        }
+        "rollback" => {
+            if rot.state != S::RollingBack
+                && !matches!(rot.state, S::Running | S::WaitingApproval | S::Paused | S::Failed)
+            {
+                return Err(refuse());
+            }
+            store
+                .set_rotation_state(
+                    id,
+                    &[S::Running, S::WaitingApproval, S::Paused, S::Failed],
+                    S::RollingBack,
+                    None,
+                    &data,
+                )
+                .await?;
+        }
+        _ => return Err(refuse()),
+    }
+    Ok(store.get_rotation(id).await?)
+}

@@ -1,0 +1,406 @@
+//! Which runtimes a rotation moves, in which batches; its preview (the blast radius down to
+//! live pods); and its start.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::observe::{read_rollouts, unhealthy};
+use super::{
+    BatchSize, MAX_HEALTH_TIMEOUT_SECS, Preview, PreviewCluster, PreviewRuntime, PreviewWorkload, RotationError,
+    RotationRequest, SkippedRuntime, Timeout, UnhealthyPolicy, batch_sizes, parse_duration, workload_of,
+};
+use crate::domain::FieldError;
+use crate::domain::kinds::Kind;
+use crate::domain::layers::managed_secret_name;
+use crate::domain::rollout::Target;
+use crate::domain::selector::parse_selector;
+use crate::domain::states::{RotationRuntimeState, RotationState};
+use crate::engine::drift::{SyncState, sync_state};
+use crate::engine::{Context, lock_id};
+use crate::service::runtimes::resolution;
+use crate::store::StoreError;
+use crate::store::credentials::Stage;
+use crate::store::rotations::{NewRotation, RotationRuntime};
+use crate::store::runtimes::{RuntimeContext, RuntimeFilter};
+
+/// How long a rotation's runtime locks live without renewal (renewed every step).
+pub const ROTATION_LEASE: chrono::Duration = chrono::Duration::seconds(120);
+
+/// The eligible runtimes in order (with the version each is bound to), and the skipped ones.
+pub(super) struct Selection {
+    pub subject: String,
+    pub to_version: u32,
+    pub eligible: Vec<(RuntimeContext, u32)>,
+    pub skipped: Vec<SkippedRuntime>,
+    pub batch_sizes: Vec<usize>,
+}
+
+fn check_request(req: &RotationRequest, errors: &mut Vec<FieldError>) {
+    if let Some(c) = &req.components
+        && c.is_empty()
+    {
+        errors.push(FieldError::new("components", "name at least one component"));
+    }
+    let targets = req.batches.clone().unwrap_or_else(|| vec![BatchSize::Percent("100%".into())]);
+    if targets.is_empty() {
+        errors.push(FieldError::new("batches", "give at least one batch"));
+    }
+    if let Err(e) = batch_sizes(1, &targets) {
+        errors.push(FieldError::new("batches", e));
+    }
+    let secs = match &req.health_timeout {
+        Some(Timeout::Text(t)) => match parse_duration(t) {
+            Some(s) => Some(s),
+            None => {
+                errors.push(FieldError::new("healthTimeout", "seconds, or a duration like \"90s\" or \"5m\""));
+                None
+            }
+        },
+        Some(Timeout::Seconds(s)) => Some(*s),
+        None => None,
+    };
+    if let Some(s) = secs
+        && !(1..=MAX_HEALTH_TIMEOUT_SECS).contains(&s)
+    {
+        errors.push(FieldError::new(
+            "healthTimeout",
+            format!("must be between 1 second and {MAX_HEALTH_TIMEOUT_SECS} seconds (a day)"),
+        ));
+    }
+    if let Some(m) = req.max_unavailable
+        && !(1..=1000).contains(&m)
+    {
+        errors.push(FieldError::new("maxUnavailable", "must be between 1 and 1000"));
+    }
+    if req.max_failed_batches > 1000 {
+        errors.push(FieldError::new("maxFailedBatches", "must be at most 1000"));
+    }
+}
+
+pub(super) async fn select(ctx: &Context, req: &RotationRequest) -> Result<Selection, RotationError> {
+    let store = &ctx.store;
+    let mut errors = Vec::new();
+    let cred = match (&req.credential, &req.layer) {
+        (Some(_), Some(_)) | (None, None) => {
+            errors.push(FieldError::new("credential", "give either credential or layer"));
+            None
+        }
+        (None, Some(l)) => {
+            for (field, name) in [("layer.from", &l.from), ("layer.to", &l.to)] {
+                if !crate::domain::names::is_dns1123_subdomain(name) {
+                    errors.push(FieldError::new(field, format!("{name:?} is not a valid Secret name")));
+                }
+            }
+            if l.from == l.to {
+                errors.push(FieldError::new("layer.to", "must differ from layer.from"));
+            }
+            if req.to_version.is_some() {
+                errors.push(FieldError::new("toVersion", "only for credential rotations"));
+            }
+            None
+        }
+        (Some(name), None) => match store.get_credential(name).await {
+            Ok(c) => Some(c),
+            Err(StoreError::NotFound { .. }) => {
+                errors.push(FieldError::new("credential", format!("credential {name:?} does not exist")));
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let to_version = match (req.to_version, &cred) {
+        (Some(v), Some(c)) if c.versions.iter().any(|x| x.version == v) => Some(v),
+        (Some(v), Some(_)) => {
+            errors.push(FieldError::new("toVersion", format!("version {v} does not exist")));
+            None
+        }
+        (None, Some(c)) => match c.version_with(Stage::Pending) {
+            Some(v) => Some(v.version),
+            None => {
+                errors.push(FieldError::new("toVersion", "the credential has no pending version; name one"));
+                None
+            }
+        },
+        _ => req.layer.as_ref().map(|_| 0),
+    };
+    let selector = match &req.selector.label_selector {
+        Some(s) => match parse_selector(s) {
+            Ok(sel) => Some(sel),
+            Err(m) => {
+                errors.push(FieldError::new("selector.labelSelector", m));
+                None
+            }
+        },
+        None => None,
+    };
+    check_request(req, &mut errors);
+    if !errors.is_empty() {
+        return Err(RotationError::Invalid(errors));
+    }
+    let to_version = to_version.expect("no errors");
+    let sel = &req.selector;
+    let heads: Vec<_> = store
+        .runtime_heads(&RuntimeFilter::default())
+        .await?
+        .into_iter()
+        .filter(|h| {
+            sel.clusters.as_ref().is_none_or(|c| c.contains(&h.cluster))
+                && sel.namespaces.as_ref().is_none_or(|n| n.contains(&h.namespace))
+                && selector.as_ref().is_none_or(|s| s.matches(&h.labels))
+        })
+        .collect();
+    let mut defaults: HashMap<String, Vec<String>> = HashMap::new();
+    for c in store.list_clusters().await? {
+        defaults.insert(c.name, c.default_image_pull_secrets);
+    }
+    let ids: Vec<i64> = heads.iter().map(|h| h.id).collect();
+    let contexts = store.runtime_contexts_by_id(&ids, |c| defaults.get(c).cloned().unwrap_or_default()).await?;
+    let syncs: HashMap<(String, String), _> =
+        store.list_sync(None).await?.into_iter().map(|s| ((s.namespace.clone(), s.name.clone()), s)).collect();
+    let locks: BTreeMap<String, _> = store.list_locks().await?.into_iter().map(|l| (l.id.clone(), l)).collect();
+    let mut eligible = Vec::new();
+    let mut skipped = Vec::new();
+    for rt in contexts {
+        let skip = |reason: &str, detail: String| SkippedRuntime {
+            cluster: rt.record.cluster.clone(),
+            namespace: rt.record.namespace.clone(),
+            name: rt.record.name.clone(),
+            reason: reason.into(),
+            detail,
+        };
+        let bound = match (&req.layer, &req.credential) {
+            (Some(l), _) => {
+                let layers = rt.runtime.layers();
+                let names = l.layer.names(&layers);
+                if !names.contains(&l.from) {
+                    let (reason, detail) = if names.contains(&l.to) {
+                        ("already_on_target_version", format!("the {} layer already has {:?}", l.layer.as_str(), l.to))
+                    } else {
+                        ("not_referencing_credential", format!("the {} layer has no {:?}", l.layer.as_str(), l.from))
+                    };
+                    skipped.push(skip(reason, detail));
+                    continue;
+                }
+                0
+            }
+            (None, cred) => {
+                let cred = cred.clone().unwrap_or_default();
+                let Some(&bound) = rt.bindings.get(&cred) else {
+                    skipped.push(skip("not_referencing_credential", format!("no layer that wins references {cred:?}")));
+                    continue;
+                };
+                if bound == to_version {
+                    skipped.push(skip("already_on_target_version", format!("bound to version {bound}")));
+                    continue;
+                }
+                bound
+            }
+        };
+        let sync = syncs.get(&(rt.record.namespace.clone(), rt.record.name.clone()));
+        if sync_state(&rt.record, sync) == SyncState::Drifted {
+            skipped.push(skip("drifted", "live objects differ from what was applied; reconcile first".into()));
+            continue;
+        }
+        if let Some(l) = locks.get(&lock_id(&rt.record.namespace, &rt.record.name))
+            && l.expires_at > ctx.now()
+        {
+            skipped.push(skip(
+                "locked",
+                format!("lock held by {} until {}", l.run_id.clone().unwrap_or_default(), l.expires_at),
+            ));
+            continue;
+        }
+        eligible.push((rt, bound));
+    }
+    eligible.sort_by(|(a, _), (b, _)| {
+        (&a.record.cluster, &a.record.namespace, &a.record.name).cmp(&(
+            &b.record.cluster,
+            &b.record.namespace,
+            &b.record.name,
+        ))
+    });
+    let targets = req.batches.clone().unwrap_or_else(|| vec![BatchSize::Percent("100%".into())]);
+    let batch_sizes = batch_sizes(eligible.len(), &targets)
+        .map_err(|e| RotationError::Invalid(vec![FieldError::new("batches", e)]))?;
+    Ok(Selection { subject: req.subject(), to_version, eligible, skipped, batch_sizes })
+}
+
+/// What a rotation would restart for each eligible runtime.
+fn targets(req: &RotationRequest, sel: &Selection) -> Vec<Target> {
+    sel.eligible
+        .iter()
+        .map(|(rt, _)| Target {
+            cluster: rt.record.cluster.clone(),
+            namespace: rt.record.namespace.clone(),
+            runtime: rt.record.name.clone(),
+            components: req.restarted(&resolution(rt)),
+        })
+        .collect()
+}
+
+/// The blast radius of a rotation, before anything runs.
+pub async fn preview_rotation(ctx: &Arc<Context>, req: &RotationRequest) -> Result<Preview, RotationError> {
+    let sel = select(ctx, req).await?;
+    let mut batches = Vec::new();
+    let mut batch_of = Vec::new();
+    let mut i = 0;
+    for (b, size) in sel.batch_sizes.iter().enumerate() {
+        batches.push(
+            sel.eligible[i..i + size]
+                .iter()
+                .map(|(c, _)| format!("{}/{}/{}", c.record.cluster, c.record.namespace, c.record.name))
+                .collect(),
+        );
+        batch_of.extend(std::iter::repeat_n(b, *size));
+        i += size;
+    }
+    let targets = targets(req, &sel);
+    let (states, errors) = read_rollouts(ctx, &targets).await;
+    let bad: BTreeMap<(String, String, Kind, String), String> = unhealthy(&targets, &states)
+        .into_iter()
+        .map(|(w, why)| ((w.cluster, w.namespace, w.kind, w.name), why))
+        .collect();
+    let mut clusters: BTreeMap<String, PreviewCluster> = BTreeMap::new();
+    let mut pods_total = 0;
+    for (((rt, from), batch), t) in sel.eligible.iter().zip(&batch_of).zip(&targets) {
+        let res = resolution(rt);
+        let cluster = &rt.record.cluster;
+        let pc = clusters.entry(cluster.clone()).or_insert_with(|| PreviewCluster {
+            cluster: cluster.clone(),
+            runtimes: vec![],
+            error: errors.get(cluster).cloned(),
+        });
+        let state = states.get(&(cluster.clone(), rt.record.namespace.clone()));
+        let mut workloads = Vec::new();
+        for (comp, r) in res.components() {
+            let pulls = match &req.layer {
+                Some(l) => r.image_pull_secrets.iter().any(|s| s.name == l.from),
+                None => r.image_pull_secrets.iter().any(|s| s.secret_name == managed_secret_name(&sel.subject, *from)),
+            };
+            if !pulls {
+                continue;
+            }
+            let (kind, name, _) = workload_of(&rt.record.name, comp);
+            let restarted = t.components.contains(&comp);
+            let pods = match (state, restarted) {
+                (Some(s), true) => Some(
+                    s.workload(kind, &name)
+                        .map(|w| s.pods_of(w).map(|p| p.name.clone()).collect::<Vec<_>>())
+                        .unwrap_or_default(),
+                ),
+                _ => None,
+            };
+            pods_total += pods.as_ref().map_or(0, Vec::len);
+            let unhealthy = bad.get(&(cluster.clone(), rt.record.namespace.clone(), kind, name.clone())).cloned();
+            workloads.push(PreviewWorkload {
+                kind: kind.as_str().into(),
+                name,
+                component: comp,
+                restarted,
+                pods,
+                unhealthy,
+            });
+        }
+        pc.runtimes.push(PreviewRuntime {
+            namespace: rt.record.namespace.clone(),
+            name: rt.record.name.clone(),
+            batch: *batch,
+            from_version: *from,
+            workloads,
+        });
+    }
+    Ok(Preview {
+        credential: sel.subject,
+        to_version: sel.to_version,
+        batches,
+        clusters: clusters.into_values().collect(),
+        skipped: sel.skipped,
+        pods_to_restart: pods_total,
+        unhealthy: bad.iter().map(|((c, ns, k, n), why)| format!("{k} {ns}/{n} on cluster {c:?}: {why}")).collect(),
+    })
+}
+
+/// Starts a rotation: saves it with its batches, takes every selected runtime's lock.
+pub async fn start_rotation(ctx: &Arc<Context>, req: RotationRequest, actor: &str) -> Result<String, RotationError> {
+    let store = &ctx.store;
+    if let Some(other) = store.active_rotation_of(&req.subject()).await? {
+        return Err(StoreError::conflict(
+            "rotation_active",
+            format!("rotation {other} of {:?} is still active", req.subject()),
+        )
+        .into());
+    }
+    let sel = select(ctx, &req).await?;
+    if let Some(l) = sel.skipped.iter().find(|s| s.reason == "locked") {
+        return Err(RotationError::Locked(format!(
+            "runtime {}/{} is locked by another run ({}); wait for it or force-unlock",
+            l.namespace, l.name, l.detail
+        )));
+    }
+    if sel.eligible.is_empty() {
+        return Err(RotationError::Invalid(vec![FieldError::new(
+            "selector",
+            format!("no runtime to rotate ({} skipped; see POST /v1/rotations/preview)", sel.skipped.len()),
+        )]));
+    }
+    if req.unhealthy_workloads == UnhealthyPolicy::Block {
+        let targets = targets(&req, &sel);
+        let (states, _) = read_rollouts(ctx, &targets).await;
+        let bad = unhealthy(&targets, &states);
+        if !bad.is_empty() {
+            let list: Vec<String> = bad
+                .iter()
+                .map(|(w, why)| format!("{} {}/{} on cluster {:?}: {why}", w.kind, w.namespace, w.name, w.cluster))
+                .collect();
+            return Err(RotationError::Unhealthy(format!(
+                "workloads this rotation would restart are unhealthy already: {}; fix them, or start with \"unhealthyWorkloads\": \"skip\" to leave them alone",
+                list.join("; ")
+            )));
+        }
+    }
+    let id = uuid::Uuid::now_v7().to_string();
+    let mut runtimes = Vec::new();
+    let mut i = 0;
+    for (b, size) in sel.batch_sizes.iter().enumerate() {
+        for (rt, _) in &sel.eligible[i..i + size] {
+            runtimes.push(RotationRuntime {
+                namespace: rt.record.namespace.clone(),
+                name: rt.record.name.clone(),
+                cluster: rt.record.cluster.clone(),
+                batch: b as i64,
+                from_version: None,
+                state: RotationRuntimeState::Pending,
+                error: None,
+            });
+        }
+        i += size;
+    }
+    let owner = format!("rotation:{id}");
+    let lock_ids: Vec<String> = runtimes.iter().map(|r| lock_id(&r.namespace, &r.name)).collect();
+    if let Some(l) = store.take_locks(&owner, &ctx.replica, &lock_ids, ROTATION_LEASE).await? {
+        return Err(RotationError::Locked(format!("{} is locked by {:?}", l.id, l.run_id)));
+    }
+    let from_version = match &req.layer {
+        Some(_) => None,
+        None => store.get_credential(&sel.subject).await?.version_with(Stage::Current).map(|v| v.version),
+    };
+    let request = serde_json::to_value(&req).expect("request serializes");
+    let saved = store
+        .insert_rotation(NewRotation {
+            id: &id,
+            credential: &sel.subject,
+            from_version,
+            to_version: sel.to_version,
+            request: &request,
+            actor,
+            batches: sel.batch_sizes.len(),
+            runtimes: &runtimes,
+            state: RotationState::Running,
+        })
+        .await;
+    if let Err(e) = saved {
+        store.release_locks(&owner).await?;
+        return Err(e.into());
+    }
+    Ok(id)
+}

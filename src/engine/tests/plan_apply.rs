@@ -1,0 +1,204 @@
+//! Plans and runs against the fake: waves, the in-flight cap, failures that stop later
+//! waves, a crash between recording and sending, plan paging, and no-op costing nothing.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use serde_json::json;
+
+use super::{Harness, runtime};
+use crate::domain::kinds::Kind;
+use crate::domain::states::{ObjectStatus, RunStatus};
+use crate::engine::MAX_WRITES_IN_FLIGHT;
+use crate::engine::drift::drift_pass;
+use crate::engine::plan::{Action, PlanObjectQuery, plan_objects};
+use crate::engine::port::ClusterError;
+use crate::engine::runner::apply_plan;
+
+async fn fleet(h: &Harness, cluster: &str, n: usize) {
+    h.cluster(cluster, json!({})).await;
+    for i in 0..n {
+        h.runtime(cluster, "fleet", runtime(&format!("rt{i:02}"), &["global-secret"])).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_goes_in_waves_with_a_bounded_number_in_flight() {
+    let h = Harness::new().await;
+    h.credential("global-secret", "p1").await;
+    fleet(&h, "c1", 40).await;
+    let (p, run) = h.converge(json!({"all": true, "createNamespaces": true})).await;
+    // 1 Secret + 40 × (ConfigMap, Service, 2 StatefulSets, DaemonSet).
+    assert_eq!(p.summary.create, 1 + 40 * 5);
+    assert_eq!(run.counts.get(&ObjectStatus::Applied), Some(&201));
+    let fake = h.fake("c1");
+    let max = fake.max_in_flight.load(Ordering::SeqCst);
+    assert!((2..=16).contains(&max), "at most the default 16 in flight, and more than one: {max}");
+    let applies: Vec<Kind> = fake.requests().iter().filter(|r| r.verb == "apply").map(|r| r.kind).collect();
+    let waves: Vec<u8> = applies.iter().map(|k| k.wave()).collect();
+    assert!(waves.windows(2).all(|w| w[0] <= w[1]), "every wave finishes before the next starts: {applies:?}");
+    assert_eq!(applies[0], Kind::Secret, "credential Secrets before anything that pulls with them");
+    assert_eq!(fake.count("create"), 1, "the namespace, created once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_setting_bounds_one_run_and_the_server_cap_bounds_all_of_them() {
+    let h = Harness::new().await;
+    h.cluster("c1", json!({"applyConcurrency": 64})).await;
+    for i in 0..60 {
+        let ns = if i < 30 { "a" } else { "b" };
+        h.runtime("c1", ns, runtime(&format!("rt{i:02}"), &[])).await;
+    }
+    // Two runs at once on one API server, each allowed 64 in flight.
+    let pa = h.plan(json!({"all": true, "labelSelector": "team=data", "runtimes": (0..30).map(|i| format!("a/rt{i:02}")).collect::<Vec<_>>()})).await;
+    let pb =
+        h.plan(json!({"all": true, "runtimes": (30..60).map(|i| format!("b/rt{i:02}")).collect::<Vec<_>>()})).await;
+    let ra = apply_plan(&h.ctx, &pa.id, "test").await.unwrap();
+    let rb = apply_plan(&h.ctx, &pb.id, "test").await.unwrap();
+    let (ra, rb) = (h.wait_run(&ra.id).await, h.wait_run(&rb.id).await);
+    assert_eq!((ra.status, rb.status), (RunStatus::Succeeded, RunStatus::Succeeded));
+    let max = h.fake("c1").max_in_flight.load(Ordering::SeqCst);
+    assert!(max <= MAX_WRITES_IN_FLIGHT, "never more than {MAX_WRITES_IN_FLIGHT} writes in flight per server: {max}");
+    assert!(max > 16, "a cluster may allow more than the default: {max}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_stops_the_later_waves_and_records_what_was_sent() {
+    let h = Harness::new().await;
+    fleet(&h, "c1", 3).await;
+    h.credential("global-secret", "p1").await;
+    // Runtimes written before the credential existed bind it now.
+    for i in 0..3 {
+        h.runtime("c1", "fleet", runtime(&format!("rt{i:02}"), &["global-secret", "x"])).await;
+    }
+    let fake = h.fake("c1");
+    fake.fail_when(|r| {
+        (r.verb == "apply" && r.kind == Kind::Service && r.name == "rt01-master-0").then(|| ClusterError::Api {
+            status: 422,
+            reason: "Invalid".into(),
+            message: "spec.ports: Invalid value".into(),
+        })
+    });
+    let p = h.plan(json!({"all": true})).await;
+    let run = h.apply(&p).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(run.error.as_deref().unwrap().contains("Service fleet/rt01-master-0"), "{:?}", run.error);
+    let workloads = fake.requests().iter().filter(|r| r.verb == "apply" && r.kind.is_workload()).count();
+    assert_eq!(workloads, 0, "no workload is sent once an earlier wave failed");
+    let objects = h.ctx.store.run_objects(&run.id, None, -1, 1000).await.unwrap();
+    let status_of = |kind: &str, name: &str| objects.iter().find(|o| o.kind == kind && o.name == name).unwrap().status;
+    assert_eq!(status_of("Secret", "global-secret-v1"), ObjectStatus::Applied);
+    assert_eq!(status_of("Service", "rt01-master-0"), ObjectStatus::Failed);
+    assert_eq!(status_of("StatefulSet", "rt00-master"), ObjectStatus::Skipped);
+    // What was applied is recorded: the next plan only creates the rest.
+    fake.heal();
+    let next = h.plan(json!({"all": true})).await;
+    let applied = objects.iter().filter(|o| o.status == ObjectStatus::Applied).count();
+    assert_eq!(next.summary.create, objects.len() - applied, "{:?}", next.summary);
+    assert_eq!(h.apply(&next).await.status, RunStatus::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_recording_and_sending_leaves_a_run_marked_not_half_recorded() {
+    let mut h = Harness::new().await;
+    fleet(&h, "c1", 4).await;
+    let fake = h.fake("c1");
+    // Workloads never get an answer: the process "dies" with them in flight.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let rx = Arc::new(std::sync::Mutex::new(rx));
+    fake.fail_when(move |r| {
+        if r.verb == "apply" && r.kind.is_workload() {
+            let _ = rx.lock().unwrap().recv();
+        }
+        None
+    });
+    let p = h.plan(json!({"all": true})).await;
+    let run = apply_plan(&h.ctx, &p.id, "test").await.unwrap();
+    let id = run.id.clone();
+    for _ in 0..500 {
+        let applying = h.ctx.store.run_objects(&id, Some(ObjectStatus::Applying), -1, 100).await.unwrap();
+        if applying.iter().any(|o| o.kind == "StatefulSet") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    h.restart().await;
+    drop(tx);
+    let after = h.ctx.store.get_run(&id).await.unwrap();
+    assert_eq!(after.status, RunStatus::Failed);
+    let objects = h.ctx.store.run_objects(&id, None, -1, 1000).await.unwrap();
+    for o in &objects {
+        let want = if o.kind == "StatefulSet" || o.kind == "DaemonSet" {
+            ObjectStatus::Unknown // recorded as being sent, never confirmed
+        } else {
+            ObjectStatus::Applied
+        };
+        assert_eq!(o.status, want, "{} {}", o.kind, o.name);
+    }
+    fake.heal();
+    let next = h.plan(json!({"all": true})).await;
+    assert_eq!(next.summary.create, 12, "the unconfirmed workloads are planned again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plans_page_their_objects_and_an_unchanged_fleet_costs_nothing() {
+    let h = Harness::new().await;
+    h.credential("global-secret", "p1").await;
+    fleet(&h, "c1", 30).await;
+    let p = h.plan(json!({"all": true})).await;
+    assert_eq!(p.summary.create, 151);
+    assert_eq!(p.summary.by_kind["StatefulSet"].create, 60);
+    assert_eq!(p.summary.by_cluster["c1"].create, 151);
+    assert_eq!(p.inputs.runtimes, 30);
+    assert!(!p.objects.is_empty() && p.objects.len() <= 100, "the plan's own answer carries the first page");
+    let bytes = serde_json::to_vec(&p).unwrap().len();
+    assert!(bytes <= 64 * 1024, "and stays small: {bytes} bytes");
+    let q = PlanObjectQuery { kind: Some("StatefulSet".into()), limit: 5, ..Default::default() };
+    let sts = plan_objects(&h.ctx, &p.id, &q).await.unwrap();
+    assert_eq!(sts.items.len(), 5);
+    assert!(sts.items[0].diff[0].after["spec"]["template"].is_object(), "a create shows the object rendered");
+    let mut seen = p.objects.len();
+    let mut cursor = p.next.clone();
+    while let Some(c) = cursor {
+        let q = PlanObjectQuery { cursor: Some(c), limit: 20, ..Default::default() };
+        let page = plan_objects(&h.ctx, &p.id, &q).await.unwrap();
+        seen += page.items.len();
+        cursor = page.next;
+    }
+    assert_eq!(seen, 151);
+    let q = PlanObjectQuery { kind: Some("DaemonSet".into()), limit: 100, ..Default::default() };
+    assert_eq!(plan_objects(&h.ctx, &p.id, &q).await.unwrap().items.len(), 30);
+    h.apply(&p).await;
+
+    let fake = h.fake("c1");
+    let writes = fake.count("apply");
+    let again = h.plan(json!({"all": true})).await;
+    assert_eq!((again.summary.changes(), again.summary.no_op), (0, 151));
+    assert!(again.objects.is_empty());
+    let q = PlanObjectQuery { action: Some(Action::NoOp), limit: 500, ..Default::default() };
+    assert_eq!(plan_objects(&h.ctx, &again.id, &q).await.unwrap().items.len(), 151, "no-ops are listed when asked for");
+    let run = h.apply(&again).await;
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(fake.count("apply"), writes, "no write for an unchanged fleet");
+    assert_eq!(fake.requests().len(), writes, "and no read either");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_on_the_fake_is_reported_and_refreshed_plans_put_it_back() {
+    let h = Harness::new().await;
+    fleet(&h, "c1", 2).await;
+    h.converge(json!({"all": true})).await;
+    let fake = h.fake("c1");
+    let mut sts = fake.get(Kind::StatefulSet, "fleet", "rt00-worker").unwrap();
+    sts["spec"]["replicas"] = json!(4);
+    fake.put(sts);
+    drift_pass(&h.ctx).await.unwrap();
+    let sync = h.ctx.store.get_sync("fleet", "rt00").await.unwrap().unwrap();
+    assert_eq!(sync.drift.len(), 1, "{:?}", sync.drift);
+    assert_eq!(sync.drift[0]["path"], "spec.replicas");
+    let p = h.plan(json!({"runtimes": ["fleet/rt00"], "refresh": true})).await;
+    assert_eq!((p.summary.update, p.summary.create), (1, 0), "{:?}", p.summary);
+    assert_eq!(p.objects[0].diff[0].path, "spec.replicas");
+    h.apply(&p).await;
+    assert_eq!(fake.get(Kind::StatefulSet, "fleet", "rt00-worker").unwrap()["spec"]["replicas"], 1);
+}

@@ -1,0 +1,228 @@
+//! Rotations against the fake, step by step: batches in order with every pod moved, a
+//! restart of the process between any two steps, the gate written with the batch, health
+//! judged only on what the batch changes, a visible reason while waiting, a fresh deadline
+//! on resume, and one rotation's trouble never stopping another.
+
+use serde_json::{Value, json};
+
+use super::{Harness, runtime};
+use crate::domain::kinds::Kind;
+use crate::domain::states::{BatchState, RotationState};
+use crate::engine::rotation::{RotationRequest, drive_once, rotation_command, start_rotation};
+use crate::store::rotations::RotationRecord;
+
+async fn fleet(h: &Harness, n: usize) {
+    h.credential("global-secret", "v1").await;
+    h.cluster("c1", json!({})).await;
+    for i in 0..n {
+        h.runtime("c1", "fleet", runtime(&format!("rt{i}"), &["global-secret"])).await;
+    }
+    h.converge(json!({"all": true})).await;
+    h.version("global-secret", "v2").await;
+}
+
+async fn start(h: &Harness, body: Value) -> String {
+    let req: RotationRequest = serde_json::from_value(body).unwrap();
+    start_rotation(&h.ctx, req, "test").await.unwrap()
+}
+
+/// Drives until `done` or `steps` steps; returns the number of steps taken.
+async fn drive_until(h: &Harness, id: &str, steps: usize, done: impl Fn(&RotationRecord) -> bool) -> usize {
+    for i in 0..steps {
+        let r = h.ctx.store.get_rotation(id).await.unwrap();
+        if done(&r) {
+            return i;
+        }
+        drive_once(&h.ctx).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let r = h.ctx.store.get_rotation(id).await.unwrap();
+    panic!("rotation stuck in {:?}: {:?}", r.state, r.batches);
+}
+
+fn pods_pull_only(h: &Harness, secret: &str) {
+    let pods = fake_pods(h);
+    assert!(!pods.is_empty());
+    for (name, secrets) in pods {
+        assert_eq!(secrets, [secret.to_string()], "pod {name}");
+    }
+}
+
+fn fake_pods(h: &Harness) -> Vec<(String, Vec<String>)> {
+    let fake = h.fake("c1");
+    let mut out = Vec::new();
+    for i in 0..10 {
+        for suffix in ["master-0", "worker-0", "fuse-node-0", "fuse-node-1"] {
+            if let Some(p) = fake.get(Kind::Pod, "fleet", &format!("rt{i}-{suffix}")) {
+                let secrets = p["spec"]["imagePullSecrets"]
+                    .as_array()
+                    .map(|l| l.iter().map(|s| s["name"].as_str().unwrap().to_string()).collect())
+                    .unwrap_or_default();
+                out.push((p["metadata"]["name"].as_str().unwrap().to_string(), secrets));
+            }
+        }
+    }
+    out
+}
+
+async fn events(h: &Harness, id: &str) -> Vec<(String, Option<i64>)> {
+    h.ctx.store.rotation_events(id, 0).await.unwrap().into_iter().map(|e| (e.kind, e.batch)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_go_in_order_and_survive_a_restart_between_any_two_steps() {
+    let mut h = Harness::new().await;
+    fleet(&h, 4).await;
+    let id = start(&h, json!({"credential": "global-secret", "batches": [1, "50%", "100%"]})).await;
+    let mut steps = 0;
+    loop {
+        let r = h.ctx.store.get_rotation(&id).await.unwrap();
+        if r.state.is_terminal() {
+            assert_eq!(r.state, RotationState::Succeeded, "{:?}", r.error);
+            break;
+        }
+        drive_once(&h.ctx).await.unwrap();
+        // A run the step started finishes (a crash during a run is another test's), then
+        // a new process takes over: nothing in memory carries over between steps.
+        let r = h.ctx.store.get_rotation(&id).await.unwrap();
+        for b in &r.batches {
+            if let Some(run) = &b.run_id
+                && h.ctx.store.get_run(run).await.is_ok()
+            {
+                h.wait_run(run).await;
+            }
+        }
+        h.restart().await;
+        steps += 1;
+        assert!(steps < 200, "stuck: {:?}", r.batches);
+    }
+    let kinds: Vec<(String, Option<i64>)> =
+        events(&h, &id).await.into_iter().filter(|(k, _)| k == "batch_started" || k == "batch_healthy").collect();
+    let expect: Vec<(String, Option<i64>)> =
+        (0..3).flat_map(|i| [("batch_started".to_string(), Some(i)), ("batch_healthy".to_string(), Some(i))]).collect();
+    assert_eq!(kinds, expect, "each batch once, in order");
+    pods_pull_only(&h, "global-secret-v2");
+    let fake = h.fake("c1");
+    assert!(fake.get(Kind::Secret, "fleet", "global-secret-v1").is_none(), "the old version is pruned");
+    let deletes = fake.requests().iter().filter(|r| r.verb == "delete" && r.kind == Kind::Pod).count();
+    assert_eq!(deletes, 4 * 4, "every pod deleted exactly once (master, worker, two fuse)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_manual_gate_is_written_with_the_batch_and_approve_needs_a_wait() {
+    let h = Harness::new().await;
+    fleet(&h, 2).await;
+    let id = start(&h, json!({"credential": "global-secret", "batches": [1, "100%"], "gate": "manual"})).await;
+    let r = h.ctx.store.get_rotation(&id).await.unwrap();
+    let e = rotation_command(&h.ctx, &id, "approve", "test").await.unwrap_err();
+    assert!(matches!(e, crate::engine::rotation::RotationError::NotWaitingApproval { .. }), "{e}");
+    assert_eq!(r.state, RotationState::Running);
+    drive_until(&h, &id, 100, |r| r.state == RotationState::WaitingApproval).await;
+    let r = h.ctx.store.get_rotation(&id).await.unwrap();
+    assert_eq!(
+        (r.batches[0].state, r.batches[1].state, r.current_batch),
+        (BatchState::Healthy, BatchState::Pending, 1)
+    );
+    for _ in 0..5 {
+        drive_once(&h.ctx).await.unwrap();
+    }
+    assert_eq!(
+        h.ctx.store.get_rotation(&id).await.unwrap().batches[1].state,
+        BatchState::Pending,
+        "nothing moves before approval"
+    );
+    rotation_command(&h.ctx, &id, "approve", "test").await.unwrap();
+    drive_until(&h, &id, 100, |r| r.state == RotationState::Succeeded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_judged_on_what_the_batch_changes_and_waiting_says_why() {
+    let h = Harness::new().await;
+    h.credential("global-secret", "v1").await;
+    h.cluster("c1", json!({})).await;
+    // Only fuse pulls with the credential; the master pulls with an unmanaged name.
+    let mut rt = runtime("rt0", &["global-secret"]);
+    rt["spec"]["master"]["imagePullSecrets"] = json!([{"name": "master-secret"}]);
+    rt["spec"]["worker"]["imagePullSecrets"] = json!([{"name": "worker-secret"}]);
+    h.runtime("c1", "fleet", rt).await;
+    h.converge(json!({"all": true})).await;
+    h.version("global-secret", "v2").await;
+    let fake = h.fake("c1");
+    // The master is unhealthy, and the rotation never touches it.
+    fake.make_unready("rt0-master");
+    let id = start(&h, json!({"credential": "global-secret", "healthTimeout": 30})).await;
+    // The fuse replacements will not turn ready for a while: the batch says so.
+    fake.keep_unready("rt0-fuse");
+    drive_until(&h, &id, 100, |r| !r.batches[0].waiting_for.is_empty()).await;
+    let r = h.ctx.store.get_rotation(&id).await.unwrap();
+    let w = &r.batches[0].waiting_for;
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!((w[0].kind, w[0].name.as_str()), (Kind::DaemonSet, "rt0-fuse"));
+    assert!(w[0].reason.contains("of 2 updated pods ready") || w[0].reason.contains("old template"), "{}", w[0].reason);
+    let waiting = events(&h, &id).await.iter().filter(|(k, _)| k == "batch_waiting").count();
+    assert!(waiting >= 1, "waiting is streamed as events");
+    fake.ready_again();
+    fake.make_unready("rt0-master");
+    drive_until(&h, &id, 200, |r| r.state == RotationState::Succeeded).await;
+    let r = h.ctx.store.get_rotation(&id).await.unwrap();
+    assert_eq!(r.batches[0].targets[0].components, [crate::domain::layers::Component::Fuse]);
+    assert!(r.error.is_none());
+    let master = fake.get(Kind::Pod, "fleet", "rt0-master-0").unwrap();
+    assert_eq!(
+        master["status"]["conditions"][0]["status"], "False",
+        "the untouched master stayed unhealthy throughout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unhealthy_workload_blocks_the_start_or_is_skipped() {
+    let h = Harness::new().await;
+    fleet(&h, 2).await;
+    h.fake("c1").make_unready("rt1-worker");
+    let req: RotationRequest = serde_json::from_value(json!({"credential": "global-secret"})).unwrap();
+    let e = start_rotation(&h.ctx, req, "test").await.unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("StatefulSet fleet/rt1-worker") && msg.contains("0 of 1 pods ready"), "{msg}");
+    assert!(h.ctx.store.active_rotation_of("global-secret").await.unwrap().is_none(), "nothing stored");
+    let id = start(&h, json!({"credential": "global-secret", "unhealthyWorkloads": "skip"})).await;
+    drive_until(&h, &id, 200, |r| r.state == RotationState::Succeeded).await;
+    let r = h.ctx.store.get_rotation(&id).await.unwrap();
+    assert_eq!(r.batches[0].skipped.len(), 1);
+    assert_eq!(r.batches[0].skipped[0].workload.name, "rt1-worker");
+    let worker = h.fake("c1").get(Kind::Pod, "fleet", "rt1-worker-0").unwrap();
+    assert_eq!(worker["spec"]["imagePullSecrets"], json!([{"name": "global-secret-v1"}]), "left alone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_gives_a_fresh_deadline_and_success_clears_the_error() {
+    let h = Harness::new().await;
+    fleet(&h, 1).await;
+    let fake = h.fake("c1");
+    let id = start(&h, json!({"credential": "global-secret", "healthTimeout": 1})).await;
+    // The master's replacement will not come up.
+    fake.keep_unready("rt0-master");
+    drive_until(&h, &id, 400, |r| r.state == RotationState::Paused).await;
+    let r = h.ctx.store.get_rotation(&id).await.unwrap();
+    assert!(r.error.as_deref().unwrap().contains("not healthy within 1s"), "{:?}", r.error);
+    assert_eq!(r.batches[0].state, BatchState::Failed);
+    fake.ready_again();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let resumed = rotation_command(&h.ctx, &id, "resume", "test").await.unwrap();
+    assert!(resumed.batches[0].deadline_at.unwrap() > h.ctx.now(), "a fresh deadline, not the old one");
+    drive_until(&h, &id, 400, |r| r.state == RotationState::Succeeded).await;
+    let r = h.ctx.store.get_rotation(&id).await.unwrap();
+    assert!(r.error.is_none(), "success clears the error: {:?}", r.error);
+    assert!(events(&h, &id).await.iter().any(|(k, _)| k == "paused"), "the events keep what happened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_that_refuses_its_credentials_fails_the_batch_within_its_deadline() {
+    let h = Harness::new().await;
+    fleet(&h, 1).await;
+    let id = start(&h, json!({"credential": "global-secret", "healthTimeout": 1})).await;
+    h.fake("c1")
+        .fail_when(|_| Some(crate::engine::port::ClusterError::Auth { status: 401, message: "Unauthorized".into() }));
+    drive_until(&h, &id, 400, |r| r.state == RotationState::Paused).await;
+    let r = h.ctx.store.get_rotation(&id).await.unwrap();
+    assert!(r.error.as_deref().unwrap().contains("could not apply within 1s"), "{:?}", r.error);
+}

@@ -1,0 +1,52 @@
+//! A kube client from a stored cluster connection, through an in-memory kubeconfig (the
+//! credential never touches a file).
+
+use kube::config::{
+    AuthInfo, Cluster, Context as KubeContext, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext,
+};
+
+use crate::engine::port::{ClusterConnection, ClusterError, Result};
+
+fn to_kubeconfig(c: &ClusterConnection) -> Kubeconfig {
+    Kubeconfig {
+        clusters: vec![NamedCluster {
+            name: "target".into(),
+            cluster: Some(Cluster {
+                server: Some(c.server.clone()),
+                insecure_skip_tls_verify: Some(c.insecure_skip_tls_verify),
+                certificate_authority_data: c.ca_data.clone(),
+                ..Default::default()
+            }),
+            other: Default::default(),
+        }],
+        auth_infos: vec![NamedAuthInfo {
+            name: "fluidform".into(),
+            auth_info: Some(AuthInfo {
+                token: c.token.clone().map(Into::into),
+                client_certificate_data: c.client_cert_data.clone(),
+                client_key_data: c.client_key_data.clone().map(Into::into),
+                ..Default::default()
+            }),
+            other: Default::default(),
+        }],
+        contexts: vec![NamedContext {
+            name: "target".into(),
+            context: Some(KubeContext {
+                cluster: "target".into(),
+                user: Some("fluidform".into()),
+                ..Default::default()
+            }),
+            other: Default::default(),
+        }],
+        current_context: Some("target".into()),
+        ..Default::default()
+    }
+}
+
+pub async fn client(conn: &ClusterConnection) -> Result<kube::Client> {
+    let mut config = kube::Config::from_custom_kubeconfig(to_kubeconfig(conn), &KubeConfigOptions::default())
+        .await
+        .map_err(|e| ClusterError::Config(e.to_string()))?;
+    super::timeouts(&mut config);
+    kube::Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))
+}

@@ -1,0 +1,298 @@
+//! The `Clusters` port over kube-rs: one kube client per cluster and generation, shared by
+//! every run and the rotation driver (so TLS connections are reused), and every HTTP
+//! request counted on the handle that made it.
+//!
+//! Rollout reads deserialize straight into the few fields a rollout needs (`rollout.rs`),
+//! not into whole objects: a rotation polls them every step.
+
+mod kubeconfig;
+mod rollout;
+
+use std::collections::{BTreeSet, HashMap};
+use std::error::Error as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use serde_json::Value;
+
+use crate::domain::kinds::Kind;
+use crate::domain::rollout::RolloutState;
+use crate::engine::port::{Cluster, ClusterError, ClusterTarget, Clusters, RequestCounter, RequestCounts, Result};
+
+/// The field manager of every server-side apply.
+pub const FIELD_MANAGER: &str = "fluidform";
+
+/// Items per page of a LIST.
+const PAGE: u32 = 500;
+
+pub fn from_kube(e: kube::Error) -> ClusterError {
+    match e {
+        kube::Error::Api(s) if s.code == 401 || s.code == 403 => {
+            ClusterError::Auth { status: s.code, message: s.message }
+        }
+        kube::Error::Api(s) => ClusterError::Api { status: s.code, reason: s.reason, message: s.message },
+        other => {
+            let mut text = other.to_string();
+            let mut src = other.source();
+            while let Some(s) = src {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                src = s.source();
+            }
+            let lower = text.to_lowercase();
+            if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+                ClusterError::Tls(text)
+            } else {
+                ClusterError::Network(text)
+            }
+        }
+    }
+}
+
+struct Shared {
+    generation: i64,
+    server: String,
+    client: kube::Client,
+}
+
+/// The kube-rs implementation of the port.
+#[derive(Default)]
+pub struct KubeClusters {
+    cache: Mutex<HashMap<String, Arc<Shared>>>,
+}
+
+impl KubeClusters {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait::async_trait]
+impl Clusters for KubeClusters {
+    async fn connect(&self, target: &ClusterTarget) -> Result<Arc<dyn Cluster>> {
+        let cached = self.cache.lock().expect("cache lock").get(&target.name).cloned();
+        let shared = match cached {
+            Some(s) if s.generation == target.generation && s.server == target.connection.server => s,
+            _ => {
+                let client = kubeconfig::client(&target.connection).await?;
+                let s = Arc::new(Shared {
+                    generation: target.generation,
+                    server: target.connection.server.clone(),
+                    client,
+                });
+                self.cache.lock().expect("cache lock").insert(target.name.clone(), s.clone());
+                s
+            }
+        };
+        Ok(Arc::new(KubeCluster { shared, counter: RequestCounter::default() }))
+    }
+}
+
+struct KubeCluster {
+    shared: Arc<Shared>,
+    counter: RequestCounter,
+}
+
+pub fn api_resource(kind: Kind) -> ApiResource {
+    let info = kind.info();
+    let (group, version) = info.api_version.split_once('/').unwrap_or(("", info.api_version));
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, info.name), info.plural)
+}
+
+impl KubeCluster {
+    fn client(&self) -> kube::Client {
+        self.shared.client.clone()
+    }
+
+    fn api(&self, kind: Kind, namespace: &str) -> Api<DynamicObject> {
+        let ar = api_resource(kind);
+        if kind.info().namespaced {
+            Api::namespaced_with(self.client(), namespace, &ar)
+        } else {
+            Api::all_with(self.client(), &ar)
+        }
+    }
+
+    /// Every page of a LIST, as typed items.
+    async fn list_typed<T: serde::de::DeserializeOwned + Clone + std::fmt::Debug>(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<Vec<T>> {
+        let info = kind.info();
+        let base = if info.group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{}", info.api_version) };
+        let ns = if info.namespaced { format!("/namespaces/{namespace}") } else { String::new() };
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut q = form_urlencoded(&[("limit", &PAGE.to_string()), ("labelSelector", selector)]);
+            if let Some(t) = &token {
+                q.push_str("&continue=");
+                q.push_str(&urlencode(t));
+            }
+            let uri = format!("{base}{ns}/{}?{q}", info.plural);
+            let req = http::Request::get(uri).body(Vec::new()).map_err(|e| ClusterError::Config(e.to_string()))?;
+            self.counter.read();
+            let page: rollout::ListPage<T> = self.client().request(req).await.map_err(from_kube)?;
+            out.extend(page.items);
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(c) => token = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// apiVersion, kind, namespace and name of an object.
+fn identity(object: &Value) -> Result<(Kind, String, String)> {
+    let s = |p: &str| object.pointer(p).and_then(Value::as_str).map(str::to_owned);
+    let bad = || ClusterError::Config("object lacks kind or metadata.name".into());
+    let kind = s("/kind").and_then(|k| Kind::parse(&k)).ok_or_else(bad)?;
+    Ok((kind, s("/metadata/namespace").unwrap_or_default(), s("/metadata/name").ok_or_else(bad)?))
+}
+
+#[async_trait::async_trait]
+impl Cluster for KubeCluster {
+    async fn version(&self) -> Result<String> {
+        self.counter.read();
+        Ok(self.client().apiserver_version().await.map_err(from_kube)?.git_version)
+    }
+
+    async fn can_i(&self, verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> Result<bool> {
+        use k8s_openapi::api::authorization::v1::{
+            ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+        };
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    verb: Some(verb.into()),
+                    group: Some(group.into()),
+                    resource: Some(resource.into()),
+                    namespace: namespace.map(Into::into),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let api: Api<SelfSubjectAccessReview> = Api::all(self.client());
+        self.counter.write();
+        let out = api.create(&PostParams::default(), &review).await.map_err(from_kube)?;
+        Ok(out.status.is_some_and(|s| s.allowed))
+    }
+
+    async fn apply(&self, object: &Value) -> Result<()> {
+        let (kind, namespace, name) = identity(object)?;
+        let api = self.api(kind, &namespace);
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        self.counter.write();
+        api.patch(&name, &params, &Patch::Apply(object)).await.map_err(from_kube)?;
+        Ok(())
+    }
+
+    async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<()> {
+        let api = self.api(kind, namespace);
+        let params =
+            DeleteParams { propagation_policy: Some(kube::api::PropagationPolicy::Background), ..Default::default() };
+        self.counter.write();
+        match api.delete(name, &params).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(from_kube(e)),
+        }
+    }
+
+    async fn list(&self, kind: Kind, namespace: &str, selector: &str) -> Result<Vec<Value>> {
+        let items: Vec<Value> = self.list_typed(kind, namespace, selector).await?;
+        Ok(items
+            .into_iter()
+            .map(|mut v| {
+                v["apiVersion"] = Value::String(kind.api_version().into());
+                v["kind"] = Value::String(kind.as_str().into());
+                v
+            })
+            .collect())
+    }
+
+    async fn list_names(&self, kind: Kind, namespace: &str) -> Result<BTreeSet<String>> {
+        let api = self.api(kind, namespace);
+        let mut names = BTreeSet::new();
+        let mut params = ListParams::default().limit(PAGE);
+        loop {
+            self.counter.read();
+            let list = api.list_metadata(&params).await.map_err(from_kube)?;
+            names.extend(list.items.into_iter().filter_map(|o| o.metadata.name));
+            match list.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(c) => params = params.continue_token(&c),
+                None => return Ok(names),
+            }
+        }
+    }
+
+    async fn rollout(&self, namespace: &str, selector: &str) -> Result<RolloutState> {
+        let sts: Vec<rollout::WorkloadItem> = self.list_typed(Kind::StatefulSet, namespace, selector).await?;
+        let ds: Vec<rollout::WorkloadItem> = self.list_typed(Kind::DaemonSet, namespace, selector).await?;
+        let pods: Vec<rollout::PodItem> = self.list_typed(Kind::Pod, namespace, selector).await?;
+        Ok(rollout::state(namespace, sts, ds, pods))
+    }
+
+    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<()> {
+        self.delete(Kind::Pod, namespace, name).await
+    }
+
+    async fn ensure_namespace(&self, name: &str) -> Result<bool> {
+        let api = self.api(Kind::Namespace, "");
+        self.counter.read();
+        if api.get_opt(name).await.map_err(from_kube)?.is_some() {
+            return Ok(false);
+        }
+        let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name,
+            "labels": {crate::domain::render::MANAGED_BY_LABEL: crate::domain::render::MANAGED_BY}}});
+        let obj: DynamicObject = serde_json::from_value(ns).map_err(|e| ClusterError::Config(e.to_string()))?;
+        self.counter.write();
+        match api.create(&PostParams::default(), &obj).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+            Err(e) => Err(from_kube(e)),
+        }
+    }
+
+    fn requests(&self) -> RequestCounts {
+        self.counter.snapshot()
+    }
+}
+
+pub(crate) fn timeouts(config: &mut kube::Config) {
+    config.connect_timeout = Some(Duration::from_secs(5));
+    config.read_timeout = Some(Duration::from_secs(30));
+    config.write_timeout = Some(Duration::from_secs(30));
+}
+
+/// A StatefulSet or DaemonSet given as JSON, as a rollout sees it.
+pub fn workload_of_value(kind: Kind, namespace: &str, object: &Value) -> Option<crate::domain::rollout::Workload> {
+    let item: rollout::WorkloadItem = serde_json::from_value(object.clone()).ok()?;
+    Some(rollout::workload(kind, namespace, item))
+}

@@ -1,0 +1,420 @@
+//! Runs and their per-object results.
+//!
+//! A run is written before it acts: its objects are recorded `pending` when the run is
+//! created; before a wave is sent its objects turn `applying` (one commit for the wave);
+//! results come back in group commits (`record_results`), each moving objects to
+//! `applied` or `failed` together with what was applied where. A run interrupted by a
+//! restart is marked failed on start, its `applying` objects `unknown` (the server may or
+//! may not have them; the next refreshing plan reads them back).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::locks::{LockRecord, row_to_lock};
+use super::sync::{AppliedObject, ObjectKey, upsert_applied_tx};
+use super::{Result, Store, StoreError, fmt_time, now, parse_json, parse_time};
+use crate::domain::states::{ObjectStatus, RunStatus};
+
+pub const INTERRUPTED: &str = "interrupted by a daemon restart";
+
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub id: String,
+    pub plan_id: String,
+    pub status: RunStatus,
+    pub actor: String,
+    pub holder: String,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub requests: serde_json::Value,
+    /// Objects per status.
+    pub counts: BTreeMap<ObjectStatus, i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunObject {
+    pub seq: i64,
+    pub cluster: String,
+    pub namespace: String,
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    /// create, update or delete.
+    pub action: String,
+    pub status: ObjectStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A new run: its plan, the locks it takes, and its objects in execution order.
+pub struct NewRun<'a> {
+    pub run_id: &'a str,
+    pub plan_id: &'a str,
+    pub actor: &'a str,
+    pub holder: &'a str,
+    pub locks: &'a [String],
+    pub lease: Duration,
+    pub objects: &'a [RunObject],
+    /// A lock already held under this id (e.g. `rotation:<id>`) is the caller's own.
+    pub owner: Option<&'a str>,
+}
+
+/// Why a run could not be created.
+#[derive(Debug)]
+pub enum RunRefusal {
+    AlreadyApplied { run_id: String },
+    Locked(LockRecord),
+}
+
+/// What happened to one object of a run.
+#[derive(Debug, Clone)]
+pub enum ObjectResult {
+    Applied {
+        seq: i64,
+        applied: AppliedObject,
+    },
+    Deleted {
+        seq: i64,
+        key: ObjectKey,
+    },
+    Failed {
+        seq: i64,
+        error: String,
+    },
+    /// Recorded as about to be sent, then not sent (an earlier failure stopped the run).
+    NotSent {
+        seq: i64,
+    },
+}
+
+const CHUNK: usize = 400;
+
+fn opt_time(row: &sqlx::sqlite::SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
+    row.try_get::<Option<String>, _>(col)?.as_deref().map(parse_time).transpose()
+}
+
+fn status_of<T>(s: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
+    parse(s).ok_or_else(|| StoreError::Corrupt(format!("state {s:?}")))
+}
+
+fn row_to_run_object(r: &sqlx::sqlite::SqliteRow) -> Result<RunObject> {
+    Ok(RunObject {
+        seq: r.try_get("seq")?,
+        cluster: r.try_get("cluster")?,
+        namespace: r.try_get("namespace")?,
+        api_version: r.try_get("api_version")?,
+        kind: r.try_get("kind")?,
+        name: r.try_get("name")?,
+        action: r.try_get("action")?,
+        status: status_of(&r.try_get::<String, _>("status")?, ObjectStatus::parse)?,
+        error: r.try_get("error")?,
+        started_at: opt_time(r, "started_at")?,
+        finished_at: opt_time(r, "finished_at")?,
+    })
+}
+
+/// Sets the status of objects `seqs` and stamps `time_col` (`started_at` or `finished_at`).
+async fn set_status(
+    conn: &mut sqlx::SqliteConnection,
+    run_id: &str,
+    seqs: &[i64],
+    status: ObjectStatus,
+    time_col: &'static str,
+    at: &str,
+) -> Result<()> {
+    for chunk in seqs.chunks(CHUNK) {
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE run_objects SET status = ");
+        q.push_bind(status.as_str());
+        q.push(format!(", {time_col} = "));
+        q.push_bind(at.to_string());
+        q.push(" WHERE run_id = ");
+        q.push_bind(run_id.to_string());
+        q.push(" AND seq IN (");
+        let mut sep = q.separated(", ");
+        for s in chunk {
+            sep.push_bind(*s);
+        }
+        q.push(")");
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Creates a queued run for a plan in one transaction with its locks: refused when the
+    /// plan already has a run or another live lease holds one of the locks.
+    pub async fn create_run(&self, new: NewRun<'_>) -> Result<std::result::Result<(), RunRefusal>> {
+        let mut tx = self.begin().await?;
+        let existing: Option<Option<String>> = sqlx::query_scalar("SELECT run_id FROM plans WHERE id = ?")
+            .bind(new.plan_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match existing {
+            None => return Err(StoreError::not_found(format!("plan {:?}", new.plan_id))),
+            Some(Some(run_id)) => return Ok(Err(RunRefusal::AlreadyApplied { run_id })),
+            Some(None) => {}
+        }
+        let at = now();
+        for lock in new.locks {
+            if let Some(row) =
+                sqlx::query("SELECT * FROM locks WHERE id = ?").bind(lock).fetch_optional(&mut *tx).await?
+            {
+                let held = row_to_lock(&row)?;
+                if new.owner.is_some() && held.run_id.as_deref() == new.owner {
+                    continue; // the caller's own lock (a rotation running its batch)
+                }
+                if held.expires_at > at {
+                    return Ok(Err(RunRefusal::Locked(held)));
+                }
+            }
+        }
+        for chunk in new.locks.chunks(CHUNK) {
+            let owned: Vec<&String> = chunk.iter().collect();
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO locks (id, holder, run_id, acquired_at, renewed_at, expires_at) ");
+            q.push_values(owned, |mut b, lock| {
+                b.push_bind(lock.clone())
+                    .push_bind(new.holder.to_string())
+                    .push_bind(new.run_id.to_string())
+                    .push_bind(fmt_time(at))
+                    .push_bind(fmt_time(at))
+                    .push_bind(fmt_time(at + new.lease));
+            });
+            q.push(
+                " ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, run_id = excluded.run_id,
+                   acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at, expires_at = excluded.expires_at",
+            );
+            q.build().execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO runs (id, plan_id, status, actor, holder, created_at) VALUES (?, ?, 'queued', ?, ?, ?)",
+        )
+        .bind(new.run_id)
+        .bind(new.plan_id)
+        .bind(new.actor)
+        .bind(new.holder)
+        .bind(fmt_time(at))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE plans SET run_id = ? WHERE id = ?")
+            .bind(new.run_id)
+            .bind(new.plan_id)
+            .execute(&mut *tx)
+            .await?;
+        for chunk in new.objects.chunks(CHUNK) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO run_objects (run_id, seq, cluster, namespace, api_version, kind, name, action, status) ",
+            );
+            q.push_values(chunk, |mut b, o| {
+                b.push_bind(new.run_id.to_string())
+                    .push_bind(o.seq)
+                    .push_bind(o.cluster.clone())
+                    .push_bind(o.namespace.clone())
+                    .push_bind(o.api_version.clone())
+                    .push_bind(o.kind.clone())
+                    .push_bind(o.name.clone())
+                    .push_bind(o.action.clone())
+                    .push_bind(ObjectStatus::Pending.as_str());
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    /// A run with its object counts per status (objects themselves: `run_objects`).
+    pub async fn get_run(&self, id: &str) -> Result<RunRecord> {
+        let mut conn = self.reader().acquire().await?;
+        let row = sqlx::query("SELECT * FROM runs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("run {id:?}")))?;
+        let counts = sqlx::query("SELECT status, COUNT(*) AS n FROM run_objects WHERE run_id = ? GROUP BY status")
+            .bind(id)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| Ok((status_of(&r.try_get::<String, _>("status")?, ObjectStatus::parse)?, r.try_get("n")?)))
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        Ok(RunRecord {
+            id: row.try_get("id")?,
+            plan_id: row.try_get("plan_id")?,
+            status: status_of(&row.try_get::<String, _>("status")?, RunStatus::parse)?,
+            actor: row.try_get("actor")?,
+            holder: row.try_get::<Option<String>, _>("holder")?.unwrap_or_default(),
+            created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
+            started_at: opt_time(&row, "started_at")?,
+            finished_at: opt_time(&row, "finished_at")?,
+            error: row.try_get("error")?,
+            requests: parse_json(&row.try_get::<String, _>("requests")?)?,
+            counts,
+        })
+    }
+
+    /// A page of a run's objects in execution order, after `after` (a `seq`).
+    pub async fn run_objects(
+        &self,
+        id: &str,
+        status: Option<ObjectStatus>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RunObject>> {
+        let status = status.map(|s| s.as_str());
+        let rows = sqlx::query(
+            "SELECT * FROM run_objects WHERE run_id = ? AND seq > ? AND (? IS NULL OR status = ?) ORDER BY seq LIMIT ?",
+        )
+        .bind(id)
+        .bind(after)
+        .bind(status)
+        .bind(status)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(row_to_run_object).collect()
+    }
+
+    pub async fn mark_run_running(&self, id: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'")
+            .bind(fmt_time(now()))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks objects `applying` in one commit: what a run is about to send.
+    pub async fn mark_applying(&self, run_id: &str, seqs: &[i64]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        set_status(&mut tx, run_id, seqs, ObjectStatus::Applying, "started_at", &fmt_time(now())).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a group of object results in one commit, with what each applied or deleted.
+    pub async fn record_results(&self, run_id: &str, results: &[ObjectResult]) -> Result<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin().await?;
+        let at = fmt_time(now());
+        let mut done = Vec::new();
+        let mut unsent = Vec::new();
+        for r in results {
+            match r {
+                ObjectResult::Applied { seq, applied } => {
+                    upsert_applied_tx(&mut tx, applied).await?;
+                    done.push(*seq);
+                }
+                ObjectResult::Deleted { seq, key } => {
+                    sqlx::query(
+                        "DELETE FROM applied_objects WHERE cluster = ? AND namespace = ? AND kind = ? AND name = ?",
+                    )
+                    .bind(&key.cluster)
+                    .bind(&key.namespace)
+                    .bind(&key.kind)
+                    .bind(&key.name)
+                    .execute(&mut *tx)
+                    .await?;
+                    done.push(*seq);
+                }
+                ObjectResult::NotSent { seq } => unsent.push(*seq),
+                ObjectResult::Failed { seq, error } => {
+                    sqlx::query(
+                        "UPDATE run_objects SET status = 'failed', error = ?, finished_at = ? WHERE run_id = ? AND seq = ?",
+                    )
+                    .bind(error)
+                    .bind(&at)
+                    .bind(run_id)
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        set_status(&mut tx, run_id, &done, ObjectStatus::Applied, "finished_at", &at).await?;
+        set_status(&mut tx, run_id, &unsent, ObjectStatus::Skipped, "finished_at", &at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends a run: its status, error and request counts; objects still pending are skipped;
+    /// its locks are released.
+    pub async fn finish_run(
+        &self,
+        id: &str,
+        status: RunStatus,
+        error: Option<&str>,
+        requests: &serde_json::Value,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let at = fmt_time(now());
+        sqlx::query("UPDATE runs SET status = ?, error = ?, requests = ?, finished_at = ? WHERE id = ?")
+            .bind(status.as_str())
+            .bind(error)
+            .bind(requests.to_string())
+            .bind(&at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE run_objects SET status = 'skipped', finished_at = ? WHERE run_id = ? AND status = 'pending'",
+        )
+        .bind(&at)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM locks WHERE run_id = ?").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks runs left queued or running by a previous process as failed (see module doc).
+    pub async fn fail_interrupted_runs(&self) -> Result<Vec<String>> {
+        let mut tx = self.begin().await?;
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM runs WHERE status IN ('queued', 'running')").fetch_all(&mut *tx).await?;
+        let at = fmt_time(now());
+        for id in &ids {
+            sqlx::query("UPDATE runs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?")
+                .bind(INTERRUPTED)
+                .bind(&at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE run_objects SET status = 'unknown', finished_at = ? WHERE run_id = ? AND status = 'applying'",
+            )
+            .bind(&at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE run_objects SET status = 'skipped', finished_at = ? WHERE run_id = ? AND status = 'pending'",
+            )
+            .bind(&at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM locks WHERE run_id = ?").bind(id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE runtime_sync SET last_run_status = 'failed' WHERE last_run_id = ?")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+}

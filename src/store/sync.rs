@@ -1,0 +1,414 @@
+//! What fluidform last applied where (`applied_objects`, Secret data never stored) and
+//! each runtime's sync state (`runtime_sync`): the inputs last applied, the last run, and
+//! what the last drift check found.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::{Result, Store, fmt_time, now, parse_json, parse_time};
+
+/// The identity of an object on a cluster (`namespace` empty for cluster-scoped kinds).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectKey {
+    pub cluster: String,
+    pub namespace: String,
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppliedObject {
+    pub key: ObjectKey,
+    pub api_version: String,
+    /// `namespace/name` of the owning runtime; `None` for shared credential Secrets.
+    pub runtime: Option<(String, String)>,
+    pub fields: serde_json::Value,
+    pub applied_at: DateTime<Utc>,
+    pub run_id: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncRecord {
+    pub namespace: String,
+    pub name: String,
+    pub cluster: String,
+    pub labels: BTreeMap<String, String>,
+    pub applied_generation: Option<i64>,
+    /// Fingerprint of the applied manifest without its pull-secret layers.
+    pub applied_spec_hash: Option<String>,
+    pub applied_layer_revision: Option<i64>,
+    pub applied_bindings: Option<BTreeMap<String, u32>>,
+    /// The renderer (version and cluster mode) the applied objects came from.
+    pub applied_render: Option<String>,
+    /// The id of the runtime row applied (a runtime deleted and created again differs).
+    pub applied_runtime_id: Option<i64>,
+    pub last_run_id: Option<String>,
+    pub last_run_status: Option<String>,
+    pub drift: Vec<serde_json::Value>,
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
+/// Applied objects counted per cluster, namespace and owning runtime (`None`: shared), by kind.
+pub type AppliedCounts = BTreeMap<(String, String, Option<(String, String)>), BTreeMap<String, i64>>;
+
+const CHUNK: usize = 400;
+
+fn row_to_applied(r: &sqlx::sqlite::SqliteRow) -> Result<AppliedObject> {
+    let rns: Option<String> = r.try_get("runtime_namespace")?;
+    let rn: Option<String> = r.try_get("runtime_name")?;
+    Ok(AppliedObject {
+        key: ObjectKey {
+            cluster: r.try_get("cluster")?,
+            namespace: r.try_get("namespace")?,
+            kind: r.try_get("kind")?,
+            name: r.try_get("name")?,
+        },
+        api_version: r.try_get("api_version")?,
+        runtime: rns.zip(rn),
+        fields: parse_json(&r.try_get::<String, _>("fields")?)?,
+        applied_at: parse_time(&r.try_get::<String, _>("applied_at")?)?,
+        run_id: r.try_get("run_id")?,
+    })
+}
+
+fn row_to_sync(r: &sqlx::sqlite::SqliteRow) -> Result<SyncRecord> {
+    Ok(SyncRecord {
+        namespace: r.try_get("namespace")?,
+        name: r.try_get("name")?,
+        cluster: r.try_get("cluster")?,
+        labels: parse_json(&r.try_get::<String, _>("labels")?)?,
+        applied_generation: r.try_get("applied_generation")?,
+        applied_spec_hash: r.try_get("applied_spec_hash")?,
+        applied_layer_revision: r.try_get("applied_layer_revision")?,
+        applied_bindings: r.try_get::<Option<String>, _>("applied_bindings")?.as_deref().map(parse_json).transpose()?,
+        applied_render: r.try_get("applied_render")?,
+        applied_runtime_id: r.try_get("applied_runtime_id")?,
+        last_run_id: r.try_get("last_run_id")?,
+        last_run_status: r.try_get("last_run_status")?,
+        drift: parse_json(&r.try_get::<String, _>("drift")?)?,
+        checked_at: r.try_get::<Option<String>, _>("checked_at")?.as_deref().map(parse_time).transpose()?,
+    })
+}
+
+pub(crate) async fn upsert_applied_tx(conn: &mut SqliteConnection, obj: &AppliedObject) -> Result<()> {
+    let (rns, rn) = obj.runtime.clone().unzip();
+    sqlx::query(
+        "INSERT INTO applied_objects (cluster, namespace, api_version, kind, name, runtime_namespace, runtime_name, fields, applied_at, run_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (cluster, namespace, kind, name) DO UPDATE SET api_version = excluded.api_version,
+           runtime_namespace = excluded.runtime_namespace, runtime_name = excluded.runtime_name,
+           fields = excluded.fields, applied_at = excluded.applied_at, run_id = excluded.run_id",
+    )
+    .bind(&obj.key.cluster)
+    .bind(&obj.key.namespace)
+    .bind(&obj.api_version)
+    .bind(&obj.key.kind)
+    .bind(&obj.key.name)
+    .bind(rns)
+    .bind(rn)
+    .bind(obj.fields.to_string())
+    .bind(fmt_time(obj.applied_at))
+    .bind(&obj.run_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn applied_in_namespace(&self, cluster: &str, namespace: &str) -> Result<Vec<AppliedObject>> {
+        let rows = sqlx::query("SELECT * FROM applied_objects WHERE cluster = ? AND namespace = ? ORDER BY kind, name")
+            .bind(cluster)
+            .bind(namespace)
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter().map(row_to_applied).collect()
+    }
+
+    /// Shared objects (credential Secrets) applied in a namespace.
+    pub async fn applied_shared(&self, cluster: &str, namespace: &str) -> Result<Vec<AppliedObject>> {
+        let rows = sqlx::query(
+            "SELECT * FROM applied_objects WHERE cluster = ? AND namespace = ? AND runtime_name IS NULL ORDER BY kind, name",
+        )
+        .bind(cluster)
+        .bind(namespace)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(row_to_applied).collect()
+    }
+
+    pub async fn applied_for_runtime(&self, namespace: &str, name: &str) -> Result<Vec<AppliedObject>> {
+        self.applied_for_runtimes(&[(namespace.to_string(), name.to_string())]).await
+    }
+
+    /// Applied objects owned by any of `runtimes` (`(namespace, name)`).
+    pub async fn applied_for_runtimes(&self, runtimes: &[(String, String)]) -> Result<Vec<AppliedObject>> {
+        let mut out = Vec::new();
+        for chunk in runtimes.chunks(CHUNK) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT * FROM applied_objects WHERE (runtime_namespace, runtime_name) IN (");
+            q.push_values(chunk, |mut b, (ns, n)| {
+                b.push_bind(ns.clone()).push_bind(n.clone());
+            });
+            q.push(") ORDER BY runtime_namespace, runtime_name, kind, name");
+            for r in q.build().fetch_all(self.reader()).await? {
+                out.push(row_to_applied(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applied objects per cluster, namespace and owner, in one query.
+    pub async fn applied_counts(&self) -> Result<AppliedCounts> {
+        let rows = sqlx::query(
+            "SELECT cluster, namespace, runtime_namespace, runtime_name, kind, COUNT(*) AS n FROM applied_objects
+             GROUP BY cluster, namespace, runtime_namespace, runtime_name, kind",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        let mut out = AppliedCounts::new();
+        for r in rows {
+            let owner = r.try_get::<Option<String>, _>("runtime_namespace")?.zip(r.try_get("runtime_name")?);
+            out.entry((r.try_get("cluster")?, r.try_get("namespace")?, owner))
+                .or_default()
+                .insert(r.try_get("kind")?, r.try_get("n")?);
+        }
+        Ok(out)
+    }
+
+    pub async fn get_sync(&self, namespace: &str, name: &str) -> Result<Option<SyncRecord>> {
+        let row = sqlx::query("SELECT * FROM runtime_sync WHERE namespace = ? AND name = ?")
+            .bind(namespace)
+            .bind(name)
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(row_to_sync).transpose()
+    }
+
+    /// Every sync record, or those of one cluster.
+    pub async fn list_sync(&self, cluster: Option<&str>) -> Result<Vec<SyncRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM runtime_sync WHERE (? IS NULL OR cluster = ?) ORDER BY cluster, namespace, name",
+        )
+        .bind(cluster)
+        .bind(cluster)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(row_to_sync).collect()
+    }
+
+    /// Records what a run applied for its runtimes, and forgets the removed ones (with
+    /// their applied objects), in one commit.
+    pub async fn record_runtimes_applied(&self, applied: &[SyncRecord], removed: &[(String, String)]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for s in applied {
+            sqlx::query(
+                "INSERT INTO runtime_sync (namespace, name, cluster, labels, applied_generation, applied_spec_hash, applied_layer_revision, applied_bindings, applied_render, applied_runtime_id, last_run_id, last_run_status, drift, checked_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (namespace, name) DO UPDATE SET cluster = excluded.cluster, labels = excluded.labels,
+                   applied_generation = excluded.applied_generation, applied_spec_hash = excluded.applied_spec_hash,
+                   applied_layer_revision = excluded.applied_layer_revision,
+                   applied_bindings = excluded.applied_bindings, applied_render = excluded.applied_render,
+                   applied_runtime_id = excluded.applied_runtime_id, last_run_id = excluded.last_run_id,
+                   last_run_status = excluded.last_run_status, drift = excluded.drift, checked_at = excluded.checked_at",
+            )
+            .bind(&s.namespace)
+            .bind(&s.name)
+            .bind(&s.cluster)
+            .bind(serde_json::to_string(&s.labels).expect("labels serialize"))
+            .bind(s.applied_generation)
+            .bind(&s.applied_spec_hash)
+            .bind(s.applied_layer_revision)
+            .bind(s.applied_bindings.as_ref().map(|b| serde_json::to_string(b).expect("bindings serialize")))
+            .bind(&s.applied_render)
+            .bind(s.applied_runtime_id)
+            .bind(&s.last_run_id)
+            .bind(&s.last_run_status)
+            .bind(serde_json::to_string(&s.drift).expect("drift serializes"))
+            .bind(s.checked_at.map(fmt_time))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (ns, name) in removed {
+            sqlx::query("DELETE FROM runtime_sync WHERE namespace = ? AND name = ?")
+                .bind(ns)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a run's failure on its runtimes without changing what was applied.
+    pub async fn record_runtimes_run(
+        &self,
+        runtimes: &[(String, String, String)],
+        run_id: &str,
+        status: &str,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        for (namespace, name, cluster) in runtimes {
+            sqlx::query(
+                "INSERT INTO runtime_sync (namespace, name, cluster, last_run_id, last_run_status) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (namespace, name) DO UPDATE SET last_run_id = excluded.last_run_id, last_run_status = excluded.last_run_status",
+            )
+            .bind(namespace)
+            .bind(name)
+            .bind(cluster)
+            .bind(run_id)
+            .bind(status)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores what drift checks found, one `(namespace, name, drift)` per runtime, in one commit.
+    pub async fn record_drift(&self, found: &[(String, String, Vec<serde_json::Value>)]) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let at = fmt_time(now());
+        for (namespace, name, drift) in found {
+            sqlx::query("UPDATE runtime_sync SET drift = ?, checked_at = ? WHERE namespace = ? AND name = ?")
+                .bind(serde_json::to_string(drift).expect("drift serializes"))
+                .bind(&at)
+                .bind(namespace)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The applied records of these objects (those still recorded).
+    pub async fn applied_by_keys(&self, keys: &[ObjectKey]) -> Result<Vec<AppliedObject>> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(CHUNK) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("SELECT * FROM applied_objects WHERE (cluster, namespace, kind, name) IN (");
+            q.push_values(chunk, |mut b, k| {
+                b.push_bind(k.cluster.clone())
+                    .push_bind(k.namespace.clone())
+                    .push_bind(k.kind.clone())
+                    .push_bind(k.name.clone());
+            });
+            q.push(")");
+            for r in q.build().fetch_all(self.reader()).await? {
+                out.push(row_to_applied(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Objects applied for a plan's runtimes (and shared ones in their namespaces) that the
+    /// plan does not change: its no-op objects as recorded now, after `after` in key order.
+    pub async fn plan_unchanged_objects(
+        &self,
+        plan_id: &str,
+        cluster: Option<&str>,
+        kind: Option<&str>,
+        after: &ObjectKey,
+        limit: i64,
+    ) -> Result<Vec<AppliedObject>> {
+        let rows = sqlx::query(
+            "SELECT a.* FROM applied_objects a
+              WHERE (EXISTS (SELECT 1 FROM plan_runtimes p WHERE p.plan_id = ?1 AND p.removed = 0 AND p.cluster = a.cluster
+                               AND p.namespace = a.runtime_namespace AND p.name = a.runtime_name)
+                     OR (a.runtime_name IS NULL AND EXISTS (SELECT 1 FROM plan_runtimes p WHERE p.plan_id = ?1
+                               AND p.cluster = a.cluster AND p.namespace = a.namespace)))
+                AND NOT EXISTS (SELECT 1 FROM plan_objects o WHERE o.plan_id = ?1 AND o.cluster = a.cluster
+                               AND o.namespace = a.namespace AND o.kind = a.kind AND o.name = a.name)
+                AND (?2 IS NULL OR a.cluster = ?2) AND (?3 IS NULL OR a.kind = ?3)
+                AND (a.cluster, a.namespace, a.kind, a.name) > (?4, ?5, ?6, ?7)
+              ORDER BY a.cluster, a.namespace, a.kind, a.name LIMIT ?8",
+        )
+        .bind(plan_id)
+        .bind(cluster)
+        .bind(kind)
+        .bind(&after.cluster)
+        .bind(&after.namespace)
+        .bind(&after.kind)
+        .bind(&after.name)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(row_to_applied).collect()
+    }
+}
+
+impl Store {
+    /// Records a successful run on its runtimes in one commit: a runtime the plan rendered
+    /// (it carries a spec hash) records the inputs it was planned from; one it did not
+    /// render keeps its applied inputs; a removed one is forgotten with its applied records.
+    pub async fn record_run_succeeded(
+        &self,
+        run_id: &str,
+        runtimes: &[super::plans::PlanRuntimeRow],
+        renderer: &str,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let at = fmt_time(now());
+        for r in runtimes {
+            if r.removed {
+                sqlx::query("DELETE FROM runtime_sync WHERE namespace = ? AND name = ?")
+                    .bind(&r.namespace)
+                    .bind(&r.name)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM applied_objects WHERE runtime_namespace = ? AND runtime_name = ?")
+                    .bind(&r.namespace)
+                    .bind(&r.name)
+                    .execute(&mut *tx)
+                    .await?;
+            } else if r.spec_hash.is_empty() {
+                sqlx::query(
+                    "UPDATE runtime_sync SET last_run_id = ?, last_run_status = 'succeeded', drift = '[]', checked_at = ?
+                      WHERE namespace = ? AND name = ?",
+                )
+                .bind(run_id)
+                .bind(&at)
+                .bind(&r.namespace)
+                .bind(&r.name)
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                sqlx::query(
+                    "INSERT INTO runtime_sync (namespace, name, cluster, labels, applied_generation, applied_spec_hash,
+                        applied_layer_revision, applied_bindings, applied_render, applied_runtime_id, last_run_id,
+                        last_run_status, drift, checked_at)
+                     SELECT ?, ?, ?, COALESCE(json_extract(manifest, '$.metadata.labels'), '{}'), ?, ?, ?, ?, ?, ?, ?,
+                        'succeeded', '[]', ? FROM runtimes WHERE id = ?
+                     ON CONFLICT (namespace, name) DO UPDATE SET cluster = excluded.cluster, labels = excluded.labels,
+                       applied_generation = excluded.applied_generation, applied_spec_hash = excluded.applied_spec_hash,
+                       applied_layer_revision = excluded.applied_layer_revision, applied_bindings = excluded.applied_bindings,
+                       applied_render = excluded.applied_render, applied_runtime_id = excluded.applied_runtime_id,
+                       last_run_id = excluded.last_run_id, last_run_status = excluded.last_run_status,
+                       drift = excluded.drift, checked_at = excluded.checked_at",
+                )
+                .bind(&r.namespace)
+                .bind(&r.name)
+                .bind(&r.cluster)
+                .bind(r.generation)
+                .bind(&r.spec_hash)
+                .bind(r.layer_revision)
+                .bind(serde_json::to_string(&r.bindings).expect("bindings serialize"))
+                .bind(renderer)
+                .bind(r.runtime_id)
+                .bind(run_id)
+                .bind(&at)
+                .bind(r.runtime_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

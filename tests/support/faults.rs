@@ -1,0 +1,71 @@
+//! Fault proxies around the real cluster port: the engine talks to a real API server
+//! through them, and the test decides when something goes wrong.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use fluidform::domain::kinds::Kind;
+use fluidform::domain::rollout::RolloutState;
+use fluidform::engine::port::{Cluster, ClusterTarget, Clusters, RequestCounts, Result};
+use serde_json::Value;
+
+/// Calls `trigger` once, right after the `n`-th successful server-side apply.
+pub struct AfterApplies {
+    pub inner: Arc<dyn Clusters>,
+    pub n: usize,
+    pub trigger: Arc<dyn Fn() + Send + Sync>,
+    pub applied: Arc<AtomicUsize>,
+}
+
+struct Counted {
+    inner: Arc<dyn Cluster>,
+    n: usize,
+    trigger: Arc<dyn Fn() + Send + Sync>,
+    applied: Arc<AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl Clusters for AfterApplies {
+    async fn connect(&self, target: &ClusterTarget) -> Result<Arc<dyn Cluster>> {
+        let inner = self.inner.connect(target).await?;
+        Ok(Arc::new(Counted { inner, n: self.n, trigger: self.trigger.clone(), applied: self.applied.clone() }))
+    }
+}
+
+#[async_trait::async_trait]
+impl Cluster for Counted {
+    async fn version(&self) -> Result<String> {
+        self.inner.version().await
+    }
+    async fn can_i(&self, verb: &str, group: &str, resource: &str, namespace: Option<&str>) -> Result<bool> {
+        self.inner.can_i(verb, group, resource, namespace).await
+    }
+    async fn apply(&self, object: &Value) -> Result<()> {
+        self.inner.apply(object).await?;
+        if self.applied.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+            (self.trigger)();
+        }
+        Ok(())
+    }
+    async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<()> {
+        self.inner.delete(kind, namespace, name).await
+    }
+    async fn list(&self, kind: Kind, namespace: &str, selector: &str) -> Result<Vec<Value>> {
+        self.inner.list(kind, namespace, selector).await
+    }
+    async fn list_names(&self, kind: Kind, namespace: &str) -> Result<std::collections::BTreeSet<String>> {
+        self.inner.list_names(kind, namespace).await
+    }
+    async fn rollout(&self, namespace: &str, selector: &str) -> Result<RolloutState> {
+        self.inner.rollout(namespace, selector).await
+    }
+    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<()> {
+        self.inner.delete_pod(namespace, name).await
+    }
+    async fn ensure_namespace(&self, name: &str) -> Result<bool> {
+        self.inner.ensure_namespace(name).await
+    }
+    fn requests(&self) -> RequestCounts {
+        self.inner.requests()
+    }
+}
