@@ -21,13 +21,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::FieldError;
-
-/// Input formats a manifest may come in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ManifestFormat {
-    Json,
-    Yaml,
-}
+pub use super::parse::ManifestFormat;
 
 /// A string that may be written as a number in the input (`quota: 1024`, `high: 0.95`);
 /// always serialized as a string.
@@ -433,69 +427,10 @@ mod layer_edit_tests {
     }
 }
 
-/// Render a `serde_path_to_error` path the way validation names fields: `a.b[0].c`.
-fn json_path(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for seg in path.iter() {
-        match seg {
-            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
-            Segment::Map { key } | Segment::Enum { variant: key } => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(key);
-            }
-            Segment::Unknown => {}
-        }
-    }
-    out
-}
-
-/// Make serde's messages about a manifest read like a reviewer's: drop the long list of
-/// every accepted field that follows an unknown one.
-fn tidy_message(msg: String) -> String {
-    match msg.split_once(", expected one of") {
-        Some((head, _)) if head.starts_with("unknown field") => head.to_string(),
-        _ => msg,
-    }
-}
-
 /// Parse a manifest exactly as a Fluid user writes it. Unknown fields are rejected naming
 /// their JSON path; both formats go through a JSON value first so paths read the same.
 pub fn parse_runtime(body: &[u8], format: ManifestFormat) -> Result<AlluxioRuntime, FieldError> {
-    let value: Value = match format {
-        ManifestFormat::Json => {
-            serde_json::from_slice(body).map_err(|e| FieldError::new("", format!("invalid JSON: {e}")))?
-        }
-        ManifestFormat::Yaml => {
-            let text =
-                std::str::from_utf8(body).map_err(|_| FieldError::new("", "invalid YAML: the body is not UTF-8"))?;
-            serde_saphyr::from_str(text).map_err(|e| FieldError::new("", format!("invalid YAML: {e}")))?
-        }
-    };
-    if !value.is_object() {
-        return Err(FieldError::new("", "the manifest must be an object with apiVersion, kind, metadata and spec"));
-    }
-    let located = |path: &serde_path_to_error::Path, msg: String| {
-        let mut field = json_path(path);
-        // serde names a repeated field in the message only; put it in the path.
-        if let Some(name) = msg.strip_prefix("duplicate field `").and_then(|rest| rest.split('`').next()) {
-            field = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
-        }
-        FieldError::new(field, tidy_message(msg))
-    };
-    match format {
-        // Straight from the bytes, so a field given twice is caught as Kubernetes would.
-        ManifestFormat::Json => {
-            let mut de = serde_json::Deserializer::from_slice(body);
-            serde_path_to_error::deserialize(&mut de).map_err(|e| located(e.path(), e.inner().to_string()))
-        }
-        // The YAML parser has already rejected repeated keys.
-        ManifestFormat::Yaml => {
-            serde_path_to_error::deserialize(value).map_err(|e| located(e.path(), e.inner().to_string()))
-        }
-    }
+    super::parse::parse_strict(body, format)
 }
 
 #[cfg(test)]

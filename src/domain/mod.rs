@@ -5,6 +5,7 @@
 pub mod layers;
 pub mod manifest;
 pub mod names;
+pub mod parse;
 pub mod quantity;
 pub mod render;
 pub mod selector;
