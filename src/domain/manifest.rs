@@ -13,6 +13,8 @@
 //! - Kubernetes-typed fields Fluid embeds (`volumes`, `volumeMounts`, `volumeSource`) are
 //!   kept as JSON and checked against the Kubernetes types by validation.
 //! - Maps are ordered by key, so the canonical JSON of a manifest is deterministic.
+//! - `resources.claims` is modelled because Fluid's CRD defines it for every component;
+//!   validation refuses it (Fluid's engines never copy it into the pods).
 
 use std::collections::BTreeMap;
 
@@ -162,7 +164,9 @@ pub struct VersionSpec {
     pub image_pull_policy: Option<String>,
 }
 
-/// `{requests, limits}`, each a map of resource name to quantity.
+/// `{requests, limits}`, each a map of resource name to quantity, and `claims`
+/// (Kubernetes `ResourceClaim` objects), which validation refuses: Fluid's engines copy
+/// only requests and limits into the pods.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Resources {
@@ -172,6 +176,9 @@ pub struct Resources {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub limits: Option<BTreeMap<String, StringOrNumber>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub claims: Option<Vec<Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]

@@ -1,0 +1,109 @@
+//! Checks of the Kubernetes-typed values manifests embed (volumes, volume mounts, …): each is parsed as its `k8s_openapi` type, and
+//! a field that type does not define is refused with its path, because the API server
+//! would prune it without a word.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::{Volume, VolumeMount};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::checker::Checker;
+use crate::domain::names::is_dns1123_label;
+
+impl<'a> Checker<'a> {
+    /// Kubernetes-typed JSON parsed as `T`. A type error is reported, and so is every
+    /// field `T` does not define (the API server would drop it without a word), each with
+    /// its path.
+    pub(super) fn k8s_typed<T: DeserializeOwned + Serialize>(
+        &mut self,
+        field: &str,
+        what: &str,
+        v: &Value,
+    ) -> Option<T> {
+        match serde_json::from_value::<T>(v.clone()) {
+            Err(e) => {
+                self.err(field, format!("not a valid {what}: {e}"));
+                None
+            }
+            Ok(t) => {
+                let known = serde_json::to_value(&t).unwrap_or(Value::Null);
+                let mut unknown = Vec::new();
+                unknown_fields(v, &known, field, &mut unknown);
+                for (f, key) in unknown {
+                    self.err(f, format!("unknown field `{key}`"));
+                }
+                Some(t)
+            }
+        }
+    }
+
+    /// Each item of a Kubernetes-typed list, parsed as `T`; bad items are reported.
+    pub(super) fn k8s_items<T: DeserializeOwned + Serialize>(
+        &mut self,
+        field: &str,
+        what: &str,
+        list: Option<&Vec<Value>>,
+    ) -> Vec<(String, T)> {
+        let mut out = Vec::new();
+        for (i, v) in list.into_iter().flatten().enumerate() {
+            let f = format!("{field}[{i}]");
+            if let Some(t) = self.k8s_typed(&f, what, v) {
+                out.push((f, t));
+            }
+        }
+        out
+    }
+
+    /// `spec.volumes`: valid Kubernetes Volumes with unique DNS-1123 names, none of them
+    /// reserved. Their names are kept so `volumeMounts` can be checked against them.
+    pub(super) fn volumes(&mut self, volumes: Option<&'a Vec<Value>>, reserved: impl Fn(&str) -> bool) {
+        let mut seen = BTreeSet::new();
+        for (f, vol) in self.k8s_items::<Volume>("spec.volumes", "volume", volumes) {
+            let f = format!("{f}.name");
+            if !is_dns1123_label(&vol.name) {
+                self.err(f, format!("{:?} is not a valid volume name", vol.name));
+            } else if reserved(&vol.name) {
+                self.err(f, format!("{:?} is reserved for volumes fluidform adds", vol.name));
+            } else if !seen.insert(vol.name.clone()) {
+                self.err(f, format!("{:?} is declared more than once", vol.name));
+            }
+        }
+        self.volume_names =
+            volumes.into_iter().flatten().filter_map(|v| v.get("name").and_then(Value::as_str)).collect();
+    }
+
+    pub(super) fn volume_mounts(&mut self, field: &str, mounts: Option<&Vec<Value>>) {
+        for (f, vm) in self.k8s_items::<VolumeMount>(field, "volume mount", mounts) {
+            if vm.mount_path.is_empty() {
+                self.err(format!("{f}.mountPath"), "is required");
+            }
+            if !self.volume_names.contains(vm.name.as_str()) {
+                self.err(format!("{f}.name"), format!("{:?} does not name a volume in spec.volumes", vm.name));
+            }
+        }
+    }
+}
+
+/// Fields of `input` that `known` (the same value after a round trip through its Kubernetes
+/// type) lost: `(path, key)` for each. `null`s are skipped: they mean "not set".
+fn unknown_fields(input: &Value, known: &Value, path: &str, out: &mut Vec<(String, String)>) {
+    match (input, known) {
+        (Value::Object(i), Value::Object(k)) => {
+            for (key, v) in i.iter().filter(|(_, v)| !v.is_null()) {
+                let p = format!("{path}.{key}");
+                match k.get(key) {
+                    None => out.push((p, key.clone())),
+                    Some(kv) => unknown_fields(v, kv, &p, out),
+                }
+            }
+        }
+        (Value::Array(i), Value::Array(k)) => {
+            for (n, (iv, kv)) in i.iter().zip(k).enumerate() {
+                unknown_fields(iv, kv, &format!("{path}[{n}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
