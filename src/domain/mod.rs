@@ -2,6 +2,7 @@
 //! resolution and workload rendering. No I/O lives here: every function is a plain
 //! transformation of its inputs, so the rules are tested as tables.
 
+pub mod dataset;
 pub mod layers;
 pub mod manifest;
 pub mod names;
@@ -9,6 +10,8 @@ pub mod parse;
 pub mod quantity;
 pub mod render;
 pub mod selector;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod validate;
 
 use serde::Serialize;

@@ -1,16 +1,20 @@
-//! Checks of the Kubernetes-typed values manifests embed (volumes, volume mounts, …): each is parsed as its `k8s_openapi` type, and
+//! Checks of the Kubernetes-typed values manifests embed (volumes, volume mounts,
+//! tolerations, …): each is parsed as its `k8s_openapi` type, and
 //! a field that type does not define is refused with its path, because the API server
 //! would prune it without a word.
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::{Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{Toleration, Volume, VolumeMount};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::checker::Checker;
 use crate::domain::names::is_dns1123_label;
+
+const TOLERATION_OPERATORS: [&str; 3] = ["Exists", "Equal", ""];
+const TAINT_EFFECTS: [&str; 4] = ["NoSchedule", "PreferNoSchedule", "NoExecute", ""];
 
 impl<'a> Checker<'a> {
     /// Kubernetes-typed JSON parsed as `T`. A type error is reported, and so is every
@@ -54,6 +58,23 @@ impl<'a> Checker<'a> {
             }
         }
         out
+    }
+
+    pub(super) fn tolerations(&mut self, field: &str, list: Option<&Vec<Value>>) {
+        for (f, t) in self.k8s_items::<Toleration>(field, "toleration", list) {
+            self.one_of(&format!("{f}.operator"), t.operator.as_ref(), &TOLERATION_OPERATORS);
+            self.one_of(&format!("{f}.effect"), t.effect.as_ref(), &TAINT_EFFECTS);
+            let exists = t.operator.as_deref() == Some("Exists");
+            if exists && t.value.as_deref().is_some_and(|v| !v.is_empty()) {
+                self.err(format!("{f}.value"), "must be empty when operator is Exists");
+            }
+            if t.key.as_deref().unwrap_or("").is_empty() && !exists {
+                self.err(format!("{f}.operator"), "must be Exists when key is empty");
+            }
+            if t.toleration_seconds.is_some() && t.effect.as_deref() != Some("NoExecute") {
+                self.err(format!("{f}.tolerationSeconds"), "applies only with effect NoExecute");
+            }
+        }
     }
 
     /// `spec.volumes`: valid Kubernetes Volumes with unique DNS-1123 names, none of them
