@@ -15,6 +15,9 @@
 //! - Maps are ordered by key, so the canonical JSON of a manifest is deterministic.
 //! - `resources.claims` is modelled because Fluid's CRD defines it for every component;
 //!   validation refuses it (Fluid's engines never copy it into the pods).
+//! - The types Fluid shares between runtimes (`VersionSpec`, `Resources`, `PodMetadata`,
+//!   `TieredStore`, `RunAs`, `Management`) live here and are reused by the Jindo and Thin
+//!   models; parsing is shared too (`parse`).
 
 use std::collections::BTreeMap;
 
@@ -376,8 +379,20 @@ pub struct RuntimeLayers {
     pub fuse: Vec<String>,
 }
 
-fn secret_names(list: Option<&Vec<LocalObjectReference>>) -> Vec<String> {
+pub(crate) fn secret_names(list: Option<&Vec<LocalObjectReference>>) -> Vec<String> {
     list.map(|l| l.iter().map(|r| r.name.clone()).collect()).unwrap_or_default()
+}
+
+/// Renames every `from` in a pull-secret list to `to`, keeping positions; true on a change.
+pub(crate) fn replace_name(list: Option<&mut Vec<LocalObjectReference>>, from: &str, to: &str) -> bool {
+    let mut changed = false;
+    for r in list.into_iter().flatten() {
+        if r.name == from {
+            r.name = to.to_string();
+            changed = true;
+        }
+    }
+    changed
 }
 
 impl AlluxioRuntime {
@@ -403,14 +418,7 @@ impl AlluxioRuntime {
             "fuse" => s.fuse.as_mut().and_then(|c| c.image_pull_secrets.as_mut()),
             _ => None,
         };
-        let mut changed = false;
-        for r in list.into_iter().flatten() {
-            if r.name == from {
-                r.name = to.to_string();
-                changed = true;
-            }
-        }
-        changed
+        replace_name(list, from, to)
     }
 
     /// `metadata.labels`, for selection.

@@ -3,6 +3,7 @@
 //! transformation of its inputs, so the rules are tested as tables.
 
 pub mod dataset;
+pub mod jindo;
 pub mod layers;
 pub mod manifest;
 pub mod names;

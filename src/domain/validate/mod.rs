@@ -1,6 +1,6 @@
 //! Validation of parsed manifests: Fluid's rules plus fluidform's own. Every violation is
 //! reported (not just the first), each naming its JSON path. AlluxioRuntime is validated
-//! here; Dataset has a file of its own.
+//! here; Dataset and JindoRuntime have a file each.
 //!
 //! Beyond the brief's list, decided here:
 //! - `quota` and `quotaList` may both be set; `quotaList` wins, as in Fluid's transform.
@@ -29,12 +29,14 @@ use super::render::is_reserved_volume_name;
 
 mod checker;
 pub mod dataset;
+pub mod jindo;
 mod k8s;
 mod tiers;
 
 pub use checker::API_VERSION;
 use checker::{Checker, NETWORK_MODES, NameRule, PULL_POLICIES};
 pub use dataset::validate_dataset;
+pub use jindo::validate_jindo;
 use tiers::LevelRules;
 
 pub const KIND: &str = "AlluxioRuntime";
