@@ -13,6 +13,7 @@ pub mod render;
 pub mod selector;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod thin;
 pub mod validate;
 
 use serde::Serialize;

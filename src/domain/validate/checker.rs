@@ -22,6 +22,8 @@ pub(super) const NETWORK_MODES: [&str; 3] = ["HostNetwork", "ContainerNetwork", 
 pub(super) enum NameRule {
     /// Runtimes and Datasets: Fluid's controllers require a DNS-1035 label.
     Dns1035(&'static str),
+    /// Cluster-scoped objects with no rule of Fluid's: Kubernetes' DNS-1123 subdomain.
+    Dns1123Subdomain(&'static str),
 }
 
 pub(super) struct Checker<'a> {
@@ -74,6 +76,13 @@ impl<'a> Checker<'a> {
                 format!(
                     "{path_name:?} is not a valid {noun} name: lowercase letters, digits and '-', \
                      starting with a letter, at most 63 characters (DNS-1035 label)"
+                ),
+            ),
+            NameRule::Dns1123Subdomain(noun) if !is_dns1123_subdomain(path_name) => self.err(
+                "metadata.name",
+                format!(
+                    "{path_name:?} is not a valid {noun} name: lowercase letters, digits, '-' and '.', \
+                     at most 253 characters (DNS-1123 subdomain)"
                 ),
             ),
             _ => {}

@@ -1,11 +1,11 @@
 //! Checks of the Kubernetes-typed values manifests embed (volumes, volume mounts,
-//! tolerations, …): each is parsed as its `k8s_openapi` type, and
+//! tolerations, env and port lists, probes): each is parsed as its `k8s_openapi` type, and
 //! a field that type does not define is refused with its path, because the API server
 //! would prune it without a word.
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::core::v1::{Toleration, Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{ContainerPort, EnvVar, Probe, Toleration, Volume, VolumeMount};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -58,6 +58,43 @@ impl<'a> Checker<'a> {
             }
         }
         out
+    }
+
+    /// A list of Kubernetes `EnvVar` (Thin).
+    pub(super) fn env_list(&mut self, field: &str, list: Option<&Vec<Value>>) {
+        let mut seen = BTreeSet::new();
+        for (f, e) in self.k8s_items::<EnvVar>(field, "environment variable", list) {
+            if e.name.is_empty() || e.name.contains('=') {
+                self.err(format!("{f}.name"), format!("{:?} is not a valid environment variable name", e.name));
+            } else if !seen.insert(e.name.clone()) {
+                self.err(format!("{f}.name"), format!("{:?} is set more than once", e.name));
+            }
+            if e.value.is_some() && e.value_from.is_some() {
+                self.err(f, "give either value or valueFrom, not both");
+            }
+        }
+    }
+
+    /// A list of Kubernetes `ContainerPort` (Thin).
+    pub(super) fn container_ports(&mut self, field: &str, list: Option<&Vec<Value>>) {
+        let mut names = BTreeSet::new();
+        for (f, p) in self.k8s_items::<ContainerPort>(field, "container port", list) {
+            if !(1..=65535).contains(&p.container_port) {
+                self.err(format!("{f}.containerPort"), format!("port {} is outside 1..65535", p.container_port));
+            }
+            if let Some(n) = &p.name
+                && !names.insert(n.clone())
+            {
+                self.err(format!("{f}.name"), format!("{n:?} is used by another port"));
+            }
+            self.one_of(&format!("{f}.protocol"), p.protocol.as_ref(), &["TCP", "UDP", "SCTP"]);
+        }
+    }
+
+    pub(super) fn probe(&mut self, field: &str, probe: Option<&Value>) {
+        if let Some(p) = probe {
+            self.k8s_typed::<Probe>(field, "probe", p);
+        }
     }
 
     pub(super) fn tolerations(&mut self, field: &str, list: Option<&Vec<Value>>) {

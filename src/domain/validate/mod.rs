@@ -1,6 +1,6 @@
 //! Validation of parsed manifests: Fluid's rules plus fluidform's own. Every violation is
 //! reported (not just the first), each naming its JSON path. AlluxioRuntime is validated
-//! here; Dataset and JindoRuntime have a file each.
+//! here; Dataset, JindoRuntime, ThinRuntime and ThinRuntimeProfile have a file each.
 //!
 //! Beyond the brief's list, decided here:
 //! - `quota` and `quotaList` may both be set; `quotaList` wins, as in Fluid's transform.
@@ -31,12 +31,14 @@ mod checker;
 pub mod dataset;
 pub mod jindo;
 mod k8s;
+pub mod thin;
 mod tiers;
 
 pub use checker::API_VERSION;
 use checker::{Checker, NETWORK_MODES, NameRule, PULL_POLICIES};
 pub use dataset::validate_dataset;
 pub use jindo::validate_jindo;
+pub use thin::{validate_thin, validate_thin_profile};
 use tiers::LevelRules;
 
 pub const KIND: &str = "AlluxioRuntime";
