@@ -10,6 +10,7 @@ pub mod names;
 pub mod parse;
 pub mod quantity;
 pub mod render;
+pub mod runtime;
 pub mod selector;
 #[cfg(test)]
 pub(crate) mod testutil;
