@@ -486,7 +486,7 @@ pub async fn create_plan(
         reasons_by_runtime.insert(owner.clone(), runtime_reasons(ctx, sync));
         touched.insert((ctx.record.cluster.clone(), ctx.record.namespace.clone()));
         let res = resolution(ctx);
-        for comp in [&res.master, &res.worker, &res.fuse] {
+        for (_, comp) in res.components() {
             for s in comp.image_pull_secrets.iter().filter(|s| s.credential.is_none()) {
                 unmanaged_refs
                     .entry((ctx.record.cluster.clone(), ctx.record.namespace.clone()))
@@ -527,7 +527,7 @@ pub async fn create_plan(
         let f = RuntimeFilter { cluster: Some(cluster.clone()), namespace: Some(ns.clone()) };
         for ctx in runtime_contexts(store, &f, |_| true).await? {
             let res = resolution(&ctx);
-            for comp in [&res.master, &res.worker, &res.fuse] {
+            for (_, comp) in res.components() {
                 for s in comp.image_pull_secrets.iter().filter(|s| s.credential.is_some()) {
                     still_referenced.insert(ObjectKey {
                         cluster: cluster.clone(),

@@ -519,7 +519,10 @@ impl Engine {
                 };
                 let mut workloads = Vec::new();
                 for comp in Component::ALL {
-                    if !res.component(comp).image_pull_secrets.iter().any(|s| s.secret_name == secret) {
+                    if !res
+                        .component(comp)
+                        .is_some_and(|r| r.image_pull_secrets.iter().any(|s| s.secret_name == secret))
+                    {
                         continue;
                     }
                     let (kind, name, role) = workload_of(&ctx.record.name, comp);
