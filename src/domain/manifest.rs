@@ -30,9 +30,24 @@ pub use super::parse::ManifestFormat;
 
 /// A string that may be written as a number in the input (`quota: 1024`, `high: 0.95`);
 /// always serialized as a string.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct StringOrNumber(pub String);
+
+/// Described as what it accepts: a string or a number. CustomResourceDefinitions render it
+/// as `x-kubernetes-int-or-string` (see `crd`), as Kubernetes does for quantities.
+impl utoipa::PartialSchema for StringOrNumber {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .description(Some("A string, or a number read as its decimal text."))
+            .into()
+    }
+}
+
+impl ToSchema for StringOrNumber {}
 
 impl StringOrNumber {
     pub fn as_str(&self) -> &str {
@@ -174,10 +189,8 @@ pub struct VersionSpec {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Resources {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub requests: Option<BTreeMap<String, StringOrNumber>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub limits: Option<BTreeMap<String, StringOrNumber>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
@@ -302,7 +315,6 @@ pub struct Level {
     #[serde(default)]
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
     pub quota: Option<StringOrNumber>,
     /// Comma-separated quantities, one per path.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,7 +1,10 @@
-//! The pure domain: AlluxioRuntime manifests, their validation, layered pull-secret
-//! resolution and workload rendering. No I/O lives here: every function is a plain
-//! transformation of its inputs, so the rules are tested as tables.
+//! The pure domain: runtime manifests (AlluxioRuntime, JindoRuntime, ThinRuntime),
+//! ThinRuntimeProfiles and Datasets, their validation, layered pull-secret resolution,
+//! workload rendering, and the CustomResourceDefinitions of the kinds fluidform writes.
+//! No I/O lives here: every function is a plain transformation of its inputs, so the
+//! rules are tested as tables.
 
+pub mod crd;
 pub mod dataset;
 pub mod jindo;
 pub mod layers;
