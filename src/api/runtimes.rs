@@ -288,7 +288,8 @@ pub struct LayersView {
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ComponentsView {
-    pub master: ComponentResolution,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master: Option<ComponentResolution>,
     pub worker: ComponentResolution,
     pub fuse: ComponentResolution,
 }

@@ -1,17 +1,35 @@
 //! Layered `imagePullSecrets` resolution: which Secret names each pod pulls with, and why.
 //!
-//! Per component the highest non-empty layer wins whole: component list → runtime global →
-//! cluster default → none. An empty list is absent (Fluid's `len(list) != 0`). Lists are
-//! never merged; order is kept and repeated names are dropped (first kept). The job master,
-//! job worker, API gateway and init containers share their pod's list, so only master,
-//! worker and fuse are resolved. Unlike Fluid's fuse path, the cluster default is consulted
-//! after the runtime's global list for every component.
+//! Per component the highest non-empty layer wins whole. An empty list is absent (Fluid's
+//! `len(list) != 0`). Lists are never merged; order is kept and repeated names are dropped
+//! (first kept). The job master, job worker, API gateway and init containers share their
+//! pod's list, so only master, worker and fuse are resolved, and only those a kind has
+//! (`RuntimeKind::components`: a ThinRuntime has no master, and its resolution none).
+//!
+//! Orders, highest first:
+//! - AlluxioRuntime and JindoRuntime: component list → runtime global → cluster default.
+//!   Unlike Fluid's Alluxio fuse path (which consults its controller default before the
+//!   runtime's global list), one order serves every component.
+//! - ThinRuntime: runtime component → profile component → runtime global → profile global
+//!   → cluster default. This is the order of Fluid's code (`pkg/ddc/thin/transform.go`,
+//!   `transform_fuse.go`), not of PR #4348's text (which puts runtime global before the
+//!   profile component); the code is what runs. A profile passed for another kind is
+//!   ignored.
+//!
+//! The cluster default is fluidform's explicit layer (Fluid's `IMAGE_PULL_SECRETS`
+//! controller setting, made visible). It applies to every kind, although Fluid's Jindo and
+//! Thin controllers never read `IMAGE_PULL_SECRETS` (fluid issue #4463): a cluster that
+//! declares a default gets it everywhere, and one that declares none behaves as Fluid.
+//!
+//! Provenance (`LayerSource`) reads `master`, `worker`, `fuse`, `global`, `cluster`, `none`
+//! for the runtime's own layers and the cluster default, and `profileWorker`,
+//! `profileFuse`, `profileGlobal` for a ThinRuntimeProfile's layers.
 //!
 //! A referenced name that is bound to a credential version is *managed*: its Secret is
 //! `<name>-v<version>`. Any other name is *unmanaged* and passes through unchanged.
 //! `referenced_names` returns the names of the layers that win for at least one component —
-//! the ones a runtime needs bound today; a layer that wins nowhere is rebound when a later
-//! change makes it win.
+//! the ones a runtime needs bound today, profile layers included; a layer that wins nowhere
+//! is rebound when a later change makes it win.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 pub use super::manifest::RuntimeLayers;
+use super::runtime::RuntimeKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -50,6 +69,15 @@ pub enum LayerSource {
     Global,
     Cluster,
     None,
+    /// A ThinRuntimeProfile's `spec.worker.imagePullSecrets`.
+    #[serde(rename = "profileWorker")]
+    ProfileWorker,
+    /// A ThinRuntimeProfile's `spec.fuse.imagePullSecrets`.
+    #[serde(rename = "profileFuse")]
+    ProfileFuse,
+    /// A ThinRuntimeProfile's `spec.imagePullSecrets`.
+    #[serde(rename = "profileGlobal")]
+    ProfileGlobal,
 }
 
 /// One effective pull secret: the name as referenced, the Secret the pod carries, and for
@@ -82,7 +110,9 @@ impl ComponentResolution {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Resolution {
-    pub master: ComponentResolution,
+    /// Absent for kinds without a master (ThinRuntime).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<ComponentResolution>,
     pub worker: ComponentResolution,
     pub fuse: ComponentResolution,
 }
@@ -90,14 +120,15 @@ pub struct Resolution {
 impl Resolution {
     /// Every component this runtime has, with its resolution, in `Component::ALL` order.
     pub fn components(&self) -> impl Iterator<Item = (Component, &ComponentResolution)> {
-        Component::ALL.into_iter().map(move |c| (c, self.component(c)))
+        Component::ALL.into_iter().filter_map(move |c| self.component(c).map(|r| (c, r)))
     }
 
-    pub fn component(&self, c: Component) -> &ComponentResolution {
+    /// The component's resolution; `None` when the runtime has no such component.
+    pub fn component(&self, c: Component) -> Option<&ComponentResolution> {
         match c {
-            Component::Master => &self.master,
-            Component::Worker => &self.worker,
-            Component::Fuse => &self.fuse,
+            Component::Master => self.master.as_ref(),
+            Component::Worker => Some(&self.worker),
+            Component::Fuse => Some(&self.fuse),
         }
     }
 }
@@ -114,26 +145,53 @@ pub fn parse_managed_secret_name(secret: &str) -> Option<(&str, u32)> {
     (!credential.is_empty()).then_some((credential, v))
 }
 
+/// Everything resolution reads: the kind, the runtime's layers, the profile's (Thin
+/// only) and the cluster default.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerInputs<'a> {
+    pub kind: RuntimeKind,
+    pub runtime: &'a RuntimeLayers,
+    pub profile: Option<&'a RuntimeLayers>,
+    pub cluster_default: &'a [String],
+}
+
+fn own_layer(layers: &RuntimeLayers, component: Component) -> &[String] {
+    match component {
+        Component::Master => &layers.master,
+        Component::Worker => &layers.worker,
+        Component::Fuse => &layers.fuse,
+    }
+}
+
+/// The layers one component consults, highest first.
+fn candidates<'a>(component: Component, input: &LayerInputs<'a>) -> Vec<(LayerSource, &'a [String])> {
+    let own_source = match component {
+        Component::Master => LayerSource::Master,
+        Component::Worker => LayerSource::Worker,
+        Component::Fuse => LayerSource::Fuse,
+    };
+    let mut out = vec![(own_source, own_layer(input.runtime, component))];
+    let profile = input.profile.filter(|_| input.kind == RuntimeKind::Thin);
+    if let Some(p) = profile {
+        let source = match component {
+            Component::Master => None,
+            Component::Worker => Some(LayerSource::ProfileWorker),
+            Component::Fuse => Some(LayerSource::ProfileFuse),
+        };
+        out.extend(source.map(|s| (s, own_layer(p, component))));
+    }
+    out.push((LayerSource::Global, &input.runtime.global));
+    if let Some(p) = profile {
+        out.push((LayerSource::ProfileGlobal, &p.global));
+    }
+    out.push((LayerSource::Cluster, input.cluster_default));
+    out
+}
+
 /// The winning layer for one component and its names (duplicates dropped).
-fn winner<'a>(
-    component: Component,
-    layers: &'a RuntimeLayers,
-    cluster_default: &'a [String],
-) -> (LayerSource, Vec<&'a str>) {
-    let (own, own_source) = match component {
-        Component::Master => (&layers.master, LayerSource::Master),
-        Component::Worker => (&layers.worker, LayerSource::Worker),
-        Component::Fuse => (&layers.fuse, LayerSource::Fuse),
-    };
-    let (source, list): (LayerSource, &[String]) = if !own.is_empty() {
-        (own_source, own)
-    } else if !layers.global.is_empty() {
-        (LayerSource::Global, &layers.global)
-    } else if !cluster_default.is_empty() {
-        (LayerSource::Cluster, cluster_default)
-    } else {
-        (LayerSource::None, &[])
-    };
+fn winner<'a>(component: Component, input: &LayerInputs<'a>) -> (LayerSource, Vec<&'a str>) {
+    let (source, list) =
+        candidates(component, input).into_iter().find(|(_, list)| !list.is_empty()).unwrap_or((LayerSource::None, &[]));
     let mut seen = BTreeSet::new();
     let names = list.iter().map(String::as_str).filter(|n| seen.insert(*n)).collect();
     (source, names)
@@ -141,11 +199,10 @@ fn winner<'a>(
 
 fn resolve_component(
     component: Component,
-    layers: &RuntimeLayers,
-    cluster_default: &[String],
+    input: &LayerInputs<'_>,
     bindings: &BTreeMap<String, u32>,
 ) -> ComponentResolution {
-    let (source, names) = winner(component, layers, cluster_default);
+    let (source, names) = winner(component, input);
     let image_pull_secrets = names
         .into_iter()
         .map(|name| match bindings.get(name) {
@@ -166,18 +223,32 @@ fn resolve_component(
     ComponentResolution { source, image_pull_secrets }
 }
 
-/// Resolve every component. `bindings` maps credential name → bound version.
-pub fn resolve(layers: &RuntimeLayers, cluster_default: &[String], bindings: &BTreeMap<String, u32>) -> Resolution {
+/// Resolve every component the kind has. `bindings` maps credential name → bound version.
+pub fn resolve_layers(input: &LayerInputs<'_>, bindings: &BTreeMap<String, u32>) -> Resolution {
     Resolution {
-        master: resolve_component(Component::Master, layers, cluster_default, bindings),
-        worker: resolve_component(Component::Worker, layers, cluster_default, bindings),
-        fuse: resolve_component(Component::Fuse, layers, cluster_default, bindings),
+        master: input.kind.has(Component::Master).then(|| resolve_component(Component::Master, input, bindings)),
+        worker: resolve_component(Component::Worker, input, bindings),
+        fuse: resolve_component(Component::Fuse, input, bindings),
     }
 }
 
-/// Every name in a layer that wins for some component: what the runtime must bind.
+/// Every name in a layer that wins for some component of the kind: what it must bind.
+pub fn referenced_layer_names(input: &LayerInputs<'_>) -> BTreeSet<String> {
+    input.kind.components().iter().flat_map(|&c| winner(c, input).1).map(str::to_string).collect()
+}
+
+fn alluxio<'a>(layers: &'a RuntimeLayers, cluster_default: &'a [String]) -> LayerInputs<'a> {
+    LayerInputs { kind: RuntimeKind::Alluxio, runtime: layers, profile: None, cluster_default }
+}
+
+/// Resolve an AlluxioRuntime's components. `bindings` maps credential name → bound version.
+pub fn resolve(layers: &RuntimeLayers, cluster_default: &[String], bindings: &BTreeMap<String, u32>) -> Resolution {
+    resolve_layers(&alluxio(layers, cluster_default), bindings)
+}
+
+/// Every name in a layer that wins for some component of an AlluxioRuntime.
 pub fn referenced_names(layers: &RuntimeLayers, cluster_default: &[String]) -> BTreeSet<String> {
-    Component::ALL.iter().flat_map(|&c| winner(c, layers, cluster_default).1).map(str::to_string).collect()
+    referenced_layer_names(&alluxio(layers, cluster_default))
 }
 
 #[cfg(test)]
@@ -256,7 +327,7 @@ mod tests {
         ];
         for (what, l, cluster, want) in rows {
             let r = resolve(&l, &cluster, &BTreeMap::new());
-            assert_eq!(summary(&r.master), want[0], "{what}: master");
+            assert_eq!(summary(r.master.as_ref().unwrap()), want[0], "{what}: master");
             assert_eq!(summary(&r.worker), want[1], "{what}: worker");
             assert_eq!(summary(&r.fuse), want[2], "{what}: fuse");
         }
@@ -279,7 +350,7 @@ mod tests {
                 ResolvedSecret { name: "legacy".into(), secret_name: "legacy".into(), credential: None, version: None },
             ]
         );
-        assert_eq!(r.master.secret_names(), v(&["master-secret"]));
+        assert_eq!(r.master.as_ref().unwrap().secret_names(), v(&["master-secret"]));
         assert_eq!(managed_secret_name("global-secret", 12), "global-secret-v12");
         assert_eq!(parse_managed_secret_name("global-secret-v12"), Some(("global-secret", 12)));
         assert_eq!(parse_managed_secret_name("a-v1-v2"), Some(("a-v1", 2)));
@@ -311,3 +382,6 @@ mod tests {
         assert!(referenced_names(&layers(&[], &[], &[], &[]), &[]).is_empty());
     }
 }
+
+#[cfg(test)]
+mod kind_tests;

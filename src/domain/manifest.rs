@@ -13,6 +13,11 @@
 //! - Kubernetes-typed fields Fluid embeds (`volumes`, `volumeMounts`, `volumeSource`) are
 //!   kept as JSON and checked against the Kubernetes types by validation.
 //! - Maps are ordered by key, so the canonical JSON of a manifest is deterministic.
+//! - `resources.claims` is modelled because Fluid's CRD defines it for every component;
+//!   validation refuses it (Fluid's engines never copy it into the pods).
+//! - The types Fluid shares between runtimes (`VersionSpec`, `Resources`, `PodMetadata`,
+//!   `TieredStore`, `RunAs`, `Management`) live here and are reused by the Jindo and Thin
+//!   models; parsing is shared too (`parse`).
 
 use std::collections::BTreeMap;
 
@@ -21,19 +26,28 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::FieldError;
-
-/// Input formats a manifest may come in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ManifestFormat {
-    Json,
-    Yaml,
-}
+pub use super::parse::ManifestFormat;
 
 /// A string that may be written as a number in the input (`quota: 1024`, `high: 0.95`);
 /// always serialized as a string.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct StringOrNumber(pub String);
+
+/// Described as what it accepts: a string or a number. CustomResourceDefinitions render it
+/// as `x-kubernetes-int-or-string` (see `crd`), as Kubernetes does for quantities.
+impl utoipa::PartialSchema for StringOrNumber {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .description(Some("A string, or a number read as its decimal text."))
+            .into()
+    }
+}
+
+impl ToSchema for StringOrNumber {}
 
 impl StringOrNumber {
     pub fn as_str(&self) -> &str {
@@ -168,16 +182,19 @@ pub struct VersionSpec {
     pub image_pull_policy: Option<String>,
 }
 
-/// `{requests, limits}`, each a map of resource name to quantity.
+/// `{requests, limits}`, each a map of resource name to quantity, and `claims`
+/// (Kubernetes `ResourceClaim` objects), which validation refuses: Fluid's engines copy
+/// only requests and limits into the pods.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Resources {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub requests: Option<BTreeMap<String, StringOrNumber>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub limits: Option<BTreeMap<String, StringOrNumber>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub claims: Option<Vec<Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
@@ -298,7 +315,6 @@ pub struct Level {
     #[serde(default)]
     pub path: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
     pub quota: Option<StringOrNumber>,
     /// Comma-separated quantities, one per path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -375,8 +391,20 @@ pub struct RuntimeLayers {
     pub fuse: Vec<String>,
 }
 
-fn secret_names(list: Option<&Vec<LocalObjectReference>>) -> Vec<String> {
+pub(crate) fn secret_names(list: Option<&Vec<LocalObjectReference>>) -> Vec<String> {
     list.map(|l| l.iter().map(|r| r.name.clone()).collect()).unwrap_or_default()
+}
+
+/// Renames every `from` in a pull-secret list to `to`, keeping positions; true on a change.
+pub(crate) fn replace_name(list: Option<&mut Vec<LocalObjectReference>>, from: &str, to: &str) -> bool {
+    let mut changed = false;
+    for r in list.into_iter().flatten() {
+        if r.name == from {
+            r.name = to.to_string();
+            changed = true;
+        }
+    }
+    changed
 }
 
 impl AlluxioRuntime {
@@ -402,14 +430,7 @@ impl AlluxioRuntime {
             "fuse" => s.fuse.as_mut().and_then(|c| c.image_pull_secrets.as_mut()),
             _ => None,
         };
-        let mut changed = false;
-        for r in list.into_iter().flatten() {
-            if r.name == from {
-                r.name = to.to_string();
-                changed = true;
-            }
-        }
-        changed
+        replace_name(list, from, to)
     }
 
     /// `metadata.labels`, for selection.
@@ -433,69 +454,10 @@ mod layer_edit_tests {
     }
 }
 
-/// Render a `serde_path_to_error` path the way validation names fields: `a.b[0].c`.
-fn json_path(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for seg in path.iter() {
-        match seg {
-            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
-            Segment::Map { key } | Segment::Enum { variant: key } => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(key);
-            }
-            Segment::Unknown => {}
-        }
-    }
-    out
-}
-
-/// Make serde's messages about a manifest read like a reviewer's: drop the long list of
-/// every accepted field that follows an unknown one.
-fn tidy_message(msg: String) -> String {
-    match msg.split_once(", expected one of") {
-        Some((head, _)) if head.starts_with("unknown field") => head.to_string(),
-        _ => msg,
-    }
-}
-
 /// Parse a manifest exactly as a Fluid user writes it. Unknown fields are rejected naming
 /// their JSON path; both formats go through a JSON value first so paths read the same.
 pub fn parse_runtime(body: &[u8], format: ManifestFormat) -> Result<AlluxioRuntime, FieldError> {
-    let value: Value = match format {
-        ManifestFormat::Json => {
-            serde_json::from_slice(body).map_err(|e| FieldError::new("", format!("invalid JSON: {e}")))?
-        }
-        ManifestFormat::Yaml => {
-            let text =
-                std::str::from_utf8(body).map_err(|_| FieldError::new("", "invalid YAML: the body is not UTF-8"))?;
-            serde_saphyr::from_str(text).map_err(|e| FieldError::new("", format!("invalid YAML: {e}")))?
-        }
-    };
-    if !value.is_object() {
-        return Err(FieldError::new("", "the manifest must be an object with apiVersion, kind, metadata and spec"));
-    }
-    let located = |path: &serde_path_to_error::Path, msg: String| {
-        let mut field = json_path(path);
-        // serde names a repeated field in the message only; put it in the path.
-        if let Some(name) = msg.strip_prefix("duplicate field `").and_then(|rest| rest.split('`').next()) {
-            field = if field.is_empty() { name.to_string() } else { format!("{field}.{name}") };
-        }
-        FieldError::new(field, tidy_message(msg))
-    };
-    match format {
-        // Straight from the bytes, so a field given twice is caught as Kubernetes would.
-        ManifestFormat::Json => {
-            let mut de = serde_json::Deserializer::from_slice(body);
-            serde_path_to_error::deserialize(&mut de).map_err(|e| located(e.path(), e.inner().to_string()))
-        }
-        // The YAML parser has already rejected repeated keys.
-        ManifestFormat::Yaml => {
-            serde_path_to_error::deserialize(value).map_err(|e| located(e.path(), e.inner().to_string()))
-        }
-    }
+    super::parse::parse_strict(body, format)
 }
 
 #[cfg(test)]

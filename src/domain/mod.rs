@@ -1,17 +1,27 @@
-//! The pure domain: AlluxioRuntime manifests, their validation, layered pull-secret
-//! resolution and workload rendering. No I/O lives here: every function is a plain
-//! transformation of its inputs, so the rules are tested as tables.
+//! The pure domain: runtime manifests (AlluxioRuntime, JindoRuntime, ThinRuntime),
+//! ThinRuntimeProfiles and Datasets, their validation, layered pull-secret resolution,
+//! workload rendering, and the CustomResourceDefinitions of the kinds fluidform writes.
+//! No I/O lives here: every function is a plain transformation of its inputs, so the
+//! rules are tested as tables.
 
+pub mod crd;
+pub mod dataset;
 pub mod diff;
+pub mod jindo;
 pub mod kinds;
 pub mod layers;
 pub mod manifest;
 pub mod names;
+pub mod parse;
 pub mod quantity;
 pub mod render;
 pub mod rollout;
+pub mod runtime;
 pub mod selector;
 pub mod states;
+#[cfg(test)]
+pub(crate) mod testutil;
+pub mod thin;
 pub mod validate;
 
 use serde::Serialize;

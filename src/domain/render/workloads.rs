@@ -280,7 +280,8 @@ impl<'a> Ctx<'a> {
                 .filter(|v| mounted.contains(v.name.as_str())),
         );
 
-        let resolution: &ComponentResolution = self.resolution.component(p.component);
+        // An AlluxioRuntime's resolution has every component; a missing one pulls with nothing.
+        let secret_names = self.resolution.component(p.component).map(ComponentResolution::secret_names);
         PodTemplateSpec {
             metadata: Some(ObjectMeta { labels: Some(labels), annotations: Some(annotations), ..Default::default() }),
             spec: Some(PodSpec {
@@ -288,7 +289,7 @@ impl<'a> Ctx<'a> {
                 dns_policy: Some(if host_network { "ClusterFirstWithHostNet" } else { "ClusterFirst" }.to_string()),
                 enable_service_links: Some(false),
                 image_pull_secrets: none_if_empty(
-                    resolution.secret_names().into_iter().map(|name| LocalObjectReference { name }).collect(),
+                    secret_names.into_iter().flatten().map(|name| LocalObjectReference { name }).collect(),
                 ),
                 node_selector: map_none_if_empty(p.node_selector),
                 security_context: p.security_context,

@@ -180,6 +180,27 @@ fn each_rule_names_its_field() {
         ("fuse cleanPolicy", json!({"spec": {"fuse": {"cleanPolicy": "Never"}}}), "spec.fuse.cleanPolicy".into()),
         ("hadoopConfig", json!({"spec": {"hadoopConfig": "Bad"}}), "spec.hadoopConfig".into()),
         ("env name", json!({"spec": {"master": {"env": {"A=B": "x"}}}}), "spec.master.env".into()),
+        (
+            "volume unknown field",
+            json!({"spec": {"volumes": [{"name": "x", "hostPath": {"path": "/x", "kind": "Dir"}}]}}),
+            "spec.volumes[0].hostPath.kind".into(),
+        ),
+        (
+            "volumeMount unknown field",
+            json!({"spec": {"volumes": [{"name": "x", "emptyDir": {}}],
+                            "fuse": {"volumeMounts": [{"name": "x", "mountPath": "/x", "readonly": true}]}}}),
+            "spec.fuse.volumeMounts[0].readonly".into(),
+        ),
+        (
+            "volumeSource unknown field",
+            level(json!({"volumeType": "emptyDir", "volumeSource": {"emptyDir": {"medium": "Memory", "size": "1Gi"}}})),
+            format!("{lvl}.volumeSource.emptyDir.size"),
+        ),
+        (
+            "resource claims",
+            json!({"spec": {"master": {"resources": {"claims": [{"name": "gpu"}]}}}}),
+            "spec.master.resources.claims".into(),
+        ),
     ];
     for (what, patch, field) in cases {
         let rt = patched(patch);

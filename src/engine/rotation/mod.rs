@@ -195,7 +195,7 @@ impl RotationRequest {
     /// that pull with what it changes, restricted to and ordered by `components`.
     pub fn restarted(&self, resolution: &Resolution) -> Vec<Component> {
         let order = self.components.clone().unwrap_or_else(|| Component::ALL.to_vec());
-        order.into_iter().filter(|c| self.affects(resolution.component(*c))).collect()
+        order.into_iter().filter(|c| resolution.component(*c).is_some_and(|r| self.affects(r))).collect()
     }
 
     /// Whether a component's resolved list pulls with what this rotation changes.
