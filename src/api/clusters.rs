@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::auth::Caller;
 use super::error::{ApiError, Problem, parse_json};
 use super::{AppState, ListResponse, if_match};
+use crate::domain::fluid::{ClusterMode, Detection, Mode};
 use crate::service::clusters::{ClusterRequest, put_cluster as put_cluster_service};
 use crate::store::clusters::{ClusterAuthKind, ClusterRecord};
 use crate::store::tokens::Role;
@@ -24,6 +25,18 @@ pub struct ClusterResponse {
     /// Which kind of credential is stored (its value is never returned).
     pub credential_kind: ClusterAuthKind,
     pub default_image_pull_secrets: Vec<String>,
+    /// Objects a run sends at once to this cluster (absent: the daemon's default, 16).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apply_concurrency: Option<u32>,
+    /// How the cluster runs runtimes, as registered.
+    pub mode: ClusterMode,
+    /// How it runs them now: `mode`, or for `auto` what the last probe found; absent while
+    /// an `auto` cluster was never probed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effective_mode: Option<Mode>,
+    /// What the last probe or refreshing plan found of Fluid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detected: Option<Detection>,
     pub generation: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -32,6 +45,10 @@ pub struct ClusterResponse {
 impl From<ClusterRecord> for ClusterResponse {
     fn from(c: ClusterRecord) -> Self {
         Self {
+            effective_mode: c.effective_mode(),
+            apply_concurrency: c.apply_concurrency,
+            mode: c.mode,
+            detected: c.detected,
             name: c.name,
             server: c.server,
             ca_data: c.ca_data,
@@ -151,13 +168,17 @@ pub struct ProbeResponse {
     /// True when every permission fluidform needs is granted.
     pub can_manage: bool,
     pub permissions: Vec<PermissionCheck>,
+    /// What was found of Fluid: its resources, the runtime kinds they serve, its controllers.
+    pub fluid: Detection,
+    /// How the cluster runs runtimes now (its `mode`, or for `auto` what was just found).
+    pub effective_mode: Mode,
 }
 
 #[utoipa::path(
     operation_id = "probe_cluster", tag = "clusters", security(("bearer" = [])),
     params(("cluster" = String, Path, description = "Cluster name")),
     responses(
-        (status = 200, description = "Reachable: version and permissions (SelfSubjectAccessReview)", body = ProbeResponse),
+        (status = 200, description = "Reachable: version, permissions (SelfSubjectAccessReview), and what was found of Fluid (recorded on the cluster)", body = ProbeResponse),
         (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "TLS, authentication or network failure", body = Problem, content_type = "application/problem+json"),
     )
@@ -182,5 +203,7 @@ pub async fn probe_cluster(
             .into_iter()
             .map(|(verb, group, resource, allowed)| PermissionCheck { verb, group, resource, allowed })
             .collect(),
+        fluid: probe.detection,
+        effective_mode: probe.mode,
     }))
 }

@@ -34,6 +34,8 @@ pub enum ErrorCode {
     RotationState,
     NotWaitingApproval,
     WorkloadsUnhealthy,
+    ClusterModeUnknown,
+    ProfileInUse,
     ClusterConfig,
     ClusterTls,
     ClusterAuth,
@@ -71,6 +73,8 @@ impl ErrorCode {
             WorkloadsUnhealthy => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "Workloads the rotation would restart are unhealthy")
             }
+            ClusterModeUnknown => (StatusCode::CONFLICT, "How the cluster runs runtimes is not known yet; probe it"),
+            ProfileInUse => (StatusCode::CONFLICT, "A ThinRuntime still names this profile"),
             ClusterConfig => (StatusCode::UNPROCESSABLE_ENTITY, "The cluster's connection settings cannot be used"),
             ClusterTls => (StatusCode::BAD_GATEWAY, "TLS with the cluster's API server failed"),
             ClusterAuth => (StatusCode::BAD_GATEWAY, "The cluster's API server refused the credentials"),
@@ -92,6 +96,7 @@ impl ErrorCode {
             "cluster_credentials_required" => Self::ClusterCredentialsRequired,
             "runtime_cluster_mismatch" => Self::RuntimeClusterMismatch,
             "rotation_active" => Self::RotationActive,
+            "profile_in_use" => Self::ProfileInUse,
             _ => Self::Internal,
         }
     }

@@ -5,10 +5,12 @@
 pub mod auth;
 pub mod clusters;
 pub mod credentials;
+pub mod datasets;
 pub mod error;
 pub mod health;
 pub mod idempotency;
 pub mod plans;
+pub mod profiles;
 pub mod rotations;
 pub mod runtimes;
 pub mod tokens;
@@ -80,6 +82,14 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(runtimes::get_runtime_resolution)
         .service(runtimes::get_runtime_manifests)
         .service(runtimes::list_runtime_layer_history)
+        .service(datasets::list_datasets)
+        .service(datasets::put_dataset)
+        .service(datasets::get_dataset)
+        .service(datasets::delete_dataset)
+        .service(profiles::list_thinruntimeprofiles)
+        .service(profiles::put_thinruntimeprofile)
+        .service(profiles::get_thinruntimeprofile)
+        .service(profiles::delete_thinruntimeprofile)
         .service(plans::create_plan_handler)
         .service(plans::get_plan)
         .service(plans::list_plan_objects)
@@ -104,8 +114,8 @@ fn describe(mut doc: OpenApiDoc) -> OpenApiDoc {
         .title("fluidform")
         .version(env!("CARGO_PKG_VERSION"))
         .description(Some(
-            "Declarative provisioning of Fluid AlluxioRuntimes across Kubernetes clusters: \
-             desired runtimes, layered imagePullSecrets, versioned registry credentials. \
+            "Declarative provisioning of Fluid runtimes (AlluxioRuntime, JindoRuntime, ThinRuntime) across \
+             Kubernetes clusters: desired runtimes and Datasets, layered imagePullSecrets, versioned registry credentials. \
              Every /v1 call needs `Authorization: Bearer <token>`; errors are application/problem+json.",
         ))
         .license(Some(LicenseBuilder::new().name("Apache-2.0").identifier(Some("Apache-2.0")).build()))

@@ -84,6 +84,7 @@ impl From<PlanError> for ApiError {
             e @ PlanError::AlreadyApplied(_) => ApiError::new(ErrorCode::PlanAlreadyApplied, e.to_string()),
             e @ PlanError::Locked { .. } => ApiError::new(ErrorCode::RuntimeLocked, e.to_string()),
             e @ PlanError::Expired(_) => ApiError::new(ErrorCode::PlanExpired, e.to_string()),
+            e @ PlanError::ModeUnknown(_) => ApiError::new(ErrorCode::ClusterModeUnknown, e.to_string()),
         }
     }
 }

@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 use super::auth::Caller;
 use super::error::{ApiError, ErrorCode, Problem};
 use super::{AppState, ListResponse, if_match};
+use crate::domain::fluid::Mode;
 use crate::domain::layers::ComponentResolution;
-use crate::domain::manifest::{AlluxioRuntime, ManifestFormat};
+use crate::domain::manifest::ManifestFormat;
+use crate::domain::runtime::{RuntimeKind, RuntimeManifest};
 use crate::domain::selector::parse_selector;
 use crate::engine::drift::{DriftedField, SyncPolicy, SyncState, sync_policy, sync_state};
 use crate::service::runtimes::{PutRuntime, put_runtime as put_runtime_service, render_redacted, resolution};
@@ -28,13 +30,17 @@ pub struct RuntimeResponse {
     pub namespace: String,
     pub name: String,
     pub cluster: String,
+    pub kind: RuntimeKind,
     pub generation: i64,
     pub labels: BTreeMap<String, String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// The stored AlluxioRuntime manifest.
-    #[schema(value_type = AlluxioRuntime)]
+    /// The stored runtime manifest (AlluxioRuntime, JindoRuntime or ThinRuntime).
+    #[schema(value_type = RuntimeManifest)]
     pub manifest: serde_json::Value,
+    /// The Dataset stored with this PUT, when the body carried one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<super::datasets::DatasetResponse>,
     /// Sync state against the target cluster (on single-runtime reads).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<RuntimeStatus>,
@@ -63,12 +69,48 @@ impl From<RuntimeRecord> for RuntimeResponse {
             namespace: r.namespace,
             name: r.name,
             cluster: r.cluster,
+            kind: r.kind,
             generation: r.generation,
             created_at: r.created_at,
             updated_at: r.updated_at,
             manifest: r.manifest,
+            dataset: None,
             status: None,
         }
+    }
+}
+
+/// JSON or YAML, from the request's Content-Type (JSON when absent).
+pub(crate) fn manifest_format(req: &HttpRequest) -> Result<ManifestFormat, ApiError> {
+    let ct = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    if ct.starts_with("application/json") {
+        Ok(ManifestFormat::Json)
+    } else if ["application/yaml", "application/x-yaml", "text/yaml", "application/vnd.kubernetes.yaml"]
+        .iter()
+        .any(|y| ct.starts_with(y))
+    {
+        Ok(ManifestFormat::Yaml)
+    } else {
+        Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("send application/json or application/yaml, not {ct}"),
+        ))
+    }
+}
+
+/// A store error on a write, with an unregistered cluster shown as the request's fault.
+pub(crate) fn unknown_cluster(cluster: &str) -> impl Fn(crate::service::ServiceError) -> ApiError + '_ {
+    move |e| match e {
+        crate::service::ServiceError::Store(crate::store::StoreError::NotFound { what })
+            if what.starts_with("cluster") =>
+        {
+            ApiError {
+                code: ErrorCode::UnknownCluster,
+                detail: format!("{what} is not registered; PUT /v1/clusters/{cluster} first"),
+                errors: vec![crate::domain::FieldError { field: "cluster".into(), message: "not registered".into() }],
+            }
+        }
+        other => other.into(),
     }
 }
 
@@ -88,9 +130,9 @@ pub struct PutRuntimeQuery {
         ("If-Match" = Option<String>, Header, description = "ETag the runtime must still have"),
     ),
     request_body(content(
-        (AlluxioRuntime = "application/json"),
-        (AlluxioRuntime = "application/yaml"),
-    ), description = "An AlluxioRuntime manifest as a Fluid user writes it"),
+        (RuntimeManifest = "application/json"),
+        (RuntimeManifest = "application/yaml"),
+    ), description = "A runtime manifest (AlluxioRuntime, JindoRuntime or ThinRuntime) as a Fluid user writes it; in YAML, a second document may be the Dataset of the same namespace and name"),
     responses(
         (status = 200, description = "Replaced (or unchanged)", body = RuntimeResponse, headers(("ETag" = String))),
         (status = 201, description = "Created", body = RuntimeResponse, headers(("ETag" = String))),
@@ -108,20 +150,7 @@ pub async fn put_runtime(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
     let (namespace, name) = path.into_inner();
-    let ct = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
-    let format = if ct.starts_with("application/json") {
-        ManifestFormat::Json
-    } else if ["application/yaml", "application/x-yaml", "text/yaml", "application/vnd.kubernetes.yaml"]
-        .iter()
-        .any(|y| ct.starts_with(y))
-    {
-        ManifestFormat::Yaml
-    } else {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!("send application/json or application/yaml, not {ct}"),
-        ));
-    };
+    let format = manifest_format(&req)?;
     let cluster = query.cluster.as_deref().filter(|c| !c.is_empty());
     let cluster = match cluster {
         Some(c) => c.to_string(),
@@ -146,20 +175,12 @@ pub async fn put_runtime(
         if_match: if_match.as_deref(),
         actor: &caller.name,
     };
-    let (rec, created) = put_runtime_service(&state.store, put).await.map_err(|e| match e {
-        crate::service::ServiceError::Store(crate::store::StoreError::NotFound { what })
-            if what.starts_with("cluster") =>
-        {
-            ApiError {
-                code: ErrorCode::UnknownCluster,
-                detail: format!("{what} is not registered; PUT /v1/clusters/{cluster} first"),
-                errors: vec![crate::domain::FieldError { field: "cluster".into(), message: "not registered".into() }],
-            }
-        }
-        other => other.into(),
-    })?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(HttpResponse::build(status).insert_header(("ETag", rec.etag())).json(RuntimeResponse::from(rec)))
+    let outcome = put_runtime_service(&state.store, put).await.map_err(unknown_cluster(&cluster))?;
+    let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
+    let etag = outcome.record.etag();
+    let mut body = RuntimeResponse::from(outcome.record);
+    body.dataset = outcome.dataset.map(|(d, _)| super::datasets::DatasetResponse::from(d));
+    Ok(HttpResponse::build(status).insert_header(("ETag", etag)).json(body))
 }
 
 #[utoipa::path(
@@ -281,7 +302,21 @@ pub async fn delete_runtime(
 pub struct LayersView {
     pub cluster: Vec<String>,
     pub global: Vec<String>,
-    pub master: Vec<String>,
+    /// Absent for kinds without a master (ThinRuntime).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master: Option<Vec<String>>,
+    pub worker: Vec<String>,
+    pub fuse: Vec<String>,
+    /// A ThinRuntime's profile layers (global, worker, fuse), when its profile is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ProfileLayersView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileLayersView {
+    pub name: String,
+    pub global: Vec<String>,
     pub worker: Vec<String>,
     pub fuse: Vec<String>,
 }
@@ -300,6 +335,7 @@ pub struct ResolvedResponse {
     pub namespace: String,
     pub name: String,
     pub cluster: String,
+    pub kind: RuntimeKind,
     pub generation: i64,
     /// The latest layer revision (see layers/history).
     pub layer_revision: i64,
@@ -329,22 +365,45 @@ pub async fn get_runtime_resolution(
     let ctx = state.store.runtime_context(&path.0, &path.1).await?;
     let res = resolution(&ctx);
     let layers = ctx.runtime.layers();
+    let profile = match (&ctx.profile, ctx.runtime.profile_name()) {
+        (Some(p), Some(name)) => {
+            let l = p.layers();
+            Some(ProfileLayersView { name: name.to_string(), global: l.global, worker: l.worker, fuse: l.fuse })
+        }
+        _ => None,
+    };
+    let has_master = ctx.record.kind.has(crate::domain::layers::Component::Master);
     Ok(HttpResponse::Ok().insert_header(("ETag", ctx.record.etag())).json(ResolvedResponse {
         namespace: ctx.record.namespace.clone(),
         name: ctx.record.name.clone(),
         cluster: ctx.record.cluster.clone(),
+        kind: ctx.record.kind,
         generation: ctx.record.generation,
         layer_revision: ctx.layer_revision,
         layers: LayersView {
             cluster: ctx.cluster_default.clone(),
             global: layers.global,
-            master: layers.master,
+            master: has_master.then_some(layers.master),
             worker: layers.worker,
             fuse: layers.fuse,
+            profile,
         },
         bindings: ctx.bindings.clone(),
         components: ComponentsView { master: res.master, worker: res.worker, fuse: res.fuse },
     }))
+}
+
+/// What apply would send for a runtime.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestsResponse {
+    /// The mode the objects are rendered for (`standalone` while an `auto` cluster's mode
+    /// is not known yet).
+    pub mode: Mode,
+    /// The rendered objects, credential Secret data redacted.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<serde_json::Value>,
+    pub warnings: Vec<String>,
 }
 
 #[utoipa::path(
@@ -352,8 +411,8 @@ pub async fn get_runtime_resolution(
     params(("namespace" = String, Path), ("name" = String, Path),
         ("Accept" = Option<String>, Header, description = "application/yaml for multi-document YAML")),
     responses(
-        (status = 200, description = "Rendered objects (multi-document YAML with Accept: application/yaml); credential Secret data redacted",
-            body = ListResponse<Object>),
+        (status = 200, description = "What apply would send for the cluster's mode: Fluid's resources in a fluid cluster, the workloads in a standalone one (multi-document YAML with Accept: application/yaml, warnings as comments); credential Secret data redacted",
+            body = ManifestsResponse),
         (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -366,18 +425,32 @@ pub async fn get_runtime_manifests(
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
     let ctx = state.store.runtime_context(&path.0, &path.1).await?;
-    let objects = render_redacted(&ctx);
-    let items: Vec<serde_json::Value> = objects.into_iter().map(|o| o.object).collect();
+    let cluster = state.store.get_cluster(&ctx.record.cluster).await?;
+    let mut warnings = Vec::new();
+    let mode = match cluster.effective_mode() {
+        Some(m) => m,
+        None => {
+            warnings.push(format!(
+                "cluster {:?} has mode auto and was never probed: shown as standalone; probe it to know how it runs runtimes",
+                cluster.name
+            ));
+            Mode::Standalone
+        }
+    };
+    let items: Vec<serde_json::Value> = render_redacted(&ctx, mode)?.into_iter().map(|o| o.object).collect();
     let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if accept.contains("yaml") {
         let mut out = String::new();
+        for w in &warnings {
+            out.push_str(&format!("# warning: {w}\n"));
+        }
         for item in &items {
             out.push_str("---\n");
             out.push_str(&serde_saphyr::to_string(item).map_err(ApiError::internal)?);
         }
         return Ok(HttpResponse::Ok().content_type("application/yaml").body(out));
     }
-    Ok(HttpResponse::Ok().json(ListResponse { items, next: None }))
+    Ok(HttpResponse::Ok().json(ManifestsResponse { mode, items, warnings }))
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -7,6 +7,7 @@
 pub mod crd;
 pub mod dataset;
 pub mod diff;
+pub mod fluid;
 pub mod jindo;
 pub mod kinds;
 pub mod layers;

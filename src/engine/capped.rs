@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
-use super::port::{Cluster, RequestCounts, Result};
+use super::port::{Cluster, Deleted, RequestCounts, Result};
 use crate::domain::kinds::Kind;
 use crate::domain::rollout::RolloutState;
 
@@ -38,7 +38,7 @@ impl Cluster for Capped {
         let _p = self.permit().await;
         self.inner.apply(object).await
     }
-    async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<()> {
+    async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<Deleted> {
         let _p = self.permit().await;
         self.inner.delete(kind, namespace, name).await
     }
@@ -58,6 +58,13 @@ impl Cluster for Capped {
     async fn ensure_namespace(&self, name: &str) -> Result<bool> {
         let _p = self.permit().await;
         self.inner.ensure_namespace(name).await
+    }
+    async fn discover_fluid(&self) -> Result<(Vec<String>, Option<Vec<String>>)> {
+        self.inner.discover_fluid().await
+    }
+    async fn set_pull_secrets(&self, kind: Kind, namespace: &str, name: &str, names: &[String]) -> Result<()> {
+        let _p = self.permit().await;
+        self.inner.set_pull_secrets(kind, namespace, name, names).await
     }
     fn requests(&self) -> RequestCounts {
         self.inner.requests()

@@ -6,14 +6,14 @@
 //! default: report only) or `auto`. One daemon at a time runs the loop: it holds the lease
 //! `drift-loop` in the database while it works.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Context;
-use super::plan::live::{STANDALONE_KINDS, read_live};
+use super::plan::live::read_live;
 use super::plan::{PlanError, PlanRequest, create_plan};
 use super::runner::apply_plan;
 use crate::domain::diff::{diff, normalize, project};
@@ -60,8 +60,12 @@ pub enum SyncPolicy {
 }
 
 pub fn sync_policy(ctx: &RuntimeContext) -> SyncPolicy {
-    let ann = ctx.runtime.metadata.annotations.as_ref().and_then(|a| a.get(SYNC_POLICY_ANNOTATION));
-    if ann.map(String::as_str) == Some("auto") { SyncPolicy::Auto } else { SyncPolicy::Manual }
+    let ann = ctx.runtime.annotations();
+    if ann.get(SYNC_POLICY_ANNOTATION).map(String::as_str) == Some("auto") {
+        SyncPolicy::Auto
+    } else {
+        SyncPolicy::Manual
+    }
 }
 
 /// The sync state of a runtime from its desired inputs and its sync record.
@@ -100,10 +104,14 @@ pub async fn drift_pass(ctx: &Arc<Context>) -> Result<Vec<String>, PlanError> {
                 continue;
             }
         };
-        let namespaces: BTreeSet<String> = runtimes.iter().map(|s| s.namespace.clone()).collect();
+        let Some(mode) = ctx.store.get_cluster(&cluster).await?.effective_mode() else { continue };
+        let mut namespaces: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for s in &runtimes {
+            namespaces.entry(s.namespace.clone()).or_default().push(s.name.clone());
+        }
         let mut live = BTreeMap::new();
-        for ns in namespaces {
-            match read_live(client.as_ref(), &ns, &STANDALONE_KINDS).await {
+        for (ns, names) in namespaces {
+            match read_live(client.as_ref(), &ns, mode, &names).await {
                 Ok(l) => {
                     live.insert(ns, l);
                 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::port::{Cluster, ClusterError, ClusterTarget, Clusters, RequestCounter, RequestCounts, Result};
+use super::port::{Cluster, ClusterError, ClusterTarget, Clusters, Deleted, RequestCounter, RequestCounts, Result};
 use crate::domain::kinds::Kind;
 use crate::domain::rollout::{Pod, RolloutState, Workload};
 use crate::domain::selector::parse_selector;
@@ -37,12 +37,16 @@ struct State {
     nodes: BTreeMap<String, BTreeMap<String, String>>,
     /// Name prefixes of pods created unready from now on.
     unready: BTreeSet<String>,
+    /// The resources of `data.fluid.io/v1alpha1` served (Fluid is "installed" when set).
+    fluid: Vec<String>,
 }
 
 /// One fake API server.
 pub struct FakeCluster {
     state: Mutex<State>,
     fault: Mutex<Option<Fault>>,
+    /// Writes this says yes to never get an answer (as if the process died with them in flight).
+    hold: Mutex<Option<Box<dyn Fn(&Request) -> bool + Send + Sync>>>,
     in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
     /// How long a mutating request takes (so concurrency can build up).
@@ -58,6 +62,7 @@ impl Default for FakeCluster {
         FakeCluster {
             state: Mutex::new(state),
             fault: Mutex::new(None),
+            hold: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             write_latency: Duration::from_millis(2),
@@ -109,8 +114,22 @@ impl FakeCluster {
         *self.fault.lock().unwrap() = Some(Box::new(fault));
     }
 
+    /// Writes `which` picks are accepted and never answered, from now on.
+    pub fn hold_when(&self, which: impl Fn(&Request) -> bool + Send + Sync + 'static) {
+        *self.hold.lock().unwrap() = Some(Box::new(which));
+    }
+
     pub fn heal(&self) {
         *self.fault.lock().unwrap() = None;
+        *self.hold.lock().unwrap() = None;
+    }
+
+    /// Serves Fluid's resources from now on (as if Fluid's CRDs were installed).
+    pub fn install_fluid(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.fluid = ["datasets", "alluxioruntimes", "jindoruntimes", "thinruntimes", "thinruntimeprofiles"]
+            .map(String::from)
+            .to_vec();
     }
 
     /// Labels a node (DaemonSet pods follow node selectors).
@@ -153,7 +172,11 @@ impl FakeCluster {
     }
 
     async fn write<T>(&self, req: Request, f: impl FnOnce(&mut State) -> T) -> Result<T> {
+        let held = self.hold.lock().unwrap().as_ref().is_some_and(|h| h(&req));
         self.begin(req)?;
+        if held {
+            std::future::pending::<()>().await;
+        }
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
         tokio::time::sleep(self.write_latency).await;
@@ -373,17 +396,22 @@ impl Cluster for Handle {
             .await
     }
 
-    async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<()> {
+    async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<Deleted> {
         self.counter.write();
         let key = (kind, namespace.to_string(), name.to_string());
         self.cluster
             .write(req("delete", kind, namespace, name), move |s| {
+                let Some(obj) = s.objects.get(&key) else { return Deleted::Gone };
+                if kind != Kind::Pod && str_at(obj, "/metadata/labels/app.kubernetes.io~1managed-by") != "fluidform" {
+                    return Deleted::NotOurs;
+                }
                 s.objects.remove(&key);
                 if kind.is_workload() {
                     s.objects.retain(|(k, ns, _), v| {
                         !(*k == Kind::Pod && *ns == key.1 && str_at(v, "/metadata/ownerReferences/0/name") == key.2)
                     });
                 }
+                Deleted::Deleted
             })
             .await
     }
@@ -420,7 +448,39 @@ impl Cluster for Handle {
     }
 
     async fn delete_pod(&self, namespace: &str, name: &str) -> Result<()> {
-        self.delete(Kind::Pod, namespace, name).await
+        self.delete(Kind::Pod, namespace, name).await.map(|_| ())
+    }
+
+    async fn discover_fluid(&self) -> Result<(Vec<String>, Option<Vec<String>>)> {
+        self.counter.read();
+        self.cluster.begin(req("discover", Kind::Namespace, "", ""))?;
+        let s = self.cluster.state.lock().unwrap();
+        let controllers = (!s.fluid.is_empty())
+            .then(|| vec!["alluxioruntime-controller".to_string(), "dataset-controller".to_string()]);
+        Ok((s.fluid.clone(), controllers.or(Some(vec![]))))
+    }
+
+    async fn set_pull_secrets(&self, kind: Kind, namespace: &str, name: &str, names: &[String]) -> Result<()> {
+        self.counter.write();
+        let key = (kind, namespace.to_string(), name.to_string());
+        let list: Vec<Value> = names.iter().map(|n| json!({"name": n})).collect();
+        self.cluster
+            .write(req("patch", kind, namespace, name), move |s| match s.objects.get_mut(&key) {
+                None => Err(ClusterError::Api {
+                    status: 404,
+                    reason: "NotFound".into(),
+                    message: "no such workload".into(),
+                }),
+                Some(o) => {
+                    if o.pointer("/spec/template/spec/imagePullSecrets") != Some(&Value::Array(list.clone())) {
+                        o["spec"]["template"]["spec"]["imagePullSecrets"] = Value::Array(list);
+                        let g = o.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+                        o["metadata"]["generation"] = json!(g + 1);
+                    }
+                    Ok(())
+                }
+            })
+            .await?
     }
 
     async fn ensure_namespace(&self, name: &str) -> Result<bool> {

@@ -113,6 +113,17 @@ impl RequestCounter {
     }
 }
 
+/// What a delete found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Deleted,
+    /// It was not there (any more).
+    Gone,
+    /// An object of that name exists but is not fluidform's (no `managed-by: fluidform`
+    /// label): it is left alone.
+    NotOurs,
+}
+
 /// Opens clusters. Implementations reuse connections per cluster and generation.
 #[async_trait::async_trait]
 pub trait Clusters: Send + Sync + 'static {
@@ -132,8 +143,9 @@ pub trait Cluster: Send + Sync {
     /// it sets from any other manager (`force`).
     async fn apply(&self, object: &Value) -> Result<()>;
 
-    /// Deletes an object; an object already gone counts as deleted.
-    async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<()>;
+    /// Deletes an object fluidform owns (it carries `app.kubernetes.io/managed-by:
+    /// fluidform`, and the delete is guarded by its uid); anything else is left alone.
+    async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<Deleted>;
 
     /// One LIST of a kind in a namespace (`""` for cluster-scoped kinds) by label selector;
     /// every item carries `apiVersion` and `kind`.
@@ -147,6 +159,15 @@ pub trait Cluster: Send + Sync {
 
     /// Deletes a pod (for `OnDelete` rollouts); a pod already gone counts as deleted.
     async fn delete_pod(&self, namespace: &str, name: &str) -> Result<()>;
+
+    /// The resources of Fluid's API group (`data.fluid.io/v1alpha1`) the cluster serves,
+    /// and Fluid's controllers (Deployments in `fluid-system`; `None` when not readable).
+    async fn discover_fluid(&self) -> Result<(Vec<String>, Option<Vec<String>>)>;
+
+    /// Sets the pull-secret list of a workload's pod template to exactly `names`, changing
+    /// nothing else (a JSON patch guarded by the object's resourceVersion, retried on
+    /// conflict, as field manager `fluidform`).
+    async fn set_pull_secrets(&self, kind: Kind, namespace: &str, name: &str, names: &[String]) -> Result<()>;
 
     /// Creates the namespace when it is missing; true when it was created.
     async fn ensure_namespace(&self, name: &str) -> Result<bool>;

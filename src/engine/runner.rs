@@ -30,14 +30,18 @@ use super::plan::{Action, PlanError, PlanRequest};
 use super::port::{Cluster, RequestCounts};
 use super::{Context, lock_id};
 use crate::domain::diff::normalize;
+use crate::domain::fluid::{Mode, fluid_workload, render_profile};
 use crate::domain::kinds::Kind;
 use crate::domain::layers::parse_managed_secret_name;
-use crate::domain::render::{CredentialSecret, RENDERER, credential_secret_object};
+use crate::domain::render::{CredentialSecret, credential_secret_object};
+use crate::domain::runtime::RuntimeKind;
 use crate::domain::states::RunStatus;
-use crate::service::runtimes::{SecretCache, cached_secret, render_real};
+use crate::engine::plan::namespace::{cr_lists, pull_secret_fields};
+use crate::engine::port::Deleted;
+use crate::service::runtimes::{SecretCache, cached_secret, render_real, renderer};
 use crate::store::plans::{PlanObjectFilter, PlanObjectRow, PlanRuntimeRow};
 use crate::store::runs::{NewRun, ObjectResult, RunObject, RunRecord, RunRefusal};
-use crate::store::sync::{AppliedObject, ObjectKey};
+use crate::store::sync::{AppliedObject, ObjectKey, Scope};
 
 /// Results recorded per commit at most.
 const GROUP: usize = 64;
@@ -60,9 +64,10 @@ impl Step {
             name: self.row.name.clone(),
         }
     }
-    /// The wave an object goes in: applies by kind, deletions after all of them, reversed.
+    /// The wave an object goes in: applies by kind (pull-secret lists of Fluid's workloads
+    /// after the runtime resources), deletions after all of them, reversed.
     fn wave(&self) -> u16 {
-        let w = self.kind.wave() as u16;
+        let w = if self.row.scope == Scope::PullSecrets { 4 } else { self.kind.wave() as u16 };
         if self.action == Action::Delete { 100 + (10 - w) } else { w }
     }
 }
@@ -119,6 +124,12 @@ pub async fn apply_plan_with(
     let request: PlanRequest =
         serde_json::from_value(plan.request).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
     let runtimes = ctx.store.plan_runtimes(plan_id).await?;
+    let clusters: BTreeSet<&str> = runtimes.iter().map(|r| r.cluster.as_str()).collect();
+    for c in clusters {
+        if ctx.store.get_cluster(c).await?.effective_mode().is_none() {
+            return Err(PlanError::ModeUnknown(c.to_string()));
+        }
+    }
     let locks: Vec<String> = runtimes.iter().map(|r| lock_id(&r.namespace, &r.name)).collect();
     let steps = run_order(ctx.store.plan_objects(plan_id, &PlanObjectFilter::default(), -1, i64::MAX).await?);
     let objects: Vec<RunObject> = steps
@@ -184,8 +195,17 @@ async fn execute(
     };
     let result = run(&ctx, &run_id, &request, &runtimes, steps).await;
     renew.abort();
+    let mut modes: BTreeMap<String, &'static str> = BTreeMap::new();
+    for r in &runtimes {
+        if !modes.contains_key(&r.cluster)
+            && let Ok(c) = ctx.store.get_cluster(&r.cluster).await
+        {
+            modes.insert(r.cluster.clone(), renderer(c.effective_mode().unwrap_or(Mode::Standalone)));
+        }
+    }
+    let renderer_of = |c: &str| modes.get(c).copied().unwrap_or_default().to_string();
     let (status, error, counts) = match result {
-        Ok(counts) => match ctx.store.record_run_succeeded(&run_id, &runtimes, RENDERER).await {
+        Ok(counts) => match ctx.store.record_run_succeeded(&run_id, &runtimes, renderer_of).await {
             Ok(()) => (RunStatus::Succeeded, None, counts),
             Err(e) => (RunStatus::Failed, Some(format!("recording the result failed: {e}")), counts),
         },
@@ -389,7 +409,7 @@ impl ClusterRun<'_> {
         let store = &self.ctx.store;
         let sending: Vec<&Step> = steps.iter().filter(|s| s.action != Action::Delete).collect();
         let mut owners: BTreeSet<(String, String)> = BTreeSet::new();
-        for s in sending.iter().filter(|s| s.kind != Kind::Secret) {
+        for s in sending.iter().filter(|s| s.kind != Kind::Secret && s.kind != Kind::ThinRuntimeProfile) {
             let owner = s.row.runtime.as_deref().and_then(|r| r.split_once('/'));
             let Some((ns, n)) = owner else { return Err(format!("{} {} has no runtime", s.kind, s.row.name)) };
             owners.insert((ns.to_string(), n.to_string()));
@@ -402,6 +422,7 @@ impl ClusterRun<'_> {
             }
         }
         let rec = store.get_cluster(self.cluster).await.map_err(|e| e.to_string())?;
+        let mode = rec.effective_mode().ok_or_else(|| PlanError::ModeUnknown(self.cluster.to_string()).to_string())?;
         let defaults = rec.default_image_pull_secrets.clone();
         let contexts = store.runtime_contexts_by_id(&ids, |_| defaults.clone()).await.map_err(|e| e.to_string())?;
         let mut cache = SecretCache::new();
@@ -412,6 +433,7 @@ impl ClusterRun<'_> {
                 p.runtime_id == Some(rt.record.id)
                     && p.generation == rt.record.generation
                     && p.layer_revision == rt.layer_revision
+                    && p.deps_revision == rt.record.deps_revision
             });
             if !same {
                 return Err(format!(
@@ -419,7 +441,20 @@ impl ClusterRun<'_> {
                     rt.record.namespace, rt.record.name
                 ));
             }
-            for o in render_real(store, &self.ctx.key, rt, &mut cache).await.map_err(|e| e.to_string())? {
+            for o in render_real(store, &self.ctx.key, rt, mode, &mut cache).await.map_err(|e| e.to_string())? {
+                if let Some(kind) = RuntimeKind::from_kind(&o.kind) {
+                    // The lists the runtime resource asks of the workloads Fluid created.
+                    for (comp, names) in cr_lists(kind, &o.object) {
+                        let (wkind, wname, _) = fluid_workload(kind, &rt.record.name, comp);
+                        let key = ObjectKey {
+                            cluster: self.cluster.to_string(),
+                            namespace: o.namespace.clone(),
+                            kind: wkind.as_str().into(),
+                            name: wname.clone(),
+                        };
+                        rendered.insert(key, pull_secret_fields(wkind, &o.namespace, &wname, &names));
+                    }
+                }
                 let key =
                     ObjectKey { cluster: self.cluster.to_string(), namespace: o.namespace, kind: o.kind, name: o.name };
                 rendered.insert(key, o.object);
@@ -431,17 +466,23 @@ impl ClusterRun<'_> {
         let mut out = HashMap::new();
         for s in sending {
             let key = s.key();
-            let object = if s.kind == Kind::Secret {
-                let Some((credential, version)) = parse_managed_secret_name(&s.row.name) else {
-                    return Err(format!("Secret {} is not a credential version", s.row.name));
-                };
-                let bytes = cached_secret(store, &self.ctx.key, &mut cache, credential, version)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let secret = CredentialSecret { credential: credential.into(), version, dockerconfigjson: Some(bytes) };
-                credential_secret_object(&s.row.namespace, &secret).object
-            } else {
-                match rendered.remove(&key) {
+            let object = match s.kind {
+                Kind::Secret => {
+                    let Some((credential, version)) = parse_managed_secret_name(&s.row.name) else {
+                        return Err(format!("Secret {} is not a credential version", s.row.name));
+                    };
+                    let bytes = cached_secret(store, &self.ctx.key, &mut cache, credential, version)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let secret =
+                        CredentialSecret { credential: credential.into(), version, dockerconfigjson: Some(bytes) };
+                    credential_secret_object(&s.row.namespace, &secret).object
+                }
+                Kind::ThinRuntimeProfile => {
+                    let p = store.get_profile(self.cluster, &s.row.name).await.map_err(|e| e.to_string())?;
+                    render_profile(&p.profile().map_err(|e| e.to_string())?).object
+                }
+                _ => match rendered.remove(&key) {
                     Some(o) => o,
                     None => {
                         return Err(format!(
@@ -449,7 +490,7 @@ impl ClusterRun<'_> {
                             s.kind, key.namespace, key.name
                         ));
                     }
-                }
+                },
             };
             if s.row.digest.as_deref().is_some_and(|d| d != object_digest(&object)) {
                 return Err(format!(
@@ -471,35 +512,39 @@ async fn act(
     run_id: &str,
 ) -> (ObjectResult, Option<String>) {
     let key = s.key();
-    let outcome = match s.action {
-        Action::Create | Action::Update => match desired.get(&key) {
-            Some(object) => client.apply(object).await.map(|()| ObjectResult::Applied {
-                seq: s.seq,
-                applied: AppliedObject {
-                    key: key.clone(),
-                    api_version: s.row.api_version.clone(),
-                    runtime: s
-                        .row
-                        .runtime
-                        .as_deref()
-                        .and_then(|r| r.split_once('/'))
-                        .map(|(a, b)| (a.into(), b.into())),
-                    fields: normalize(object),
-                    applied_at: chrono::Utc::now(),
-                    run_id: run_id.to_string(),
-                },
-            }),
-            None => {
-                return (
-                    ObjectResult::Failed { seq: s.seq, error: "not rendered".into() },
-                    Some(format!("{} {}/{} is not rendered", s.kind, key.namespace, key.name)),
-                );
-            }
+    let applied = |object: &Value, scope: Scope| ObjectResult::Applied {
+        seq: s.seq,
+        applied: AppliedObject {
+            key: key.clone(),
+            api_version: s.row.api_version.clone(),
+            scope,
+            runtime: s.row.runtime.as_deref().and_then(|r| r.split_once('/')).map(|(a, b)| (a.into(), b.into())),
+            fields: normalize(object),
+            applied_at: chrono::Utc::now(),
+            run_id: run_id.to_string(),
         },
-        Action::Delete | Action::NoOp => client
-            .delete(s.kind, &key.namespace, &key.name)
-            .await
-            .map(|()| ObjectResult::Deleted { seq: s.seq, key: key.clone() }),
+    };
+    let outcome = match (s.action, desired.get(&key)) {
+        (Action::Create | Action::Update, None) => {
+            return (
+                ObjectResult::Failed { seq: s.seq, error: "not rendered".into() },
+                Some(format!("{} {}/{} is not rendered", s.kind, key.namespace, key.name)),
+            );
+        }
+        (Action::Create | Action::Update, Some(object)) if s.row.scope == Scope::PullSecrets => {
+            let names = crate::engine::plan::live::template_pull_secrets(object);
+            client
+                .set_pull_secrets(s.kind, &key.namespace, &key.name, &names)
+                .await
+                .map(|()| applied(object, Scope::PullSecrets))
+        }
+        (Action::Create | Action::Update, Some(object)) => client.apply(object).await.map(|()| applied(object, Scope::Object)),
+        (Action::Delete | Action::NoOp, _) => client.delete(s.kind, &key.namespace, &key.name).await.map(|d| {
+            if d == Deleted::NotOurs {
+                tracing::warn!(object = %format!("{} {}/{}", s.kind, key.namespace, key.name), "not deleted: the live object is not fluidform's");
+            }
+            ObjectResult::Deleted { seq: s.seq, key: key.clone() }
+        }),
     };
     match outcome {
         Ok(r) => (r, None),

@@ -18,8 +18,11 @@ use kube::core::GroupVersionKind;
 use serde_json::Value;
 
 use crate::domain::kinds::Kind;
+use crate::domain::render::{MANAGED_BY, MANAGED_BY_LABEL};
 use crate::domain::rollout::RolloutState;
-use crate::engine::port::{Cluster, ClusterError, ClusterTarget, Clusters, RequestCounter, RequestCounts, Result};
+use crate::engine::port::{
+    Cluster, ClusterError, ClusterTarget, Clusters, Deleted, RequestCounter, RequestCounts, Result,
+};
 
 /// The field manager of every server-side apply.
 pub const FIELD_MANAGER: &str = "fluidform";
@@ -213,14 +216,25 @@ impl Cluster for KubeCluster {
         Ok(())
     }
 
-    async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<()> {
+    async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<Deleted> {
         let api = self.api(kind, namespace);
-        let params =
-            DeleteParams { propagation_policy: Some(kube::api::PropagationPolicy::Background), ..Default::default() };
+        self.counter.read();
+        let Some(obj) = api.get_opt(name).await.map_err(from_kube)? else { return Ok(Deleted::Gone) };
+        let ours =
+            obj.metadata.labels.as_ref().and_then(|l| l.get(MANAGED_BY_LABEL)).map(String::as_str) == Some(MANAGED_BY);
+        if !ours {
+            return Ok(Deleted::NotOurs);
+        }
+        let params = DeleteParams {
+            propagation_policy: Some(kube::api::PropagationPolicy::Background),
+            preconditions: Some(kube::api::Preconditions { uid: obj.metadata.uid.clone(), resource_version: None }),
+            ..Default::default()
+        };
         self.counter.write();
         match api.delete(name, &params).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Ok(_) => Ok(Deleted::Deleted),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(Deleted::Gone),
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(Deleted::NotOurs),
             Err(e) => Err(from_kube(e)),
         }
     }
@@ -260,7 +274,81 @@ impl Cluster for KubeCluster {
     }
 
     async fn delete_pod(&self, namespace: &str, name: &str) -> Result<()> {
-        self.delete(Kind::Pod, namespace, name).await
+        let api = self.api(Kind::Pod, namespace);
+        self.counter.write();
+        match api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(from_kube(e)),
+        }
+    }
+
+    async fn discover_fluid(&self) -> Result<(Vec<String>, Option<Vec<String>>)> {
+        self.counter.read();
+        let resources = match self.client().list_api_group_resources("data.fluid.io/v1alpha1").await {
+            Ok(list) => list.resources.into_iter().map(|r| r.name).filter(|n| !n.contains('/')).collect(),
+            Err(kube::Error::Api(s)) if s.code == 404 => vec![],
+            Err(e) => return Err(from_kube(e)),
+        };
+        let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(self.client(), "fluid-system");
+        self.counter.read();
+        let controllers = match deployments.list_metadata(&ListParams::default()).await {
+            Ok(list) => Some(list.items.into_iter().filter_map(|d| d.metadata.name).collect()),
+            Err(kube::Error::Api(s)) if s.code == 403 || s.code == 401 => None,
+            Err(e) => return Err(from_kube(e)),
+        };
+        Ok((resources, controllers))
+    }
+
+    async fn set_pull_secrets(&self, kind: Kind, namespace: &str, name: &str, names: &[String]) -> Result<()> {
+        let info = kind.info();
+        let uri = format!(
+            "/apis/{}/namespaces/{namespace}/{}/{name}?fieldManager={FIELD_MANAGER}",
+            info.api_version, info.plural
+        );
+        let want: Vec<Value> = names.iter().map(|n| serde_json::json!({"name": n})).collect();
+        let api = self.api(kind, namespace);
+        for _ in 0..8 {
+            self.counter.read();
+            let Some(obj) = api.get_opt(name).await.map_err(from_kube)? else {
+                return Err(ClusterError::Api {
+                    status: 404,
+                    reason: "NotFound".into(),
+                    message: format!("{kind} {namespace}/{name} does not exist"),
+                });
+            };
+            let value = serde_json::to_value(&obj).map_err(|e| ClusterError::Config(e.to_string()))?;
+            if value
+                .pointer("/spec/template/spec/imagePullSecrets")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                == want.as_slice()
+            {
+                return Ok(());
+            }
+            let rv = obj.metadata.resource_version.clone().unwrap_or_default();
+            let patch = serde_json::json!([
+                {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
+                {"op": "add", "path": "/spec/template/spec/imagePullSecrets", "value": want},
+            ]);
+            let req = http::Request::patch(&uri)
+                .header("Content-Type", "application/json-patch+json")
+                .body(serde_json::to_vec(&patch).expect("a patch serializes"))
+                .map_err(|e| ClusterError::Config(e.to_string()))?;
+            self.counter.write();
+            match self.client().request::<Value>(req).await {
+                Ok(_) => {}
+                // Someone else wrote the object since it was read: read it again.
+                Err(kube::Error::Api(s)) if s.code == 409 || s.code == 422 => continue,
+                Err(e) => return Err(from_kube(e)),
+            }
+        }
+        Err(ClusterError::Api {
+            status: 409,
+            reason: "Conflict".into(),
+            message: format!("{kind} {namespace}/{name} kept changing; its pull-secret list was not set"),
+        })
     }
 
     async fn ensure_namespace(&self, name: &str) -> Result<bool> {

@@ -40,6 +40,9 @@ pub struct ClusterRequest {
     pub default_image_pull_secrets: Option<Vec<String>>,
     /// Objects a run sends at once to this cluster, 1 to 64 (default 16).
     pub apply_concurrency: Option<u32>,
+    /// How the cluster runs runtimes: `fluid`, `standalone`, or `auto` (the default: the
+    /// first probe or refreshing plan finds out).
+    pub mode: Option<crate::domain::fluid::ClusterMode>,
 }
 
 /// The credential of a cluster as stored (sealed).
@@ -268,6 +271,7 @@ pub fn cluster_write(name: &str, req: ClusterRequest, key: &MasterKey) -> Result
         auth: sealed_auth,
         default_image_pull_secrets: defaults,
         apply_concurrency: req.apply_concurrency,
+        mode: req.mode.unwrap_or_default(),
     })
 }
 
@@ -292,6 +296,20 @@ pub async fn put_cluster(
     actor: &str,
 ) -> Result<(ClusterRecord, bool)> {
     let write = cluster_write(name, req, key)?;
+    if write.mode == crate::domain::fluid::ClusterMode::Standalone {
+        let filter = crate::store::runtimes::RuntimeFilter { cluster: Some(name.to_string()), namespace: None };
+        let (needs_fluid, _) =
+            store.list_runtimes(&filter, None, 1, |r| r.kind != crate::domain::runtime::RuntimeKind::Alluxio).await?;
+        if let Some(r) = needs_fluid.first() {
+            return Err(ServiceError::invalid(
+                "mode",
+                format!(
+                    "{} {}/{} runs on this cluster and needs Fluid; standalone renders AlluxioRuntimes only",
+                    r.kind, r.namespace, r.name
+                ),
+            ));
+        }
+    }
     Ok(store.put_cluster(name, write, if_match, actor).await?)
 }
 

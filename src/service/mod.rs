@@ -3,6 +3,7 @@
 
 pub mod clusters;
 pub mod credentials;
+pub mod fluid;
 pub mod runtimes;
 
 use crate::domain::FieldError;

@@ -6,12 +6,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::credentials::version_secret;
 use super::{Result, ServiceError};
-use crate::domain::layers::{Resolution, resolve};
-use crate::domain::manifest::{ManifestFormat, parse_runtime};
-use crate::domain::render::{CredentialSecret, RenderInput, RenderedObject, render};
-use crate::domain::validate::validate_runtime;
+use crate::domain::FieldError;
+use crate::domain::dataset::parse_dataset;
+use crate::domain::fluid::{FLUID_RENDERER, FluidInput, Mode, render_fluid};
+use crate::domain::layers::{Resolution, resolve_layers};
+use crate::domain::manifest::ManifestFormat;
+use crate::domain::render::{CredentialSecret, RENDERER, RenderInput, RenderedObject, render};
+use crate::domain::runtime::{RuntimeKind, RuntimeManifest, parse_manifest, validate_manifest};
+use crate::domain::validate::validate_dataset;
 use crate::secrets::MasterKey;
 use crate::store::Store;
+use crate::store::datasets::DatasetRecord;
 use crate::store::runtimes::{RuntimeContext, RuntimeRecord};
 
 pub struct PutRuntime<'a> {
@@ -24,17 +29,147 @@ pub struct PutRuntime<'a> {
     pub actor: &'a str,
 }
 
-pub async fn put_runtime(store: &Store, req: PutRuntime<'_>) -> Result<(RuntimeRecord, bool)> {
-    let runtime = parse_runtime(req.body, req.format).map_err(|e| ServiceError::Invalid(vec![e]))?;
-    let errors = validate_runtime(&runtime, req.namespace, req.name);
+/// What a runtime PUT stored.
+pub struct PutRuntimeOutcome {
+    pub record: RuntimeRecord,
+    pub created: bool,
+    /// The Dataset given in the same body, when there was one.
+    pub dataset: Option<(DatasetRecord, bool)>,
+}
+
+/// The documents of a body: one for JSON, each `---`-separated one for YAML.
+fn documents(body: &[u8], format: ManifestFormat) -> Vec<Vec<u8>> {
+    if format == ManifestFormat::Json {
+        return vec![body.to_vec()];
+    }
+    let text = String::from_utf8_lossy(body);
+    let mut docs = vec![String::new()];
+    for line in text.lines() {
+        if line.trim_end() == "---" || line.starts_with("--- ") {
+            docs.push(line.strip_prefix("---").unwrap_or_default().trim_start().to_string());
+            continue;
+        }
+        let last = docs.last_mut().expect("never empty");
+        last.push_str(line);
+        last.push('\n');
+    }
+    docs.into_iter()
+        .filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
+        .map(String::into_bytes)
+        .collect()
+}
+
+fn kind_of(doc: &[u8], format: ManifestFormat) -> Option<String> {
+    let v: serde_json::Value = match format {
+        ManifestFormat::Json => serde_json::from_slice(doc).ok()?,
+        ManifestFormat::Yaml => serde_saphyr::from_slice(doc).ok()?,
+    };
+    v.get("kind").and_then(|k| k.as_str()).map(String::from)
+}
+
+fn prefixed(prefix: &str, errors: Vec<FieldError>) -> Vec<FieldError> {
+    errors
+        .into_iter()
+        .map(|e| {
+            FieldError::new(
+                if e.field.is_empty() { prefix.to_string() } else { format!("{prefix}.{}", e.field) },
+                e.message,
+            )
+        })
+        .collect()
+}
+
+/// Validates and stores a runtime manifest (any supported kind), and the Dataset of the same
+/// namespace and name when the body carries one as a second YAML document. A JindoRuntime
+/// or ThinRuntime on a `standalone` cluster is refused (standalone rendering is
+/// AlluxioRuntime only); a ThinRuntime must name a ThinRuntimeProfile stored for its cluster.
+pub async fn put_runtime(store: &Store, req: PutRuntime<'_>) -> Result<PutRuntimeOutcome> {
+    let docs = documents(req.body, req.format);
+    let multi = docs.len() > 1;
+    let (mut runtime_doc, mut dataset_doc) = (None, None);
+    for (i, d) in docs.iter().enumerate() {
+        match kind_of(d, req.format).as_deref() {
+            Some("Dataset") if multi && dataset_doc.is_none() => dataset_doc = Some(d),
+            Some("Dataset") if multi => {
+                return Err(ServiceError::invalid(
+                    format!("documents[{i}]"),
+                    "a second Dataset; give one runtime and at most one Dataset",
+                ));
+            }
+            _ if runtime_doc.is_none() => runtime_doc = Some(d),
+            _ => {
+                return Err(ServiceError::invalid(
+                    format!("documents[{i}]"),
+                    "a second runtime; give one runtime and at most one Dataset",
+                ));
+            }
+        }
+    }
+    let body = runtime_doc.map(Vec::as_slice).unwrap_or(req.body);
+    let runtime = parse_manifest(body, req.format).map_err(|e| ServiceError::Invalid(vec![e]))?;
+    let mut errors = validate_manifest(&runtime, req.namespace, req.name);
+    let dataset = match dataset_doc {
+        Some(d) => match parse_dataset(d, req.format) {
+            Ok(ds) => {
+                errors.extend(prefixed("dataset", validate_dataset(&ds, req.namespace, req.name)));
+                Some(ds)
+            }
+            Err(e) => {
+                errors.extend(prefixed("dataset", vec![e]));
+                None
+            }
+        },
+        None => None,
+    };
+    if let Ok(cluster) = store.get_cluster(req.cluster).await {
+        if runtime.kind() != RuntimeKind::Alluxio && cluster.mode == crate::domain::fluid::ClusterMode::Standalone {
+            errors.push(FieldError::new(
+                "kind",
+                format!(
+                    "{} needs Fluid: cluster {:?} is standalone, where fluidform renders AlluxioRuntimes only",
+                    runtime.kind(),
+                    req.cluster
+                ),
+            ));
+        }
+        if let Some(p) = runtime.profile_name()
+            && store.get_profile(req.cluster, p).await.is_err()
+        {
+            errors.push(FieldError::new(
+                "spec.profileName",
+                format!("ThinRuntimeProfile {p:?} is not stored for cluster {:?}; PUT /v1/thinruntimeprofiles/{p}?cluster={} first", req.cluster, req.cluster),
+            ));
+        }
+    }
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
     }
-    Ok(store.put_runtime(req.namespace, req.name, req.cluster, &runtime, req.if_match, req.actor).await?)
+    let (record, created, dataset) = store
+        .put_runtime_with_dataset(
+            req.namespace,
+            req.name,
+            req.cluster,
+            &runtime,
+            dataset.as_ref(),
+            req.if_match,
+            req.actor,
+        )
+        .await?;
+    Ok(PutRuntimeOutcome { record, created, dataset })
 }
 
 pub fn resolution(ctx: &RuntimeContext) -> Resolution {
-    resolve(&ctx.runtime.layers(), &ctx.cluster_default, &ctx.bindings)
+    let layers = ctx.runtime.layers();
+    let profile = ctx.profile.as_ref().map(|p| p.layers());
+    resolve_layers(&ctx.layer_inputs(&layers, profile.as_ref()), &ctx.bindings)
+}
+
+/// The renderer objects of `mode` come from (recorded with what was applied).
+pub fn renderer(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Standalone => RENDERER,
+        Mode::Fluid => FLUID_RENDERER,
+    }
 }
 
 /// Decrypted credential versions, kept for the length of one run (each version is opened
@@ -54,25 +189,50 @@ pub fn secrets_in_use(resolution: &Resolution) -> BTreeSet<(String, u32)> {
     in_use
 }
 
-fn render_with(ctx: &RuntimeContext, resolution: &Resolution, secrets: &[CredentialSecret]) -> Vec<RenderedObject> {
-    render(&RenderInput {
-        namespace: &ctx.record.namespace,
-        name: &ctx.record.name,
-        runtime: &ctx.runtime,
-        resolution,
-        secrets,
-    })
+fn render_with(
+    ctx: &RuntimeContext,
+    mode: Mode,
+    resolution: &Resolution,
+    secrets: &[CredentialSecret],
+) -> Result<Vec<RenderedObject>> {
+    match (mode, &ctx.runtime) {
+        (Mode::Standalone, RuntimeManifest::Alluxio(rt)) => Ok(render(&RenderInput {
+            namespace: &ctx.record.namespace,
+            name: &ctx.record.name,
+            runtime: rt,
+            resolution,
+            secrets,
+        })),
+        (Mode::Standalone, other) => Err(ServiceError::invalid(
+            "kind",
+            format!(
+                "{} {}/{} needs Fluid: its cluster runs standalone, where fluidform renders AlluxioRuntimes only",
+                other.kind(),
+                ctx.record.namespace,
+                ctx.record.name
+            ),
+        )),
+        (Mode::Fluid, manifest) => Ok(render_fluid(&FluidInput {
+            namespace: &ctx.record.namespace,
+            name: &ctx.record.name,
+            manifest,
+            resolution,
+            bindings: &ctx.bindings,
+            dataset: ctx.dataset.as_ref(),
+            secrets,
+        })),
+    }
 }
 
-/// Renders every object of a runtime with credential Secrets redacted (no data): what plans
-/// compare and the manifests view shows. Pure.
-pub fn render_redacted(ctx: &RuntimeContext) -> Vec<RenderedObject> {
+/// Renders every object of a runtime for a cluster running in `mode`, credential Secrets
+/// redacted (no data): what plans compare and the manifests view shows. Pure.
+pub fn render_redacted(ctx: &RuntimeContext, mode: Mode) -> Result<Vec<RenderedObject>> {
     let resolution = resolution(ctx);
     let secrets: Vec<CredentialSecret> = secrets_in_use(&resolution)
         .into_iter()
         .map(|(credential, version)| CredentialSecret { credential, version, dockerconfigjson: None })
         .collect();
-    render_with(ctx, &resolution, &secrets)
+    render_with(ctx, mode, &resolution, &secrets)
 }
 
 /// The `.dockerconfigjson` of a credential version, opened once per cache.
@@ -96,6 +256,7 @@ pub async fn render_real(
     store: &Store,
     key: &MasterKey,
     ctx: &RuntimeContext,
+    mode: Mode,
     cache: &mut SecretCache,
 ) -> Result<Vec<RenderedObject>> {
     let resolution = resolution(ctx);
@@ -104,5 +265,5 @@ pub async fn render_real(
         let bytes = cached_secret(store, key, cache, &credential, version).await?;
         secrets.push(CredentialSecret { credential, version, dockerconfigjson: Some(bytes) });
     }
-    Ok(render_with(ctx, &resolution, &secrets))
+    render_with(ctx, mode, &resolution, &secrets)
 }

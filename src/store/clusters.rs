@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use super::runtimes::{LayerChange, record_cluster_layer_change};
 use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
+use crate::domain::fluid::{ClusterMode, Detection, Mode, effective_mode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -41,6 +42,9 @@ pub struct ClusterRecord {
     pub default_image_pull_secrets: Vec<String>,
     /// Objects a run sends at once to this cluster (default: the daemon's setting).
     pub apply_concurrency: Option<u32>,
+    pub mode: ClusterMode,
+    /// What the last probe or refreshing plan found of Fluid.
+    pub detected: Option<Detection>,
     pub generation: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -49,6 +53,10 @@ pub struct ClusterRecord {
 impl ClusterRecord {
     pub fn etag(&self) -> String {
         etag(self.generation)
+    }
+    /// How the cluster runs runtimes; `None` while an `auto` cluster was never probed.
+    pub fn effective_mode(&self) -> Option<Mode> {
+        effective_mode(self.mode, self.detected.as_ref())
     }
 }
 
@@ -61,9 +69,10 @@ pub struct ClusterWrite {
     pub auth: Option<(ClusterAuthKind, String)>,
     pub default_image_pull_secrets: Vec<String>,
     pub apply_concurrency: Option<u32>,
+    pub mode: ClusterMode,
 }
 
-const COLUMNS: &str = "name, server, ca_data, insecure_skip_tls_verify, auth_kind, auth_sealed, default_image_pull_secrets, apply_concurrency, generation, created_at, updated_at";
+const COLUMNS: &str = "name, server, ca_data, insecure_skip_tls_verify, auth_kind, auth_sealed, default_image_pull_secrets, apply_concurrency, mode, detected, generation, created_at, updated_at";
 
 fn row_to_cluster(row: &sqlx::sqlite::SqliteRow) -> Result<ClusterRecord> {
     Ok(ClusterRecord {
@@ -75,6 +84,9 @@ fn row_to_cluster(row: &sqlx::sqlite::SqliteRow) -> Result<ClusterRecord> {
         auth_sealed: row.try_get("auth_sealed")?,
         default_image_pull_secrets: parse_json(&row.try_get::<String, _>("default_image_pull_secrets")?)?,
         apply_concurrency: row.try_get::<Option<i64>, _>("apply_concurrency")?.map(|n| n as u32),
+        mode: ClusterMode::parse(&row.try_get::<String, _>("mode")?)
+            .ok_or_else(|| StoreError::Corrupt("cluster mode".into()))?,
+        detected: row.try_get::<Option<String>, _>("detected")?.as_deref().map(parse_json).transpose()?,
         generation: row.try_get("generation")?,
         created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
         updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
@@ -135,6 +147,8 @@ impl Store {
                     auth_sealed: sealed,
                     default_image_pull_secrets: write.default_image_pull_secrets,
                     apply_concurrency: write.apply_concurrency,
+                    mode: write.mode,
+                    detected: None,
                     generation: 1,
                     created_at: at,
                     updated_at: at,
@@ -150,7 +164,8 @@ impl Store {
                     && old.auth_kind == kind
                     && old.auth_sealed == sealed
                     && old.default_image_pull_secrets == write.default_image_pull_secrets
-                    && old.apply_concurrency == write.apply_concurrency;
+                    && old.apply_concurrency == write.apply_concurrency
+                    && old.mode == write.mode;
                 if unchanged {
                     return Ok((old, false));
                 }
@@ -172,6 +187,8 @@ impl Store {
                     auth_sealed: sealed,
                     default_image_pull_secrets: write.default_image_pull_secrets,
                     apply_concurrency: write.apply_concurrency,
+                    mode: write.mode,
+                    detected: old.detected.clone(),
                     generation: old.generation + 1,
                     created_at: old.created_at,
                     updated_at: at,
@@ -180,12 +197,13 @@ impl Store {
             }
         };
         sqlx::query(
-            "INSERT INTO clusters (name, server, ca_data, insecure_skip_tls_verify, auth_kind, auth_sealed, default_image_pull_secrets, apply_concurrency, generation, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO clusters (name, server, ca_data, insecure_skip_tls_verify, auth_kind, auth_sealed, default_image_pull_secrets, apply_concurrency, mode, generation, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (name) DO UPDATE SET server = excluded.server, ca_data = excluded.ca_data,
                insecure_skip_tls_verify = excluded.insecure_skip_tls_verify, auth_kind = excluded.auth_kind,
                auth_sealed = excluded.auth_sealed, default_image_pull_secrets = excluded.default_image_pull_secrets,
-               apply_concurrency = excluded.apply_concurrency, generation = excluded.generation, updated_at = excluded.updated_at",
+               apply_concurrency = excluded.apply_concurrency, mode = excluded.mode, generation = excluded.generation,
+               updated_at = excluded.updated_at",
         )
         .bind(&record.name)
         .bind(&record.server)
@@ -195,6 +213,7 @@ impl Store {
         .bind(&record.auth_sealed)
         .bind(serde_json::to_string(&record.default_image_pull_secrets).expect("strings serialize"))
         .bind(record.apply_concurrency.map(i64::from))
+        .bind(record.mode.as_str())
         .bind(record.generation)
         .bind(fmt_time(record.created_at))
         .bind(fmt_time(record.updated_at))
@@ -202,6 +221,24 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok((record, created))
+    }
+
+    /// Records what was found of Fluid on a cluster. When that changes how an `auto`
+    /// cluster runs runtimes, its generation moves (plans made before are stale).
+    pub async fn record_detection(&self, name: &str, detection: &Detection) -> Result<ClusterRecord> {
+        let mut tx = self.begin().await?;
+        let old =
+            get_cluster_tx(&mut tx, name).await?.ok_or_else(|| StoreError::not_found(format!("cluster {name:?}")))?;
+        let moved = old.effective_mode() != effective_mode(old.mode, Some(detection));
+        sqlx::query("UPDATE clusters SET detected = ?, generation = generation + ? WHERE name = ?")
+            .bind(serde_json::to_string(detection).expect("detection serializes"))
+            .bind(moved as i64)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        let rec = get_cluster_tx(&mut tx, name).await?.expect("just updated");
+        tx.commit().await?;
+        Ok(rec)
     }
 
     pub async fn delete_cluster(&self, name: &str, if_match: Option<&str>) -> Result<()> {

@@ -7,9 +7,11 @@
 
 pub mod clusters;
 pub mod credentials;
+pub mod datasets;
 pub mod idempotency;
 pub mod locks;
 pub mod plans;
+pub mod profiles;
 pub mod rotations;
 pub mod runs;
 pub mod runtimes;

@@ -35,6 +35,7 @@ pub struct PlanRuntimeRow {
     pub runtime_id: Option<i64>,
     pub generation: i64,
     pub layer_revision: i64,
+    pub deps_revision: i64,
     pub spec_hash: String,
     pub bindings: BTreeMap<String, u32>,
 }
@@ -54,6 +55,7 @@ pub struct PlanObjectRow {
     pub reasons: serde_json::Value,
     pub diff: Option<serde_json::Value>,
     pub digest: Option<String>,
+    pub scope: super::sync::Scope,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -94,6 +96,7 @@ fn row_to_object(r: &sqlx::sqlite::SqliteRow) -> Result<PlanObjectRow> {
         reasons: parse_json(&r.try_get::<String, _>("reasons")?)?,
         diff: r.try_get::<Option<String>, _>("diff")?.as_deref().map(parse_json).transpose()?,
         digest: r.try_get("digest")?,
+        scope: super::sync::Scope::parse(&r.try_get::<String, _>("scope")?).unwrap_or_default(),
     })
 }
 
@@ -123,7 +126,7 @@ impl Store {
         .await?;
         for chunk in runtimes.chunks(CHUNK) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO plan_runtimes (plan_id, namespace, name, cluster, removed, runtime_id, generation, layer_revision, spec_hash, bindings) ",
+                "INSERT INTO plan_runtimes (plan_id, namespace, name, cluster, removed, runtime_id, generation, layer_revision, deps_revision, spec_hash, bindings) ",
             );
             q.push_values(chunk, |mut b, r| {
                 b.push_bind(p.id.clone())
@@ -134,6 +137,7 @@ impl Store {
                     .push_bind(r.runtime_id)
                     .push_bind(r.generation)
                     .push_bind(r.layer_revision)
+                    .push_bind(r.deps_revision)
                     .push_bind(r.spec_hash.clone())
                     .push_bind(serde_json::to_string(&r.bindings).expect("bindings serialize"));
             });
@@ -141,7 +145,7 @@ impl Store {
         }
         for chunk in objects.chunks(CHUNK) {
             let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO plan_objects (plan_id, seq, cluster, namespace, api_version, kind, name, runtime, action, reasons, diff, digest) ",
+                "INSERT INTO plan_objects (plan_id, seq, cluster, namespace, api_version, kind, name, runtime, action, reasons, diff, digest, scope) ",
             );
             q.push_values(chunk, |mut b, o| {
                 b.push_bind(p.id.clone())
@@ -155,7 +159,8 @@ impl Store {
                     .push_bind(o.action.clone())
                     .push_bind(o.reasons.to_string())
                     .push_bind(o.diff.as_ref().map(|d| d.to_string()))
-                    .push_bind(o.digest.clone());
+                    .push_bind(o.digest.clone())
+                    .push_bind(o.scope.as_str());
             });
             q.build().execute(&mut *tx).await?;
         }
@@ -187,6 +192,7 @@ impl Store {
                     runtime_id: r.try_get("runtime_id")?,
                     generation: r.try_get("generation")?,
                     layer_revision: r.try_get("layer_revision")?,
+                    deps_revision: r.try_get("deps_revision")?,
                     spec_hash: r.try_get("spec_hash")?,
                     bindings: parse_json(&r.try_get::<String, _>("bindings")?)?,
                 })
@@ -228,14 +234,14 @@ impl Store {
             "SELECT 'runtime' AS what, p.namespace || '/' || p.name AS subject, p.removed AS removed,
                     p.generation AS planned_generation, p.layer_revision AS planned_revision,
                     r.generation AS generation, r.layer_revision AS revision, r.id IS NULL AS gone,
-                    COALESCE(r.id != p.runtime_id, 0) AS replaced
+                    COALESCE(r.id != p.runtime_id, 0) AS replaced, COALESCE(r.deps_revision != p.deps_revision, 0) AS deps
                FROM plan_runtimes p LEFT JOIN runtimes r ON r.namespace = p.namespace AND r.name = p.name
               WHERE p.plan_id = ?1
                 AND ((p.removed = 0 AND (r.id IS NULL OR r.id != p.runtime_id OR r.generation != p.generation
-                                         OR r.layer_revision != p.layer_revision))
+                                         OR r.layer_revision != p.layer_revision OR r.deps_revision != p.deps_revision))
                   OR (p.removed = 1 AND r.id IS NOT NULL))
              UNION ALL
-             SELECT 'cluster', c.key, 0, c.value, 0, k.generation, 0, k.name IS NULL, 0
+             SELECT 'cluster', c.key, 0, c.value, 0, k.generation, 0, k.name IS NULL, 0, 0
                FROM plans, json_each(plans.inputs, '$.clusters') c LEFT JOIN clusters k ON k.name = c.key
               WHERE plans.id = ?1 AND (k.name IS NULL OR k.generation != c.value)
              LIMIT 1",
@@ -263,6 +269,8 @@ impl Store {
             format!("runtime {subject} was deleted")
         } else if r.try_get::<i64, _>("replaced")? != 0 {
             format!("runtime {subject} was deleted and created again")
+        } else if r.try_get::<i64, _>("deps")? != 0 {
+            format!("runtime {subject}'s Dataset or ThinRuntimeProfile changed")
         } else {
             let (g, pg) = (r.try_get::<i64, _>("generation")?, r.try_get::<i64, _>("planned_generation")?);
             if g != pg {

@@ -16,8 +16,11 @@ use sqlx::{Row, SqliteConnection};
 use super::clusters::get_cluster_tx;
 use super::credentials::current_versions_tx;
 use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
-use crate::domain::layers::referenced_names;
-use crate::domain::manifest::{AlluxioRuntime, RuntimeLayers};
+use crate::domain::dataset::Dataset;
+use crate::domain::layers::{LayerInputs, referenced_layer_names};
+use crate::domain::manifest::RuntimeLayers;
+use crate::domain::runtime::{RuntimeKind, RuntimeManifest};
+use crate::domain::thin::ThinRuntimeProfile;
 
 #[derive(Debug, Clone)]
 pub struct RuntimeRecord {
@@ -25,10 +28,13 @@ pub struct RuntimeRecord {
     pub namespace: String,
     pub name: String,
     pub cluster: String,
+    pub kind: RuntimeKind,
     pub manifest: serde_json::Value,
     pub generation: i64,
     /// The latest layer revision (layer or binding change).
     pub layer_revision: i64,
+    /// Counts changes to what the runtime depends on: its Dataset, its ThinRuntimeProfile.
+    pub deps_revision: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -39,7 +45,7 @@ impl RuntimeRecord {
     }
 
     /// The stored manifest as the domain type; it was validated before it was stored.
-    pub fn runtime(&self) -> Result<AlluxioRuntime> {
+    pub fn runtime(&self) -> Result<RuntimeManifest> {
         serde_json::from_value(self.manifest.clone())
             .map_err(|e| StoreError::Corrupt(format!("runtime {}/{}: {e}", self.namespace, self.name)))
     }
@@ -87,10 +93,25 @@ pub struct LayerRevision {
 #[derive(Debug, Clone)]
 pub struct RuntimeContext {
     pub record: RuntimeRecord,
-    pub runtime: AlluxioRuntime,
+    pub runtime: RuntimeManifest,
     pub cluster_default: Vec<String>,
     pub bindings: BTreeMap<String, u32>,
     pub layer_revision: i64,
+    /// The Dataset of the same namespace and name, if stored.
+    pub dataset: Option<Dataset>,
+    /// The ThinRuntimeProfile a ThinRuntime names, if stored for its cluster.
+    pub profile: Option<ThinRuntimeProfile>,
+}
+
+impl RuntimeContext {
+    /// What resolution reads of this runtime.
+    pub fn layer_inputs<'a>(
+        &'a self,
+        layers: &'a RuntimeLayers,
+        profile: Option<&'a RuntimeLayers>,
+    ) -> LayerInputs<'a> {
+        LayerInputs { kind: self.record.kind, runtime: layers, profile, cluster_default: &self.cluster_default }
+    }
 }
 
 /// What planning reads of every runtime in scope, without its manifest.
@@ -102,6 +123,7 @@ pub struct RuntimeHead {
     pub cluster: String,
     pub generation: i64,
     pub layer_revision: i64,
+    pub deps_revision: i64,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -111,7 +133,8 @@ pub struct RuntimeFilter {
     pub namespace: Option<String>,
 }
 
-const COLUMNS: &str = "id, namespace, name, cluster, manifest, generation, layer_revision, created_at, updated_at";
+const COLUMNS: &str =
+    "id, namespace, name, cluster, kind, manifest, generation, layer_revision, deps_revision, created_at, updated_at";
 
 fn row_to_runtime(row: &sqlx::sqlite::SqliteRow) -> Result<RuntimeRecord> {
     Ok(RuntimeRecord {
@@ -119,9 +142,12 @@ fn row_to_runtime(row: &sqlx::sqlite::SqliteRow) -> Result<RuntimeRecord> {
         namespace: row.try_get("namespace")?,
         name: row.try_get("name")?,
         cluster: row.try_get("cluster")?,
+        kind: RuntimeKind::from_kind(&row.try_get::<String, _>("kind")?)
+            .ok_or_else(|| StoreError::Corrupt("runtime kind".into()))?,
         manifest: parse_json(&row.try_get::<String, _>("manifest")?)?,
         generation: row.try_get("generation")?,
         layer_revision: row.try_get("layer_revision")?,
+        deps_revision: row.try_get("deps_revision")?,
         created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
         updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
     })
@@ -155,15 +181,14 @@ async fn latest_revision_tx(conn: &mut SqliteConnection, runtime_id: i64) -> Res
 
 /// Rebinds `runtime_id` to exactly the referenced credentials (see the module doc) and
 /// returns what moved.
-async fn sync_bindings(
+pub(crate) async fn sync_bindings(
     conn: &mut SqliteConnection,
     runtime_id: i64,
-    layers: &RuntimeLayers,
-    cluster_default: &[String],
+    inputs: &LayerInputs<'_>,
     current: &BTreeMap<String, u32>,
 ) -> Result<Vec<BindingChange>> {
     let old = bindings_tx(conn, runtime_id).await?;
-    let referenced = referenced_names(layers, cluster_default);
+    let referenced = referenced_layer_names(inputs);
     let mut new = BTreeMap::new();
     for name in &referenced {
         if let Some(v) = old.get(name).or_else(|| current.get(name)) {
@@ -239,6 +264,37 @@ fn layer_changes(old: &RuntimeLayers, new: &RuntimeLayers) -> Vec<LayerChange> {
     .collect()
 }
 
+/// The ThinRuntimeProfile a runtime names, if it is a ThinRuntime and the profile is stored.
+pub(crate) async fn profile_tx(
+    conn: &mut SqliteConnection,
+    cluster: &str,
+    runtime: &RuntimeManifest,
+) -> Result<Option<ThinRuntimeProfile>> {
+    match runtime.profile_name() {
+        Some(p) => Ok(super::profiles::get_profile_tx(conn, cluster, p).await?.map(|r| r.profile()).transpose()?),
+        None => Ok(None),
+    }
+}
+
+async fn profile_layers_tx(
+    conn: &mut SqliteConnection,
+    cluster: &str,
+    runtime: &RuntimeManifest,
+) -> Result<Option<RuntimeLayers>> {
+    Ok(profile_tx(conn, cluster, runtime).await?.map(|p| p.layers()))
+}
+
+/// Bumps the dependency revision of runtimes (their Dataset or profile changed).
+pub(crate) async fn bump_deps_tx(conn: &mut SqliteConnection, ids: &[i64]) -> Result<()> {
+    for id in ids {
+        sqlx::query("UPDATE runtimes SET deps_revision = deps_revision + 1 WHERE id = ?")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Records a cluster default-layer change on every runtime of the cluster and rebinds them.
 pub(crate) async fn record_cluster_layer_change(
     conn: &mut SqliteConnection,
@@ -253,8 +309,12 @@ pub(crate) async fn record_cluster_layer_change(
     let at = now();
     for row in rows {
         let rec = row_to_runtime(&row)?;
-        let layers = rec.runtime()?.layers();
-        let bindings = sync_bindings(conn, rec.id, &layers, new_default, &current).await?;
+        let rt = rec.runtime()?;
+        let layers = rt.layers();
+        let profile = profile_layers_tx(conn, &rec.cluster, &rt).await?;
+        let inputs =
+            LayerInputs { kind: rec.kind, runtime: &layers, profile: profile.as_ref(), cluster_default: new_default };
+        let bindings = sync_bindings(conn, rec.id, &inputs, &current).await?;
         let changes = RevisionChanges { layers: vec![change.clone()], bindings };
         insert_revision(conn, rec.id, at, actor, "cluster default layer changed", changes).await?;
     }
@@ -266,7 +326,7 @@ pub(crate) struct RuntimePut<'a> {
     pub namespace: &'a str,
     pub name: &'a str,
     pub cluster: &'a str,
-    pub runtime: &'a AlluxioRuntime,
+    pub runtime: &'a RuntimeManifest,
     pub if_match: Option<&'a str>,
     pub actor: &'a str,
     pub reason: Option<&'a str>,
@@ -282,6 +342,17 @@ pub(crate) async fn put_runtime_tx(tx: &mut SqliteConnection, put: RuntimePut<'_
     };
     let existing = get_runtime_tx(&mut *tx, namespace, name).await?;
     let what = format!("runtime {namespace}/{name}");
+    if let Some(ds) = super::datasets::get_dataset_tx(&mut *tx, namespace, name).await?
+        && ds.cluster != cluster
+    {
+        return Err(StoreError::conflict(
+            "runtime_cluster_mismatch",
+            format!(
+                "dataset {namespace}/{name} belongs to cluster {:?}; a runtime and its Dataset share one cluster",
+                ds.cluster
+            ),
+        ));
+    }
     let at = now();
     let (id, generation, created_at, old_layers, created) = match &existing {
         None => {
@@ -289,12 +360,13 @@ pub(crate) async fn put_runtime_tx(tx: &mut SqliteConnection, put: RuntimePut<'_
                 return Err(StoreError::PreconditionFailed { what, current: "none".into() });
             }
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO runtimes (namespace, name, cluster, manifest, generation, created_at, updated_at)
-                     VALUES (?, ?, ?, ?, 1, ?, ?) RETURNING id",
+                "INSERT INTO runtimes (namespace, name, cluster, kind, manifest, generation, created_at, updated_at)
+                     VALUES (?, ?, ?, ?, ?, 1, ?, ?) RETURNING id",
             )
             .bind(namespace)
             .bind(name)
             .bind(cluster)
+            .bind(runtime.kind().as_str())
             .bind(manifest.to_string())
             .bind(fmt_time(at))
             .bind(fmt_time(at))
@@ -317,7 +389,8 @@ pub(crate) async fn put_runtime_tx(tx: &mut SqliteConnection, put: RuntimePut<'_
                 return Ok((old.clone(), false));
             }
             let generation = old.generation + 1;
-            sqlx::query("UPDATE runtimes SET manifest = ?, generation = ?, updated_at = ? WHERE id = ?")
+            sqlx::query("UPDATE runtimes SET kind = ?, manifest = ?, generation = ?, updated_at = ? WHERE id = ?")
+                .bind(runtime.kind().as_str())
                 .bind(manifest.to_string())
                 .bind(generation)
                 .bind(fmt_time(at))
@@ -329,19 +402,30 @@ pub(crate) async fn put_runtime_tx(tx: &mut SqliteConnection, put: RuntimePut<'_
     };
     let layers = runtime.layers();
     let current = current_versions_tx(&mut *tx).await?;
-    let bindings = sync_bindings(&mut *tx, id, &layers, &cluster_rec.default_image_pull_secrets, &current).await?;
+    let profile = profile_layers_tx(&mut *tx, cluster, runtime).await?;
+    let inputs = LayerInputs {
+        kind: runtime.kind(),
+        runtime: &layers,
+        profile: profile.as_ref(),
+        cluster_default: &cluster_rec.default_image_pull_secrets,
+    };
+    let bindings = sync_bindings(&mut *tx, id, &inputs, &current).await?;
     let reason = reason.unwrap_or(if created { "runtime created" } else { "runtime updated" });
     let changes = RevisionChanges { layers: layer_changes(&old_layers, &layers), bindings };
     insert_revision(&mut *tx, id, at, actor, reason, changes).await?;
     let layer_revision = latest_revision_tx(&mut *tx, id).await?;
+    let deps_revision: i64 =
+        sqlx::query_scalar("SELECT deps_revision FROM runtimes WHERE id = ?").bind(id).fetch_one(&mut *tx).await?;
     let record = RuntimeRecord {
         id,
         namespace: namespace.into(),
         name: name.into(),
         cluster: cluster.into(),
+        kind: runtime.kind(),
         manifest,
         generation,
         layer_revision,
+        deps_revision,
         created_at,
         updated_at: at,
     };
@@ -356,7 +440,7 @@ impl Store {
         namespace: &str,
         name: &str,
         cluster: &str,
-        runtime: &AlluxioRuntime,
+        runtime: &RuntimeManifest,
         if_match: Option<&str>,
         actor: &str,
     ) -> Result<(RuntimeRecord, bool)> {
@@ -366,6 +450,29 @@ impl Store {
                 .await?;
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// `put_runtime`, and the runtime's Dataset with it when given, in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put_runtime_with_dataset(
+        &self,
+        namespace: &str,
+        name: &str,
+        cluster: &str,
+        runtime: &RuntimeManifest,
+        dataset: Option<&Dataset>,
+        if_match: Option<&str>,
+        actor: &str,
+    ) -> Result<(RuntimeRecord, bool, Option<(super::datasets::DatasetRecord, bool)>)> {
+        let mut tx = self.begin().await?;
+        let ds = match dataset {
+            Some(d) => Some(super::datasets::put_dataset_tx(&mut tx, namespace, name, cluster, d, None).await?),
+            None => None,
+        };
+        let put = RuntimePut { namespace, name, cluster, runtime, if_match, actor, reason: None };
+        let (rec, created) = put_runtime_tx(&mut tx, put).await?;
+        tx.commit().await?;
+        Ok((rec, created, ds))
     }
 
     pub async fn get_runtime(&self, namespace: &str, name: &str) -> Result<RuntimeRecord> {
@@ -387,13 +494,19 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt(format!("cluster {:?} of runtime is missing", record.cluster)))?;
         let bindings = bindings_tx(&mut tx, record.id).await?;
         let layer_revision = record.layer_revision;
+        let runtime = record.runtime()?;
+        let dataset =
+            super::datasets::get_dataset_tx(&mut tx, namespace, name).await?.map(|d| d.dataset()).transpose()?;
+        let profile = profile_tx(&mut tx, &record.cluster, &runtime).await?;
         tx.commit().await?;
         Ok(RuntimeContext {
-            runtime: record.runtime()?,
+            runtime,
             record,
             cluster_default: cluster.default_image_pull_secrets,
             bindings,
             layer_revision,
+            dataset,
+            profile,
         })
     }
 
@@ -449,7 +562,7 @@ impl Store {
     /// Every runtime passing `filter`, without manifests, ordered by cluster, namespace, name.
     pub async fn runtime_heads(&self, filter: &RuntimeFilter) -> Result<Vec<RuntimeHead>> {
         let rows = sqlx::query(
-            "SELECT id, namespace, name, cluster, generation, layer_revision,
+            "SELECT id, namespace, name, cluster, generation, layer_revision, deps_revision,
                     json_extract(manifest, '$.metadata.labels') AS labels
                FROM runtimes WHERE (? IS NULL OR cluster = ?) AND (? IS NULL OR namespace = ?)
               ORDER BY cluster, namespace, name",
@@ -469,6 +582,7 @@ impl Store {
                     cluster: r.try_get("cluster")?,
                     generation: r.try_get("generation")?,
                     layer_revision: r.try_get("layer_revision")?,
+                    deps_revision: r.try_get("deps_revision")?,
                     labels: r
                         .try_get::<Option<String>, _>("labels")?
                         .as_deref()
@@ -514,16 +628,24 @@ impl Store {
                     .or_default()
                     .insert(r.try_get("credential")?, r.try_get::<i64, _>("version")? as u32);
             }
-            conn.commit().await?;
             for record in records {
+                let runtime = record.runtime()?;
+                let dataset = super::datasets::get_dataset_tx(&mut conn, &record.namespace, &record.name)
+                    .await?
+                    .map(|d| d.dataset())
+                    .transpose()?;
+                let profile = profile_tx(&mut conn, &record.cluster, &runtime).await?;
                 out.push(RuntimeContext {
-                    runtime: record.runtime()?,
+                    runtime,
                     cluster_default: cluster_default(&record.cluster),
                     bindings: bindings.remove(&record.id).unwrap_or_default(),
                     layer_revision: record.layer_revision,
+                    dataset,
+                    profile,
                     record,
                 });
             }
+            conn.commit().await?;
         }
         Ok(out)
     }

@@ -20,10 +20,34 @@ pub struct ObjectKey {
     pub name: String,
 }
 
+/// How much of an object fluidform applied.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// The whole object (server-side apply): fluidform owns it.
+    #[default]
+    Object,
+    /// Only the pull-secret list of a workload Fluid created; the object is Fluid's.
+    PullSecrets,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Object => "object",
+            Scope::PullSecrets => "pull_secrets",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Scope> {
+        [Scope::Object, Scope::PullSecrets].into_iter().find(|x| x.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct AppliedObject {
     pub key: ObjectKey,
     pub api_version: String,
+    pub scope: Scope,
     /// `namespace/name` of the owning runtime; `None` for shared credential Secrets.
     pub runtime: Option<(String, String)>,
     pub fields: serde_json::Value,
@@ -46,6 +70,8 @@ pub struct SyncRecord {
     pub applied_render: Option<String>,
     /// The id of the runtime row applied (a runtime deleted and created again differs).
     pub applied_runtime_id: Option<i64>,
+    /// The dependency revision applied (its Dataset, its profile).
+    pub applied_deps_revision: Option<i64>,
     pub last_run_id: Option<String>,
     pub last_run_status: Option<String>,
     pub drift: Vec<serde_json::Value>,
@@ -68,6 +94,7 @@ fn row_to_applied(r: &sqlx::sqlite::SqliteRow) -> Result<AppliedObject> {
             name: r.try_get("name")?,
         },
         api_version: r.try_get("api_version")?,
+        scope: Scope::parse(&r.try_get::<String, _>("scope")?).unwrap_or_default(),
         runtime: rns.zip(rn),
         fields: parse_json(&r.try_get::<String, _>("fields")?)?,
         applied_at: parse_time(&r.try_get::<String, _>("applied_at")?)?,
@@ -87,6 +114,7 @@ fn row_to_sync(r: &sqlx::sqlite::SqliteRow) -> Result<SyncRecord> {
         applied_bindings: r.try_get::<Option<String>, _>("applied_bindings")?.as_deref().map(parse_json).transpose()?,
         applied_render: r.try_get("applied_render")?,
         applied_runtime_id: r.try_get("applied_runtime_id")?,
+        applied_deps_revision: r.try_get("applied_deps_revision")?,
         last_run_id: r.try_get("last_run_id")?,
         last_run_status: r.try_get("last_run_status")?,
         drift: parse_json(&r.try_get::<String, _>("drift")?)?,
@@ -97,9 +125,9 @@ fn row_to_sync(r: &sqlx::sqlite::SqliteRow) -> Result<SyncRecord> {
 pub(crate) async fn upsert_applied_tx(conn: &mut SqliteConnection, obj: &AppliedObject) -> Result<()> {
     let (rns, rn) = obj.runtime.clone().unzip();
     sqlx::query(
-        "INSERT INTO applied_objects (cluster, namespace, api_version, kind, name, runtime_namespace, runtime_name, fields, applied_at, run_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (cluster, namespace, kind, name) DO UPDATE SET api_version = excluded.api_version,
+        "INSERT INTO applied_objects (cluster, namespace, api_version, kind, name, runtime_namespace, runtime_name, fields, applied_at, run_id, scope)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (cluster, namespace, kind, name) DO UPDATE SET api_version = excluded.api_version, scope = excluded.scope,
            runtime_namespace = excluded.runtime_namespace, runtime_name = excluded.runtime_name,
            fields = excluded.fields, applied_at = excluded.applied_at, run_id = excluded.run_id",
     )
@@ -113,6 +141,7 @@ pub(crate) async fn upsert_applied_tx(conn: &mut SqliteConnection, obj: &Applied
     .bind(obj.fields.to_string())
     .bind(fmt_time(obj.applied_at))
     .bind(&obj.run_id)
+    .bind(obj.scope.as_str())
     .execute(conn)
     .await?;
     Ok(())
@@ -351,7 +380,7 @@ impl Store {
         &self,
         run_id: &str,
         runtimes: &[super::plans::PlanRuntimeRow],
-        renderer: &str,
+        renderer: impl Fn(&str) -> String,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         let at = fmt_time(now());
@@ -381,14 +410,15 @@ impl Store {
             } else {
                 sqlx::query(
                     "INSERT INTO runtime_sync (namespace, name, cluster, labels, applied_generation, applied_spec_hash,
-                        applied_layer_revision, applied_bindings, applied_render, applied_runtime_id, last_run_id,
-                        last_run_status, drift, checked_at)
-                     SELECT ?, ?, ?, COALESCE(json_extract(manifest, '$.metadata.labels'), '{}'), ?, ?, ?, ?, ?, ?, ?,
+                        applied_layer_revision, applied_bindings, applied_render, applied_runtime_id, applied_deps_revision,
+                        last_run_id, last_run_status, drift, checked_at)
+                     SELECT ?, ?, ?, COALESCE(json_extract(manifest, '$.metadata.labels'), '{}'), ?, ?, ?, ?, ?, ?, ?, ?,
                         'succeeded', '[]', ? FROM runtimes WHERE id = ?
                      ON CONFLICT (namespace, name) DO UPDATE SET cluster = excluded.cluster, labels = excluded.labels,
                        applied_generation = excluded.applied_generation, applied_spec_hash = excluded.applied_spec_hash,
                        applied_layer_revision = excluded.applied_layer_revision, applied_bindings = excluded.applied_bindings,
                        applied_render = excluded.applied_render, applied_runtime_id = excluded.applied_runtime_id,
+                       applied_deps_revision = excluded.applied_deps_revision,
                        last_run_id = excluded.last_run_id, last_run_status = excluded.last_run_status,
                        drift = excluded.drift, checked_at = excluded.checked_at",
                 )
@@ -399,8 +429,9 @@ impl Store {
                 .bind(&r.spec_hash)
                 .bind(r.layer_revision)
                 .bind(serde_json::to_string(&r.bindings).expect("bindings serialize"))
-                .bind(renderer)
+                .bind(renderer(&r.cluster))
                 .bind(r.runtime_id)
+                .bind(r.deps_revision)
                 .bind(run_id)
                 .bind(&at)
                 .bind(r.runtime_id)

@@ -174,7 +174,7 @@ async fn validation_failures_name_the_field_and_store_nothing() {
         ),
         ("metadata name", Box::new(|v| v["metadata"]["name"] = json!("other")), "metadata.name"),
         ("metadata namespace", Box::new(|v| v["metadata"]["namespace"] = json!("elsewhere")), "metadata.namespace"),
-        ("kind", Box::new(|v| v["kind"] = json!("JindoRuntime")), "kind"),
+        ("kind", Box::new(|v| v["kind"] = json!("DaskRuntime")), "kind"),
     ];
     for (what, mutate, field) in cases {
         let mut v = base.clone();

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use fluidform::domain::kinds::Kind;
 use fluidform::domain::rollout::RolloutState;
-use fluidform::engine::port::{Cluster, ClusterTarget, Clusters, RequestCounts, Result};
+use fluidform::engine::port::{Cluster, ClusterTarget, Clusters, Deleted, RequestCounts, Result};
 use serde_json::Value;
 
 /// Calls `trigger` once, right after the `n`-th successful server-side apply.
@@ -47,7 +47,7 @@ impl Cluster for Counted {
         }
         Ok(())
     }
-    async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<()> {
+    async fn delete(&self, kind: Kind, namespace: &str, name: &str) -> Result<Deleted> {
         self.inner.delete(kind, namespace, name).await
     }
     async fn list(&self, kind: Kind, namespace: &str, selector: &str) -> Result<Vec<Value>> {
@@ -64,6 +64,12 @@ impl Cluster for Counted {
     }
     async fn ensure_namespace(&self, name: &str) -> Result<bool> {
         self.inner.ensure_namespace(name).await
+    }
+    async fn discover_fluid(&self) -> Result<(Vec<String>, Option<Vec<String>>)> {
+        self.inner.discover_fluid().await
+    }
+    async fn set_pull_secrets(&self, kind: Kind, namespace: &str, name: &str, names: &[String]) -> Result<()> {
+        self.inner.set_pull_secrets(kind, namespace, name, names).await
     }
     fn requests(&self) -> RequestCounts {
         self.inner.requests()

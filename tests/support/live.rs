@@ -9,12 +9,18 @@ use serde_json::{Value, json};
 use super::app::TestApp;
 use super::cluster::TestCluster;
 
-/// Registers `cluster` under `name` with its admin kubeconfig.
+/// Registers `cluster` under `name` with its admin kubeconfig, as a standalone cluster
+/// (fluidform renders the workloads).
 pub async fn register(app: &TestApp, name: &str, cluster: &TestCluster, defaults: &[&str]) {
+    register_as(app, name, cluster, defaults, "standalone").await;
+}
+
+/// Registers `cluster` under `name` with its admin kubeconfig and `mode`.
+pub async fn register_as(app: &TestApp, name: &str, cluster: &TestCluster, defaults: &[&str], mode: &str) {
     let r = app
         .put(
             &format!("/v1/clusters/{name}"),
-            json!({"kubeconfig": cluster.kubeconfig, "defaultImagePullSecrets": defaults}),
+            json!({"kubeconfig": cluster.kubeconfig, "defaultImagePullSecrets": defaults, "mode": mode}),
         )
         .await;
     assert!(r.status.is_success(), "register {name}: {}", r.text());

@@ -1,28 +1,21 @@
-//! Making a plan (see the module doc of `plan`): the scope, then each cluster namespace in
-//! turn, its runtimes in chunks so memory stays bounded whatever the fleet's size.
+//! Making a plan (see the module doc of `plan`): the scope, then each cluster in turn (its
+//! mode detected first on refresh), each of its namespaces, its runtimes in chunks so memory
+//! stays bounded whatever the fleet's size (`namespace.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde_json::Value;
-
-use super::compare::{compare, object_digest, runtime_reasons, spec_hash};
-use super::live::{LiveNamespace, STANDALONE_KINDS, read_live, template_pull_secrets};
-use super::{Action, Plan, PlanError, PlanInputs, PlanRequest, PlanSummary, PlanWarning, Reason};
+use super::namespace::{Class, Member, Namespace, plan_namespace, plan_profiles};
+use super::{Plan, PlanError, PlanInputs, PlanRequest, PlanSummary, PlanWarning};
 use crate::domain::FieldError;
-use crate::domain::diff::FieldDiff;
-use crate::domain::kinds::Kind;
-use crate::domain::render::{RENDERER, RenderedObject};
+use crate::domain::fluid::{Detection, Mode};
 use crate::domain::selector::{Selector, parse_selector};
 use crate::engine::Context;
-use crate::engine::port::Cluster;
-use crate::service::runtimes::render_redacted;
+use crate::service::runtimes::renderer;
 use crate::store::clusters::ClusterRecord;
 use crate::store::plans::{PlanObjectRow, PlanRecord, PlanRuntimeRow};
-use crate::store::runtimes::{RuntimeContext, RuntimeFilter, RuntimeHead};
-use crate::store::sync::{AppliedCounts, AppliedObject, SyncRecord};
+use crate::store::runtimes::{RuntimeFilter, RuntimeHead};
+use crate::store::sync::SyncRecord;
 
-/// Runtimes rendered and compared at a time.
-const CHUNK: usize = 200;
 /// Warnings kept with a plan (all are counted).
 const KEPT_WARNINGS: usize = 1000;
 
@@ -70,70 +63,34 @@ impl Scope {
     }
 }
 
-/// How a runtime in scope is planned.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Class {
-    /// Inputs equal to what was last applied: not rendered.
-    Unchanged,
-    /// Rendered and compared.
-    Changed,
-    /// Applied, no longer desired: its objects are deleted.
-    Removed,
-}
-
-#[derive(Clone)]
-struct Member<'a> {
-    namespace: &'a str,
-    name: &'a str,
-    head: Option<&'a RuntimeHead>,
-    sync: Option<&'a SyncRecord>,
-    class: Class,
-}
-
-fn is_unchanged(h: &RuntimeHead, s: Option<&SyncRecord>) -> bool {
+fn is_unchanged(h: &RuntimeHead, s: Option<&SyncRecord>, renderer: &str) -> bool {
     s.is_some_and(|s| {
         s.cluster == h.cluster
             && s.applied_generation == Some(h.generation)
             && s.applied_layer_revision == Some(h.layer_revision)
-            && s.applied_render.as_deref() == Some(RENDERER)
+            && s.applied_deps_revision.unwrap_or(0) == h.deps_revision
+            && s.applied_render.as_deref() == Some(renderer)
             && s.applied_runtime_id == Some(h.id)
     })
 }
 
 /// What a plan accumulates while it walks the namespaces.
 #[derive(Default)]
-struct Builder {
-    summary: PlanSummary,
-    rows: Vec<PlanObjectRow>,
-    runtimes: Vec<PlanRuntimeRow>,
+pub(super) struct Builder {
+    pub summary: PlanSummary,
+    pub rows: Vec<PlanObjectRow>,
+    pub runtimes: Vec<PlanRuntimeRow>,
     warnings: Vec<PlanWarning>,
     warning_count: usize,
 }
 
 impl Builder {
-    fn warn(&mut self, cluster: &str, namespace: &str, message: String) {
+    pub fn warn(&mut self, cluster: &str, namespace: &str, message: String) {
         self.warning_count += 1;
         if self.warnings.len() < KEPT_WARNINGS {
             self.warnings.push(PlanWarning { cluster: cluster.into(), namespace: namespace.into(), message });
         }
     }
-}
-
-/// One object's outcome within a namespace, before ordering.
-struct Planned {
-    kind: Kind,
-    name: String,
-    runtime: Option<String>,
-    action: Action,
-    reasons: Vec<Reason>,
-    diff: Vec<FieldDiff>,
-    digest: Option<String>,
-}
-
-struct Namespace<'a> {
-    cluster: &'a ClusterRecord,
-    namespace: &'a str,
-    members: Vec<Member<'a>>,
 }
 
 /// Computes and saves a plan.
@@ -186,16 +143,29 @@ pub async fn create_plan(ctx: &Context, req: PlanRequest, actor: &str) -> Result
     let counts = store.applied_counts().await?;
 
     let mut b = Builder::default();
+    let mut generations = BTreeMap::new();
     for cluster in clusters.values() {
         let client = if req.refresh {
             Some(ctx.cluster_of(cluster).await.map_err(|e| PlanError::cluster(&cluster.name, e))?)
         } else {
             None
         };
+        let mut cluster = cluster.clone();
+        if let Some(c) = &client {
+            let (resources, controllers) = c
+                .discover_fluid()
+                .await
+                .map_err(|source| PlanError::Cluster { cluster: cluster.name.clone(), source })?;
+            let found = Detection::from_resources(resources, controllers, ctx.now());
+            cluster = store.record_detection(&cluster.name, &found).await?;
+        }
+        let mode = mode_of(&mut b, &cluster, client.is_some());
+        generations.insert(cluster.name.clone(), cluster.generation);
+        let render_key = renderer(mode);
         let mut by_ns: BTreeMap<&str, Vec<Member>> = BTreeMap::new();
         for h in heads.iter().filter(|h| h.cluster == cluster.name) {
             let sync = syncs.get(&(h.namespace.clone(), h.name.clone()));
-            let class = if is_unchanged(h, sync) { Class::Unchanged } else { Class::Changed };
+            let class = if is_unchanged(h, sync, render_key) { Class::Unchanged } else { Class::Changed };
             by_ns.entry(&h.namespace).or_default().push(Member {
                 namespace: &h.namespace,
                 name: &h.name,
@@ -213,8 +183,11 @@ pub async fn create_plan(ctx: &Context, req: PlanRequest, actor: &str) -> Result
                 class: Class::Removed,
             });
         }
+        if mode == Mode::Fluid {
+            plan_profiles(ctx, &mut b, &cluster, client.as_deref()).await?;
+        }
         for (namespace, members) in by_ns {
-            let n = Namespace { cluster, namespace, members };
+            let n = Namespace { cluster: &cluster, namespace, members, mode };
             plan_namespace(ctx, &mut b, &n, client.as_deref(), &counts).await?;
         }
         if let Some(c) = &client {
@@ -223,11 +196,7 @@ pub async fn create_plan(ctx: &Context, req: PlanRequest, actor: &str) -> Result
     }
 
     let now = ctx.now();
-    let inputs = PlanInputs {
-        runtimes: heads.len(),
-        removed: removed.len(),
-        clusters: clusters.values().map(|c| (c.name.clone(), c.generation)).collect(),
-    };
+    let inputs = PlanInputs { runtimes: heads.len(), removed: removed.len(), clusters: generations };
     let record = PlanRecord {
         id: uuid::Uuid::now_v7().to_string(),
         created_at: now,
@@ -244,242 +213,47 @@ pub async fn create_plan(ctx: &Context, req: PlanRequest, actor: &str) -> Result
     super::get_plan(ctx, &record.id).await
 }
 
-/// The objects one runtime chunk contributes, and the credential Secrets its runtimes
-/// render (shared objects are planned once per namespace, afterwards).
-async fn plan_namespace(
-    ctx: &Context,
-    b: &mut Builder,
-    n: &Namespace<'_>,
-    cluster_client: Option<&dyn Cluster>,
-    counts: &AppliedCounts,
-) -> Result<(), PlanError> {
-    let (cluster, namespace) = (&n.cluster.name, n.namespace);
-    let store = &ctx.store;
-    for m in &n.members {
-        b.runtimes.push(match m.head {
-            Some(h) => PlanRuntimeRow {
-                namespace: h.namespace.clone(),
-                name: h.name.clone(),
-                cluster: h.cluster.clone(),
-                removed: false,
-                runtime_id: Some(h.id),
-                generation: h.generation,
-                layer_revision: h.layer_revision,
-                spec_hash: String::new(),
-                bindings: BTreeMap::new(),
-            },
-            None => PlanRuntimeRow {
-                namespace: m.namespace.into(),
-                name: m.name.into(),
-                cluster: cluster.clone(),
-                removed: true,
-                runtime_id: None,
-                generation: 0,
-                layer_revision: 0,
-                spec_hash: String::new(),
-                bindings: BTreeMap::new(),
-            },
-        });
-    }
-    let live = match cluster_client {
-        Some(c) => Some(
-            read_live(c, namespace, &STANDALONE_KINDS)
-                .await
-                .map_err(|source| PlanError::Cluster { cluster: cluster.clone(), source })?,
-        ),
-        None => None,
-    };
-    let shared_counts = counts.get(&(cluster.clone(), namespace.to_string(), None));
-    if live.is_none() && n.members.iter().all(|m| m.class == Class::Unchanged) {
-        for m in &n.members {
-            let owner = Some((m.namespace.to_string(), m.name.to_string()));
-            for (kind, c) in counts.get(&(cluster.clone(), namespace.to_string(), owner)).into_iter().flatten() {
-                b.summary.count(cluster, kind, Action::NoOp, *c as usize);
-            }
-        }
-        for (kind, c) in shared_counts.into_iter().flatten() {
-            b.summary.count(cluster, kind, Action::NoOp, *c as usize);
-        }
-        return Ok(());
-    }
-
-    let mut planned: Vec<Planned> = Vec::new();
-    let mut desired_secrets: BTreeMap<String, Value> = BTreeMap::new();
-    let mut going: BTreeSet<(Kind, String)> = BTreeSet::new();
-    let mut pulled: BTreeSet<String> = BTreeSet::new();
-    let run_index = b.runtimes.len() - n.members.len();
-    for (ci, chunk) in n.members.chunks(CHUNK).enumerate() {
-        let keys: Vec<(String, String)> = chunk.iter().map(|m| (m.namespace.to_string(), m.name.to_string())).collect();
-        let mut applied: HashMap<(String, String), Vec<AppliedObject>> = HashMap::new();
-        for a in store.applied_for_runtimes(&keys).await? {
-            applied.entry(a.runtime.clone().unwrap_or_default()).or_default().push(a);
-        }
-        let changed: Vec<i64> =
-            chunk.iter().filter(|m| m.class == Class::Changed).filter_map(|m| m.head.map(|h| h.id)).collect();
-        let defaults = n.cluster.default_image_pull_secrets.clone();
-        let contexts: HashMap<i64, RuntimeContext> = store
-            .runtime_contexts_by_id(&changed, |_| defaults.clone())
-            .await?
-            .into_iter()
-            .map(|c| (c.record.id, c))
-            .collect();
-        for (mi, m) in chunk.iter().enumerate() {
-            let owner = format!("{}/{}", m.namespace, m.name);
-            let mine = applied.remove(&(m.namespace.to_string(), m.name.to_string())).unwrap_or_default();
-            match m.class {
-                Class::Unchanged => {
-                    for a in &mine {
-                        let kind = Kind::parse(&a.key.kind).unwrap_or(Kind::ConfigMap);
-                        let live_obj = live.as_ref().map(|l| l.objects.get(&(kind, a.key.name.clone())));
-                        if live_obj.is_some() {
-                            pulled.extend(template_pull_secrets(&a.fields));
-                        }
-                        let (action, reasons, diff) = compare(Some(&a.fields), Some(&a.fields), live_obj, &[]);
-                        planned.push(Planned {
-                            kind,
-                            name: a.key.name.clone(),
-                            runtime: Some(owner.clone()),
-                            action,
-                            reasons,
-                            diff,
-                            digest: Some(object_digest(&a.fields)),
-                        });
-                    }
-                }
-                Class::Changed => {
-                    let Some(rt) = m.head.and_then(|h| contexts.get(&h.id)) else { continue };
-                    let row = &mut b.runtimes[run_index + ci * CHUNK + mi];
-                    row.spec_hash = spec_hash(rt);
-                    row.bindings = rt.bindings.clone();
-                    let reasons = runtime_reasons(rt, m.sync);
-                    let mut rendered: BTreeSet<(Kind, String)> = BTreeSet::new();
-                    for RenderedObject { kind, name, object, .. } in render_redacted(rt) {
-                        let kind = Kind::parse(&kind).unwrap_or(Kind::ConfigMap);
-                        if kind == Kind::Secret {
-                            desired_secrets.insert(name, object);
-                            continue;
-                        }
-                        pulled.extend(template_pull_secrets(&object));
-                        let a = mine.iter().find(|a| a.key.kind == kind.as_str() && a.key.name == name);
-                        let live_obj = live.as_ref().map(|l| l.objects.get(&(kind, name.clone())));
-                        let (action, why, diff) = compare(Some(&object), a.map(|a| &a.fields), live_obj, &reasons);
-                        rendered.insert((kind, name.clone()));
-                        planned.push(Planned {
-                            kind,
-                            name,
-                            runtime: Some(owner.clone()),
-                            action,
-                            reasons: why,
-                            diff,
-                            digest: Some(object_digest(&object)),
-                        });
-                    }
-                    for a in mine.iter().filter(|a| {
-                        !rendered.contains(&(Kind::parse(&a.key.kind).unwrap_or(Kind::ConfigMap), a.key.name.clone()))
-                    }) {
-                        planned.push(deletion(a, Some(owner.clone()), &mut going));
-                    }
-                }
-                Class::Removed => {
-                    for a in &mine {
-                        planned.push(deletion(a, Some(owner.clone()), &mut going));
-                    }
-                }
-            }
-        }
-    }
-
-    // Shared credential Secrets of the namespace.
-    let applied_shared = store.applied_shared(cluster, namespace).await?;
-    let bound = store.bound_secret_names(cluster, namespace).await?;
-    let names: BTreeSet<String> =
-        desired_secrets.keys().cloned().chain(applied_shared.iter().map(|a| a.key.name.clone())).collect();
-    let mut kept: BTreeSet<String> = desired_secrets.keys().cloned().collect();
-    for name in names {
-        let a = applied_shared.iter().find(|a| a.key.name == name);
-        // Rendered by a changed runtime, or still bound by some runtime of the namespace
-        // (then it stays as applied, and comes back if it went missing live).
-        let d = desired_secrets.get(&name).or_else(|| a.filter(|_| bound.contains(&name)).map(|a| &a.fields));
-        if d.is_none() && a.is_some() {
-            // A credential Secret goes only when nothing live still pulls with it.
-            let why = match &live {
-                None => Some("make a refreshing plan to prune it".to_string()),
-                Some(l) => {
-                    let holders = l.holders_of(&name, &going);
-                    (!holders.is_empty()).then(|| format!("still used by {}", holders.join(", ")))
-                }
-            };
-            if let Some(why) = why {
-                b.warn(cluster, namespace, format!("Secret {name:?} is no longer desired but is kept: {why}"));
-                continue;
-            }
-        }
-        if d.is_some() {
-            kept.insert(name.clone());
-        }
-        let live_obj = live.as_ref().map(|l| l.secret_names.contains(&name).then_some(&Value::Bool(true)));
-        let (action, reasons, diff) = compare(d, a.map(|a| &a.fields), live_obj, &[Reason::New]);
-        planned.push(Planned {
-            kind: Kind::Secret,
-            name,
-            runtime: None,
-            action,
-            reasons,
-            diff,
-            digest: d.map(object_digest),
-        });
-    }
-
-    if let Some(l) = &live {
-        warn_missing_pull_secrets(b, cluster, namespace, l, &pulled, &kept);
-    }
-    planned.sort_by(|x, y| (x.kind.wave(), x.kind, &x.name).cmp(&(y.kind.wave(), y.kind, &y.name)));
-    for p in planned {
-        b.summary.count(cluster, p.kind.as_str(), p.action, 1);
-        if p.action == Action::NoOp {
-            continue;
-        }
-        let seq = b.rows.len() as i64;
-        b.rows.push(PlanObjectRow {
-            seq,
-            cluster: cluster.clone(),
-            namespace: namespace.to_string(),
-            api_version: p.kind.api_version().to_string(),
-            kind: p.kind.as_str().to_string(),
-            name: p.name,
-            runtime: p.runtime,
-            action: p.action.as_str().to_string(),
-            reasons: serde_json::to_value(&p.reasons).expect("serializes"),
-            diff: (p.action == Action::Update).then(|| serde_json::to_value(&p.diff).expect("serializes")),
-            digest: if p.action == Action::Delete { None } else { p.digest },
-        });
-    }
-    Ok(())
-}
-
-fn deletion(a: &AppliedObject, runtime: Option<String>, going: &mut BTreeSet<(Kind, String)>) -> Planned {
-    let kind = Kind::parse(&a.key.kind).unwrap_or(Kind::ConfigMap);
-    going.insert((kind, a.key.name.clone()));
-    let (action, reasons, diff) = compare(None, Some(&a.fields), None, &[]);
-    Planned { kind, name: a.key.name.clone(), runtime, action, reasons, diff, digest: None }
-}
-
-/// Pull secrets named by the workloads that exist neither live nor in this plan.
-fn warn_missing_pull_secrets(
-    b: &mut Builder,
-    cluster: &str,
-    namespace: &str,
-    live: &LiveNamespace,
-    pulled: &BTreeSet<String>,
-    planned_secrets: &BTreeSet<String>,
-) {
-    for name in pulled {
-        if !live.secret_names.contains(name) && !planned_secrets.contains(name) {
+/// The mode a cluster is planned in, with the warnings it calls for: an `auto` cluster
+/// never probed is shown as standalone (and a run will refuse it until it is probed).
+fn mode_of(b: &mut Builder, cluster: &ClusterRecord, refreshed: bool) -> Mode {
+    let fluid_found = cluster.detected.as_ref().is_some_and(|d| d.fluid);
+    match cluster.effective_mode() {
+        None => {
             b.warn(
-                cluster,
-                namespace,
-                format!("pull secret {name:?} is referenced but does not exist in namespace {namespace:?}"),
+                &cluster.name,
+                "",
+                format!(
+                    "cluster {:?} has mode auto and was never probed: shown as standalone; probe it (POST /v1/clusters/{}/probe) or make a refreshing plan before applying",
+                    cluster.name, cluster.name
+                ),
             );
+            Mode::Standalone
+        }
+        Some(Mode::Standalone) => {
+            if fluid_found {
+                b.warn(
+                    &cluster.name,
+                    "",
+                    format!(
+                        "Fluid's CRDs are installed on standalone cluster {:?}: Fluid's controllers and fluidform may both own these runtimes",
+                        cluster.name
+                    ),
+                );
+            }
+            Mode::Standalone
+        }
+        Some(Mode::Fluid) => {
+            if refreshed && !fluid_found {
+                b.warn(
+                    &cluster.name,
+                    "",
+                    format!(
+                        "cluster {:?} is mode fluid but does not serve Fluid's resources (data.fluid.io)",
+                        cluster.name
+                    ),
+                );
+            }
+            Mode::Fluid
         }
     }
 }

@@ -1,18 +1,23 @@
 //! Live objects of one cluster namespace, read for a refreshing plan: one LIST per managed
-//! kind (by fluidform's label), the names of every Secret, and the pods of fluidform's
-//! workloads (which still pull with what).
+//! kind (by fluidform's label), the names of every Secret, and the pods that may still pull
+//! with a Secret. In a `fluid` cluster the managed kinds are Fluid's resources, and the
+//! workloads Fluid created for the runtimes (found by their `release` label) are read too:
+//! their pull-secret lists are fluidform's to keep.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
 use crate::domain::diff::normalize;
+use crate::domain::fluid::Mode;
 use crate::domain::kinds::Kind;
 use crate::domain::render::{MANAGED_BY, MANAGED_BY_LABEL};
-use crate::engine::port::{Cluster, Result};
+use crate::engine::port::{Cluster, ClusterError, Result};
 
 /// The kinds a standalone rendering creates besides credential Secrets.
 pub const STANDALONE_KINDS: [Kind; 4] = [Kind::ConfigMap, Kind::Service, Kind::StatefulSet, Kind::DaemonSet];
+/// The kinds fluidform writes in a `fluid` cluster besides credential Secrets.
+pub const FLUID_KINDS: [Kind; 4] = [Kind::Dataset, Kind::AlluxioRuntime, Kind::JindoRuntime, Kind::ThinRuntime];
 
 #[derive(Debug, Default)]
 pub struct LiveNamespace {
@@ -64,17 +69,50 @@ impl LiveNamespace {
     }
 }
 
-/// Reads a namespace's managed objects (one LIST per kind), its Secret names and pods.
-pub async fn read_live(cluster: &dyn Cluster, namespace: &str, kinds: &[Kind]) -> Result<LiveNamespace> {
-    let selector = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
+/// A LIST of a kind the cluster may not serve (a Fluid CRD not installed): empty.
+async fn list_if_served(cluster: &dyn Cluster, kind: Kind, namespace: &str, selector: &str) -> Result<Vec<Value>> {
+    match cluster.list(kind, namespace, selector).await {
+        Err(ClusterError::Api { status: 404, .. }) => Ok(vec![]),
+        other => other,
+    }
+}
+
+/// Reads a namespace's managed objects (one LIST per kind), its Secret names and pods; in
+/// a `fluid` cluster also the workloads Fluid created for `runtimes`.
+pub async fn read_live(
+    cluster: &dyn Cluster,
+    namespace: &str,
+    mode: Mode,
+    runtimes: &[String],
+) -> Result<LiveNamespace> {
+    let managed = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
     let mut live = LiveNamespace::default();
-    for kind in kinds {
-        for obj in cluster.list(*kind, namespace, &selector).await? {
+    let kinds: &[Kind] = match mode {
+        Mode::Standalone => &STANDALONE_KINDS,
+        Mode::Fluid => &FLUID_KINDS,
+    };
+    let put = |live: &mut LiveNamespace, kind: Kind, objs: Vec<Value>| {
+        for obj in objs {
             let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-            live.objects.insert((*kind, name), normalize(&obj));
+            live.objects.insert((kind, name), normalize(&obj));
         }
+    };
+    for kind in kinds {
+        let objs = list_if_served(cluster, *kind, namespace, &managed).await?;
+        put(&mut live, *kind, objs);
     }
     live.secret_names = cluster.list_names(Kind::Secret, namespace).await?;
-    live.pods = cluster.list(Kind::Pod, namespace, &selector).await?;
+    match mode {
+        Mode::Standalone => live.pods = cluster.list(Kind::Pod, namespace, &managed).await?,
+        Mode::Fluid if !runtimes.is_empty() => {
+            let released = format!("release in ({})", runtimes.join(","));
+            for kind in [Kind::StatefulSet, Kind::DaemonSet] {
+                let objs = cluster.list(kind, namespace, &released).await?;
+                put(&mut live, kind, objs);
+            }
+            live.pods = cluster.list(Kind::Pod, namespace, &released).await?;
+        }
+        Mode::Fluid => {}
+    }
     Ok(live)
 }

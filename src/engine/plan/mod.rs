@@ -26,6 +26,7 @@
 mod build;
 pub mod compare;
 pub mod live;
+pub(crate) mod namespace;
 mod view;
 
 use std::collections::BTreeMap;
@@ -114,6 +115,10 @@ pub struct PlanObject {
     pub reasons: Vec<Reason>,
     /// Managed fields before (applied or live) and after (desired); Secret data never shown.
     pub diff: Vec<FieldDiff>,
+    /// `imagePullSecrets` when only the pull-secret list of the pod template of a workload
+    /// Fluid created is changed (the rest of that object is Fluid's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<String>,
     /// Set when the diff could not be shown as planned (the runtime changed since).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -242,6 +247,10 @@ pub enum PlanError {
     Locked { lock: String, holder: String, run: Option<String>, until: DateTime<Utc> },
     #[error("the plan expired at {0}")]
     Expired(DateTime<Utc>),
+    #[error(
+        "cluster {0:?} has mode auto and was never probed, so how it runs runtimes is not known; probe it (POST /v1/clusters/{0}/probe) or make a refreshing plan"
+    )]
+    ModeUnknown(String),
 }
 
 impl PlanError {

@@ -12,6 +12,7 @@ use super::compare::object_digest;
 use super::{Action, Plan, PlanError, PlanInputs, PlanObject, PlanRequest, PlanSummary, PlanWarning, Reason};
 use crate::domain::FieldError;
 use crate::domain::diff::{diff, normalize};
+use crate::domain::fluid::Mode;
 use crate::domain::layers::parse_managed_secret_name;
 use crate::domain::render::{CredentialSecret, credential_secret_object};
 use crate::engine::Context;
@@ -135,6 +136,7 @@ pub async fn plan_objects(ctx: &Context, id: &str, q: &PlanObjectQuery) -> Resul
                 action: Action::NoOp,
                 reasons: vec![],
                 diff: vec![],
+                patch: (a.scope == crate::store::sync::Scope::PullSecrets).then(|| "imagePullSecrets".into()),
                 note: None,
             })
             .collect();
@@ -211,6 +213,7 @@ async fn materialize(ctx: &Context, id: &str, rows: Vec<PlanObjectRow>) -> Resul
             action,
             reasons,
             diff: diff_now,
+            patch: (r.scope == crate::store::sync::Scope::PullSecrets).then(|| "imagePullSecrets".into()),
             note,
         });
     }
@@ -229,11 +232,23 @@ async fn desired_now(
             credential_secret_object(&r.namespace, &s).object
         }));
     }
+    if r.kind == "ThinRuntimeProfile" {
+        return Ok(match ctx.store.get_profile(&r.cluster, &r.name).await {
+            Ok(p) => Some(crate::domain::fluid::render_profile(&p.profile()?).object),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        });
+    }
     let Some(owner) = &r.runtime else { return Ok(None) };
     if !cache.contains_key(owner) {
+        let mode = ctx.store.get_cluster(&r.cluster).await?.effective_mode().unwrap_or(Mode::Standalone);
         let objects = match owner.split_once('/') {
             Some((ns, n)) => match ctx.store.runtime_context(ns, n).await {
-                Ok(rt) => render_redacted(&rt).into_iter().map(|o| (o.kind, o.name, o.object)).collect(),
+                Ok(rt) => render_redacted(&rt, mode)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|o| (o.kind, o.name, o.object))
+                    .collect(),
                 Err(StoreError::NotFound { .. }) => vec![],
                 Err(e) => return Err(e.into()),
             },

@@ -67,7 +67,7 @@ impl Harness {
     }
 
     pub async fn cluster(&self, name: &str, extra: Value) {
-        let mut body = json!({"server": "https://fake.invalid", "insecureSkipTlsVerify": true, "token": "t"});
+        let mut body = json!({"server": "https://fake.invalid", "insecureSkipTlsVerify": true, "token": "t", "mode": "standalone"});
         body.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
         let req: ClusterRequest = serde_json::from_value(body).unwrap();
         put_cluster(&self.ctx.store, &self.ctx.key, name, req, None, "test").await.unwrap();

@@ -1,7 +1,6 @@
 //! Plans and runs against the fake: waves, the in-flight cap, failures that stop later
 //! waves, a crash between recording and sending, plan paging, and no-op costing nothing.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde_json::json;
@@ -104,14 +103,7 @@ async fn a_crash_between_recording_and_sending_leaves_a_run_marked_not_half_reco
     fleet(&h, "c1", 4).await;
     let fake = h.fake("c1");
     // Workloads never get an answer: the process "dies" with them in flight.
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    let rx = Arc::new(std::sync::Mutex::new(rx));
-    fake.fail_when(move |r| {
-        if r.verb == "apply" && r.kind.is_workload() {
-            let _ = rx.lock().unwrap().recv();
-        }
-        None
-    });
+    fake.hold_when(|r| r.verb == "apply" && r.kind.is_workload());
     let p = h.plan(json!({"all": true})).await;
     let run = apply_plan(&h.ctx, &p.id, "test").await.unwrap();
     let id = run.id.clone();
@@ -123,7 +115,6 @@ async fn a_crash_between_recording_and_sending_leaves_a_run_marked_not_half_reco
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     h.restart().await;
-    drop(tx);
     let after = h.ctx.store.get_run(&id).await.unwrap();
     assert_eq!(after.status, RunStatus::Failed);
     let objects = h.ctx.store.run_objects(&id, None, -1, 1000).await.unwrap();
