@@ -57,6 +57,7 @@ async fn main() {
                 auth: Some((ClusterAuthKind::Token, key.seal("cluster:c1", b"{\"token\":\"t\"}"))),
                 default_image_pull_secrets: vec![],
                 apply_concurrency: None,
+                mode: fluidform::domain::fluid::ClusterMode::Standalone,
             },
             None,
             "bench",
@@ -81,7 +82,7 @@ async fn main() {
     let t = Instant::now();
     for i in 0..RUNTIMES {
         let rt = parse_runtime(manifest(i).as_bytes(), ManifestFormat::Json).unwrap();
-        store.put_runtime("bench", &format!("rt-{i}"), "c1", &rt, None, "bench").await.unwrap();
+        store.put_runtime("bench", &format!("rt-{i}"), "c1", &rt.into(), None, "bench").await.unwrap();
     }
     println!("stored {RUNTIMES} runtimes in {:.1} s (one durable transaction each)", t.elapsed().as_secs_f64());
 
@@ -94,7 +95,7 @@ async fn main() {
         let t1 = Instant::now();
         let res = resolution(&ctx);
         let t2 = Instant::now();
-        let objs = render_redacted(&ctx);
+        let objs = render_redacted(&ctx, fluidform::domain::fluid::Mode::Standalone).unwrap();
         let t3 = Instant::now();
         bytes += objs.iter().map(|o| serde_json::to_vec(&o.object).unwrap().len()).sum::<usize>();
         std::hint::black_box(res);

@@ -19,7 +19,7 @@ use crate::domain::layers::ComponentResolution;
 use crate::domain::manifest::ManifestFormat;
 use crate::domain::runtime::{RuntimeKind, RuntimeManifest};
 use crate::domain::selector::parse_selector;
-use crate::engine::drift::{DriftedField, SyncPolicy, SyncState, sync_policy, sync_state};
+use crate::engine::drift::{DriftedField, SyncPolicy, SyncState, sync_state};
 use crate::service::runtimes::{PutRuntime, put_runtime as put_runtime_service, render_redacted, resolution};
 use crate::store::runtimes::{BindingChange, LayerChange, RuntimeFilter, RuntimeRecord};
 use crate::store::tokens::Role;
@@ -198,11 +198,15 @@ pub async fn get_runtime(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    let ctx = state.store.runtime_context(&path.0, &path.1).await?;
-    let sync = state.store.get_sync(&path.0, &path.1).await?;
+    let (record, sync, mode) = state.store.runtime_with_sync(&path.0, &path.1).await?;
+    let renderer = mode.map(crate::service::runtimes::renderer).unwrap_or_default();
+    let policy = record
+        .manifest
+        .pointer(&format!("/metadata/annotations/{}", crate::engine::drift::SYNC_POLICY_ANNOTATION.replace('/', "~1")))
+        .and_then(|v| v.as_str());
     let status = RuntimeStatus {
-        sync: sync_state(&ctx.record, sync.as_ref()),
-        sync_policy: sync_policy(&ctx),
+        sync: sync_state(&record, renderer, sync.as_ref()),
+        sync_policy: if policy == Some("auto") { SyncPolicy::Auto } else { SyncPolicy::Manual },
         applied_generation: sync.as_ref().and_then(|s| s.applied_generation),
         last_run_id: sync.as_ref().and_then(|s| s.last_run_id.clone()),
         last_checked_at: sync.as_ref().and_then(|s| s.checked_at),
@@ -210,8 +214,8 @@ pub async fn get_runtime(
             .map(|s| s.drift.into_iter().filter_map(|d| serde_json::from_value(d).ok()).collect())
             .unwrap_or_default(),
     };
-    let etag = ctx.record.etag();
-    let mut body = RuntimeResponse::from(ctx.record);
+    let etag = record.etag();
+    let mut body = RuntimeResponse::from(record);
     body.status = Some(status);
     Ok(HttpResponse::Ok().insert_header(("ETag", etag)).json(body))
 }

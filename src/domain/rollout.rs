@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::kinds::Kind;
 use super::layers::Component;
+use super::runtime::RuntimeKind;
 
 /// What a rollout needs to know about a StatefulSet or DaemonSet.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -178,7 +179,29 @@ pub struct Target {
     pub cluster: String,
     pub namespace: String,
     pub runtime: String,
+    #[serde(default = "alluxio")]
+    pub kind: RuntimeKind,
+    /// Whose workloads they are: Fluid's (names from Fluid's charts) or fluidform's.
+    #[serde(default)]
+    pub fluid: bool,
     pub components: Vec<Component>,
+}
+
+fn alluxio() -> RuntimeKind {
+    RuntimeKind::Alluxio
+}
+
+impl Target {
+    /// The workload a component of this target runs in: kind and name.
+    pub fn workload(&self, comp: Component) -> (Kind, String) {
+        if self.fluid {
+            let (k, n, _) = super::fluid::fluid_workload(self.kind, &self.runtime, comp);
+            (k, n)
+        } else {
+            let k = if comp == Component::Fuse { Kind::DaemonSet } else { Kind::StatefulSet };
+            (k, format!("{}-{}", self.runtime, comp.as_str()))
+        }
+    }
 }
 
 /// A workload a batch restarts or leaves alone.

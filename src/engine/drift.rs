@@ -18,7 +18,6 @@ use super::plan::{PlanError, PlanRequest, create_plan};
 use super::runner::apply_plan;
 use crate::domain::diff::{diff, normalize, project};
 use crate::domain::kinds::Kind;
-use crate::domain::render::RENDERER;
 use crate::store::runtimes::{RuntimeContext, RuntimeRecord};
 use crate::store::sync::SyncRecord;
 
@@ -68,15 +67,17 @@ pub fn sync_policy(ctx: &RuntimeContext) -> SyncPolicy {
     }
 }
 
-/// The sync state of a runtime from its desired inputs and its sync record.
-pub fn sync_state(rec: &RuntimeRecord, sync: Option<&SyncRecord>) -> SyncState {
+/// The sync state of a runtime from its desired inputs, the renderer its cluster uses now
+/// and its sync record.
+pub fn sync_state(rec: &RuntimeRecord, renderer: &str, sync: Option<&SyncRecord>) -> SyncState {
     let Some(s) = sync else { return SyncState::PendingChanges };
     if s.last_run_status.as_deref() == Some("failed") {
         return SyncState::Failed;
     }
     if s.applied_generation != Some(rec.generation)
         || s.applied_layer_revision != Some(rec.layer_revision)
-        || s.applied_render.as_deref().is_some_and(|r| r != RENDERER)
+        || s.applied_render.as_deref().is_some_and(|r| r != renderer)
+        || s.applied_deps_revision.unwrap_or(0) != rec.deps_revision
         || s.applied_runtime_id.is_some_and(|id| id != rec.id)
     {
         return SyncState::PendingChanges;

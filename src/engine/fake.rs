@@ -28,6 +28,7 @@ pub struct Request {
 }
 
 type Fault = Box<dyn Fn(&Request) -> Option<ClusterError> + Send + Sync>;
+type Hold = Box<dyn Fn(&Request) -> bool + Send + Sync>;
 
 #[derive(Default)]
 struct State {
@@ -46,7 +47,7 @@ pub struct FakeCluster {
     state: Mutex<State>,
     fault: Mutex<Option<Fault>>,
     /// Writes this says yes to never get an answer (as if the process died with them in flight).
-    hold: Mutex<Option<Box<dyn Fn(&Request) -> bool + Send + Sync>>>,
+    hold: Mutex<Option<Hold>>,
     in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
     /// How long a mutating request takes (so concurrency can build up).

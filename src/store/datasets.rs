@@ -173,7 +173,7 @@ impl Store {
 
     pub async fn delete_dataset(&self, namespace: &str, name: &str, if_match: Option<&str>) -> Result<DatasetRecord> {
         let mut tx = self.begin().await?;
-        let old = get_dataset_tx(&mut *tx, namespace, name)
+        let old = get_dataset_tx(&mut tx, namespace, name)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("dataset {namespace}/{name}")))?;
         check_if_match(&format!("dataset {namespace}/{name}"), if_match, &old.etag())?;
@@ -182,8 +182,8 @@ impl Store {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        if let Some(rt) = get_runtime_tx(&mut *tx, namespace, name).await? {
-            bump_deps_tx(&mut *tx, &[rt.id]).await?;
+        if let Some(rt) = get_runtime_tx(&mut tx, namespace, name).await? {
+            bump_deps_tx(&mut tx, &[rt.id]).await?;
         }
         tx.commit().await?;
         Ok(old)

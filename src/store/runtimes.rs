@@ -136,7 +136,7 @@ pub struct RuntimeFilter {
 const COLUMNS: &str =
     "id, namespace, name, cluster, kind, manifest, generation, layer_revision, deps_revision, created_at, updated_at";
 
-fn row_to_runtime(row: &sqlx::sqlite::SqliteRow) -> Result<RuntimeRecord> {
+pub(crate) fn row_to_runtime(row: &sqlx::sqlite::SqliteRow) -> Result<RuntimeRecord> {
     Ok(RuntimeRecord {
         id: row.try_get("id")?,
         namespace: row.try_get("namespace")?,

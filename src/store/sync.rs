@@ -443,3 +443,60 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// A runtime with its sync record and how its cluster runs runtimes now, in one query
+    /// (the read behind `GET /v1/runtimes/{namespace}/{name}`).
+    pub async fn runtime_with_sync(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(super::runtimes::RuntimeRecord, Option<SyncRecord>, Option<crate::domain::fluid::Mode>)> {
+        let row = sqlx::query(
+            "SELECT r.id, r.namespace, r.name, r.cluster, r.kind, r.manifest, r.generation, r.layer_revision,
+                    r.deps_revision, r.created_at, r.updated_at, c.mode AS cluster_mode, c.detected AS cluster_detected,
+                    s.namespace AS s_namespace, s.labels, s.applied_generation, s.applied_spec_hash,
+                    s.applied_layer_revision, s.applied_bindings, s.applied_render, s.applied_runtime_id,
+                    s.applied_deps_revision, s.last_run_id, s.last_run_status, s.drift, s.checked_at, s.cluster AS s_cluster
+               FROM runtimes r JOIN clusters c ON c.name = r.cluster
+               LEFT JOIN runtime_sync s ON s.namespace = r.namespace AND s.name = r.name
+              WHERE r.namespace = ? AND r.name = ?",
+        )
+        .bind(namespace)
+        .bind(name)
+        .fetch_optional(self.reader())
+        .await?
+        .ok_or_else(|| super::StoreError::not_found(format!("runtime {namespace}/{name}")))?;
+        let rec = super::runtimes::row_to_runtime(&row)?;
+        let mode =
+            crate::domain::fluid::ClusterMode::parse(&row.try_get::<String, _>("cluster_mode")?).unwrap_or_default();
+        let detected: Option<crate::domain::fluid::Detection> =
+            row.try_get::<Option<String>, _>("cluster_detected")?.as_deref().map(parse_json).transpose()?;
+        let effective = crate::domain::fluid::effective_mode(mode, detected.as_ref());
+        let sync = match row.try_get::<Option<String>, _>("s_namespace")? {
+            None => None,
+            Some(_) => Some(SyncRecord {
+                namespace: rec.namespace.clone(),
+                name: rec.name.clone(),
+                cluster: row.try_get("s_cluster")?,
+                labels: parse_json(&row.try_get::<String, _>("labels")?)?,
+                applied_generation: row.try_get("applied_generation")?,
+                applied_spec_hash: row.try_get("applied_spec_hash")?,
+                applied_layer_revision: row.try_get("applied_layer_revision")?,
+                applied_bindings: row
+                    .try_get::<Option<String>, _>("applied_bindings")?
+                    .as_deref()
+                    .map(parse_json)
+                    .transpose()?,
+                applied_render: row.try_get("applied_render")?,
+                applied_runtime_id: row.try_get("applied_runtime_id")?,
+                applied_deps_revision: row.try_get("applied_deps_revision")?,
+                last_run_id: row.try_get("last_run_id")?,
+                last_run_status: row.try_get("last_run_status")?,
+                drift: parse_json(&row.try_get::<String, _>("drift")?)?,
+                checked_at: row.try_get::<Option<String>, _>("checked_at")?.as_deref().map(parse_time).transpose()?,
+            }),
+        };
+        Ok((rec, sync, effective))
+    }
+}

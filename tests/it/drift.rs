@@ -81,7 +81,9 @@ async fn api_server_lost_mid_apply_fails_the_run_and_the_next_plan_converges() {
     let app = TestApp::start_with(Some(Arc::new(proxy))).await;
     let kubeconfig = cluster.lock().unwrap().kubeconfig.clone();
     // One object at a time, so which objects were sent is deterministic.
-    let r = app.put("/v1/clusters/c1", json!({"kubeconfig": kubeconfig, "applyConcurrency": 1, "mode": "standalone"})).await;
+    let r = app
+        .put("/v1/clusters/c1", json!({"kubeconfig": kubeconfig, "applyConcurrency": 1, "mode": "standalone"}))
+        .await;
     assert_eq!(r.status, 201);
     assert_eq!(
         app.put("/v1/runtimes/default/lost?cluster=c1", runtime_json("lost", None, None, None, None)).await.status,

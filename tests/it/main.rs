@@ -9,6 +9,7 @@ mod auth;
 mod clusters;
 mod credentials;
 mod drift;
+mod fluid;
 mod openapi;
 mod restart;
 mod rotation;

@@ -100,16 +100,16 @@ pub fn api(
 }
 
 pub async fn get(client: &kube::Client, kind: &str, ns: &str, name: &str) -> Option<Value> {
-    let (group, plural) = match kind {
-        "StatefulSet" => ("apps", "statefulsets"),
-        "DaemonSet" => ("apps", "daemonsets"),
-        "Secret" => ("", "secrets"),
-        "ConfigMap" => ("", "configmaps"),
-        "Service" => ("", "services"),
-        other => panic!("kind {other}"),
-    };
-    let a = api(client, group, "v1", kind, plural, ns);
+    let a = kind_api(client, kind, ns);
     a.get_opt(name).await.expect("live read").map(|o| serde_json::to_value(o).unwrap())
+}
+
+/// The API of any kind fluidform knows (`domain::kinds`), in `ns` (ignored when cluster-scoped).
+pub fn kind_api(client: &kube::Client, kind: &str, ns: &str) -> Api<DynamicObject> {
+    let info = fluidform::domain::kinds::Kind::parse(kind).unwrap_or_else(|| panic!("kind {kind}")).info();
+    let (group, version) = info.api_version.split_once('/').unwrap_or(("", info.api_version));
+    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, info.name), info.plural);
+    if info.namespaced { Api::namespaced_with(client.clone(), ns, &ar) } else { Api::all_with(client.clone(), &ar) }
 }
 
 /// Labels every node so the fuse DaemonSets of these runtimes (`namespace/name`) land.

@@ -7,4 +7,5 @@ pub mod app;
 pub mod cluster;
 pub mod daemon;
 pub mod faults;
+pub mod fluid;
 pub mod live;

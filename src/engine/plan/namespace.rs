@@ -226,10 +226,13 @@ pub(super) async fn plan_namespace(
                 Class::Unchanged => {
                     for a in &objects {
                         let kind = Kind::parse(&a.key.kind).unwrap_or(Kind::ConfigMap);
+                        let live_obj = live_of(kind, &a.key.name);
                         if let Some(rk) = RuntimeKind::from_kind(&a.key.kind) {
+                            if live_obj.is_some() {
+                                pulled.extend(cr_lists(rk, &a.fields).into_iter().flat_map(|(_, n)| n));
+                            }
                             cr = Some((rk, a.fields.clone()));
                         }
-                        let live_obj = live_of(kind, &a.key.name);
                         if live_obj.is_some() {
                             pulled.extend(template_pull_secrets(&a.fields));
                         }
@@ -264,6 +267,7 @@ pub(super) async fn plan_namespace(
                             continue;
                         }
                         if let Some(rk) = RuntimeKind::from_kind(kind.as_str()) {
+                            pulled.extend(cr_lists(rk, &object).into_iter().flat_map(|(_, n)| n));
                             cr = Some((rk, object.clone()));
                         }
                         pulled.extend(template_pull_secrets(&object));

@@ -144,12 +144,19 @@ async fn batch_targets(
     idx: i64,
 ) -> Result<Vec<Target>, StoreError> {
     let mut out = Vec::new();
+    let mut fluid = std::collections::BTreeMap::new();
     for r in rot.runtimes.iter().filter(|r| r.batch == idx) {
+        if !fluid.contains_key(&r.cluster) {
+            let mode = ctx.store.get_cluster(&r.cluster).await?.effective_mode();
+            fluid.insert(r.cluster.clone(), mode == Some(crate::domain::fluid::Mode::Fluid));
+        }
         match ctx.store.runtime_context(&r.namespace, &r.name).await {
             Ok(rt) => out.push(Target {
                 cluster: r.cluster.clone(),
                 namespace: r.namespace.clone(),
                 runtime: r.name.clone(),
+                kind: rt.record.kind,
+                fluid: fluid[&r.cluster],
                 components: req.restarted(&resolution(&rt)),
             }),
             Err(StoreError::NotFound { .. }) => {}

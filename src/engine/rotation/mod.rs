@@ -52,7 +52,6 @@ pub use driver::{drive_once, rotation_command, spawn_rotation_driver};
 pub use select::{preview_rotation, start_rotation};
 
 use crate::domain::FieldError;
-use crate::domain::kinds::Kind;
 use crate::domain::layers::{Component, LayerSource, Resolution};
 use crate::engine::plan::PlanError;
 use crate::store::StoreError;
@@ -361,15 +360,6 @@ pub struct Preview {
     /// Workloads the rotation would restart that are unhealthy already (see
     /// `unhealthyWorkloads`).
     pub unhealthy: Vec<String>,
-}
-
-/// The workload a component runs in: kind, name, and its `role` label.
-pub fn workload_of(runtime: &str, comp: Component) -> (Kind, String, &'static str) {
-    match comp {
-        Component::Master => (Kind::StatefulSet, format!("{runtime}-master"), "alluxio-master"),
-        Component::Worker => (Kind::StatefulSet, format!("{runtime}-worker"), "alluxio-worker"),
-        Component::Fuse => (Kind::DaemonSet, format!("{runtime}-fuse"), "alluxio-fuse"),
-    }
 }
 
 #[cfg(test)]

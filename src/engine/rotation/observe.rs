@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::decide::{PodRef, RolloutSeen};
-use super::workload_of;
 use crate::domain::rollout::{RolloutState, Target, WorkloadRef, all_ready, health, outdated, waiting_for};
 use crate::engine::Context;
 
@@ -55,7 +54,7 @@ pub fn unhealthy(targets: &[Target], states: &States) -> Vec<(WorkloadRef, Strin
     for t in targets {
         let Some(state) = states.get(&(t.cluster.clone(), t.namespace.clone())) else { continue };
         for c in &t.components {
-            let (kind, name, _) = workload_of(&t.runtime, *c);
+            let (kind, name) = t.workload(*c);
             if let Some(w) = state.workload(kind, &name)
                 && let Err(why) = all_ready(w)
             {
@@ -88,7 +87,7 @@ pub fn progress(
             return RolloutSeen::Unreadable(format!("namespace {}/{} was not read", t.cluster, t.namespace));
         };
         for c in &t.components {
-            let (kind, name, _) = workload_of(&t.runtime, *c);
+            let (kind, name) = t.workload(*c);
             let r =
                 WorkloadRef { cluster: t.cluster.clone(), namespace: t.namespace.clone(), kind, name: name.clone() };
             if skipped.contains(&r) {

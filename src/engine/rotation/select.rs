@@ -7,11 +7,13 @@ use std::sync::Arc;
 use super::observe::{read_rollouts, unhealthy};
 use super::{
     BatchSize, MAX_HEALTH_TIMEOUT_SECS, Preview, PreviewCluster, PreviewRuntime, PreviewWorkload, RotationError,
-    RotationRequest, SkippedRuntime, Timeout, UnhealthyPolicy, batch_sizes, parse_duration, workload_of,
+    RotationRequest, SkippedRuntime, Timeout, UnhealthyPolicy, batch_sizes, parse_duration,
 };
 use crate::domain::FieldError;
+use crate::domain::fluid::FLUID_RENDERER;
 use crate::domain::kinds::Kind;
 use crate::domain::layers::managed_secret_name;
+use crate::domain::render::RENDERER;
 use crate::domain::rollout::Target;
 use crate::domain::selector::parse_selector;
 use crate::domain::states::{RotationRuntimeState, RotationState};
@@ -33,6 +35,8 @@ pub(super) struct Selection {
     pub eligible: Vec<(RuntimeContext, u32)>,
     pub skipped: Vec<SkippedRuntime>,
     pub batch_sizes: Vec<usize>,
+    /// Clusters whose workloads are Fluid's.
+    pub fluid: std::collections::BTreeSet<String>,
 }
 
 fn check_request(req: &RotationRequest, errors: &mut Vec<FieldError>) {
@@ -150,7 +154,11 @@ pub(super) async fn select(ctx: &Context, req: &RotationRequest) -> Result<Selec
         })
         .collect();
     let mut defaults: HashMap<String, Vec<String>> = HashMap::new();
+    let mut fluid = std::collections::BTreeSet::new();
     for c in store.list_clusters().await? {
+        if c.effective_mode() == Some(crate::domain::fluid::Mode::Fluid) {
+            fluid.insert(c.name.clone());
+        }
         defaults.insert(c.name, c.default_image_pull_secrets);
     }
     let ids: Vec<i64> = heads.iter().map(|h| h.id).collect();
@@ -197,7 +205,8 @@ pub(super) async fn select(ctx: &Context, req: &RotationRequest) -> Result<Selec
             }
         };
         let sync = syncs.get(&(rt.record.namespace.clone(), rt.record.name.clone()));
-        if sync_state(&rt.record, sync) == SyncState::Drifted {
+        let renderer = if fluid.contains(&rt.record.cluster) { FLUID_RENDERER } else { RENDERER };
+        if sync_state(&rt.record, renderer, sync) == SyncState::Drifted {
             skipped.push(skip("drifted", "live objects differ from what was applied; reconcile first".into()));
             continue;
         }
@@ -222,7 +231,7 @@ pub(super) async fn select(ctx: &Context, req: &RotationRequest) -> Result<Selec
     let targets = req.batches.clone().unwrap_or_else(|| vec![BatchSize::Percent("100%".into())]);
     let batch_sizes = batch_sizes(eligible.len(), &targets)
         .map_err(|e| RotationError::Invalid(vec![FieldError::new("batches", e)]))?;
-    Ok(Selection { subject: req.subject(), to_version, eligible, skipped, batch_sizes })
+    Ok(Selection { subject: req.subject(), to_version, eligible, skipped, batch_sizes, fluid })
 }
 
 /// What a rotation would restart for each eligible runtime.
@@ -233,6 +242,8 @@ fn targets(req: &RotationRequest, sel: &Selection) -> Vec<Target> {
             cluster: rt.record.cluster.clone(),
             namespace: rt.record.namespace.clone(),
             runtime: rt.record.name.clone(),
+            kind: rt.record.kind,
+            fluid: sel.fluid.contains(&rt.record.cluster),
             components: req.restarted(&resolution(rt)),
         })
         .collect()
@@ -262,7 +273,7 @@ pub async fn preview_rotation(ctx: &Arc<Context>, req: &RotationRequest) -> Resu
         .collect();
     let mut clusters: BTreeMap<String, PreviewCluster> = BTreeMap::new();
     let mut pods_total = 0;
-    for (((rt, from), batch), t) in sel.eligible.iter().zip(&batch_of).zip(&targets) {
+    for (((rt, from), batch), t) in sel.eligible.iter().zip(&batch_of).zip(targets.iter()) {
         let res = resolution(rt);
         let cluster = &rt.record.cluster;
         let pc = clusters.entry(cluster.clone()).or_insert_with(|| PreviewCluster {
@@ -280,7 +291,7 @@ pub async fn preview_rotation(ctx: &Arc<Context>, req: &RotationRequest) -> Resu
             if !pulls {
                 continue;
             }
-            let (kind, name, _) = workload_of(&rt.record.name, comp);
+            let (kind, name) = t.workload(comp);
             let restarted = t.components.contains(&comp);
             let pods = match (state, restarted) {
                 (Some(s), true) => Some(

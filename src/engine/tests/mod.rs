@@ -3,6 +3,7 @@
 //! Every cluster behaviour tested here also has a test against a real API server in
 //! `tests/it`.
 
+mod fluid;
 mod plan_apply;
 mod rotation;
 
