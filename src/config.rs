@@ -49,6 +49,10 @@ pub struct ServeConfig {
     #[arg(long, env = "FLUIDFORM_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
 
+    /// Log filter (`info`, `debug`, `fluidform=debug,sqlx=warn`, …).
+    #[arg(long = "log", env = "FLUIDFORM_LOG", default_value = "info")]
+    pub log: String,
+
     /// Log format: `text` or `json`.
     #[arg(long, env = "FLUIDFORM_LOG_FORMAT", default_value = "text")]
     pub log_format: String,

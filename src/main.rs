@@ -12,12 +12,15 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve(cfg) => {
-            let filter = tracing_subscriber::EnvFilter::try_from_env("FLUIDFORM_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+            use std::io::IsTerminal;
+            let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log)
+                .map_err(|e| anyhow::anyhow!("--log / FLUIDFORM_LOG {:?}: {e}", cfg.log))?;
+            // Colours only for a terminal: a log written to a file stays plain text.
+            let ansi = std::io::stdout().is_terminal();
             if cfg.log_format == "json" {
                 tracing_subscriber::fmt().json().with_env_filter(filter).init();
             } else {
-                tracing_subscriber::fmt().with_env_filter(filter).init();
+                tracing_subscriber::fmt().with_ansi(ansi).with_env_filter(filter).init();
             }
             fluidform::daemon::serve(*cfg).await?;
             Ok(())

@@ -2,7 +2,7 @@
 //! write-only: responses say which kind is set, never its value.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -10,7 +10,9 @@ use super::auth::Caller;
 use super::error::{ApiError, Problem, parse_json};
 use super::{AppState, ListResponse, if_match};
 use crate::domain::fluid::{ClusterMode, Detection, Mode};
-use crate::service::clusters::{ClusterRequest, put_cluster as put_cluster_service};
+use crate::service::clusters::{
+    ClusterRequest, patch_cluster as patch_cluster_service, put_cluster as put_cluster_service,
+};
 use crate::store::clusters::{ClusterAuthKind, ClusterRecord};
 use crate::store::tokens::Role;
 
@@ -73,7 +75,8 @@ fn cluster_reply(status: StatusCode, rec: ClusterRecord) -> HttpResponse {
         ("cluster" = String, Path, description = "Cluster name (DNS-1123 subdomain)"),
         ("If-Match" = Option<String>, Header, description = "ETag the cluster must still have"),
     ),
-    request_body(content = ClusterRequest, content_type = "application/json"),
+    request_body(content = ClusterRequest, content_type = "application/json",
+        description = "The whole cluster: fields not given return to their defaults, and the credential must be given (PATCH changes single fields)"),
     responses(
         (status = 200, description = "Replaced", body = ClusterResponse, headers(("ETag" = String))),
         (status = 201, description = "Created", body = ClusterResponse, headers(("ETag" = String))),
@@ -93,6 +96,42 @@ pub async fn put_cluster(
     let (rec, created) =
         put_cluster_service(&state.store, &state.key, &path, input, if_match(&req).as_deref(), &caller.name).await?;
     Ok(cluster_reply(if created { StatusCode::CREATED } else { StatusCode::OK }, rec))
+}
+
+#[utoipa::path(
+    operation_id = "patch_cluster", tag = "clusters", security(("bearer" = [])),
+    params(
+        ("cluster" = String, Path, description = "Cluster name"),
+        ("If-Match" = Option<String>, Header, description = "ETag the cluster must still have"),
+    ),
+    request_body(content = ClusterRequest, content_type = "application/merge-patch+json",
+        description = "A JSON merge patch: the fields given change (null removes), the rest stay; the stored credential stays unless given, and must be given to change the server or the CA"),
+    responses(
+        (status = 200, description = "Changed (or unchanged)", body = ClusterResponse, headers(("ETag" = String))),
+        (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/clusters/{cluster}")]
+pub async fn patch_cluster(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let ct = req.headers().get(actix_web::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !ct.is_empty() && !ct.starts_with("application/merge-patch+json") && !ct.starts_with("application/json") {
+        return Err(ApiError::new(
+            super::error::ErrorCode::UnsupportedMediaType,
+            format!("send application/merge-patch+json, not {ct}"),
+        ));
+    }
+    let patch: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::new(super::error::ErrorCode::MalformedBody, "not valid JSON"))?;
+    let (rec, _) =
+        patch_cluster_service(&state.store, &state.key, &path, &patch, if_match(&req).as_deref(), &caller.name).await?;
+    Ok(cluster_reply(StatusCode::OK, rec))
 }
 
 #[utoipa::path(

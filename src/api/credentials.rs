@@ -2,7 +2,7 @@
 //! carry stage labels and fingerprints, never the secret.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, put, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -124,6 +124,58 @@ pub async fn put_credential(
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     let versions = versions(&state, &rec).await?;
     Ok(HttpResponse::build(status).insert_header(("ETag", rec.etag())).json(CredentialResponse::new(&rec, versions)))
+}
+
+/// What a credential PATCH may change: its metadata (secrets are new versions).
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CredentialPatch {
+    /// The new description; null removes it.
+    #[serde(default, deserialize_with = "some_or_null")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+}
+
+fn some_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Ok(Some(serde::Deserialize::deserialize(d)?))
+}
+
+#[utoipa::path(
+    operation_id = "patch_credential", tag = "credentials", security(("bearer" = [])),
+    params(
+        ("name" = String, Path, description = "Credential name"),
+        ("If-Match" = Option<String>, Header, description = "ETag the credential must still have"),
+    ),
+    request_body(content = CredentialPatch, content_type = "application/merge-patch+json",
+        description = "Metadata only (description); a new secret is a new version (POST …/versions)"),
+    responses(
+        (status = 200, description = "Changed (or unchanged)", body = CredentialResponse, headers(("ETag" = String))),
+        (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/credentials/{name}")]
+pub async fn patch_credential(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let de = &mut serde_json::Deserializer::from_slice(&body);
+    let input: CredentialPatch = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::field(
+            if path == "." { String::new() } else { path },
+            crate::service::strip_position(&e.into_inner().to_string()),
+        )
+    })?;
+    let rec = match input.description {
+        Some(d) => state.store.set_credential_description(&path, d, if_match(&req).as_deref()).await?,
+        None => state.store.get_credential(&path).await?,
+    };
+    let versions = versions(&state, &rec).await?;
+    Ok(HttpResponse::Ok().insert_header(("ETag", rec.etag())).json(CredentialResponse::new(&rec, versions)))
 }
 
 #[utoipa::path(

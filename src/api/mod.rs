@@ -16,7 +16,7 @@ pub mod runtimes;
 pub mod tokens;
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{App, HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -67,11 +67,13 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(tokens::delete_token)
         .service(clusters::list_clusters)
         .service(clusters::put_cluster)
+        .service(clusters::patch_cluster)
         .service(clusters::get_cluster)
         .service(clusters::delete_cluster)
         .service(clusters::probe_cluster)
         .service(credentials::list_credentials)
         .service(credentials::put_credential)
+        .service(credentials::patch_credential)
         .service(credentials::get_credential)
         .service(credentials::create_credential_version)
         .service(credentials::list_credential_versions)
@@ -158,16 +160,26 @@ pub fn build_app(
 > {
     let (app, doc) = routes(App::new().into_utoipa_app()).split_for_parts();
     let doc = describe(doc);
-    app.app_data(state)
-        .app_data(web::PayloadConfig::new(BODY_LIMIT))
-        .app_data(web::QueryConfig::default().error_handler(error::query_error))
-        .app_data(web::PathConfig::default().error_handler(error::path_error))
-        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc))
-        .route(
-            "/docs",
-            web::get().to(|| async { HttpResponse::Found().insert_header(("Location", "/docs/")).finish() }),
-        )
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(error::ApiError::new(error::ErrorCode::NotFound, "no such route"))
-        }))
+    // HEAD answers like GET, without the body (actix routes only the methods they name).
+    app.wrap_fn(|mut req, srv| {
+        use actix_web::body::{BoxBody, EitherBody};
+        let head = req.method() == actix_web::http::Method::HEAD;
+        if head {
+            req.head_mut().method = actix_web::http::Method::GET;
+        }
+        let fut = srv.call(req);
+        async move {
+            let res = fut.await?;
+            Ok(if head { res.map_body(|_, _| EitherBody::right(BoxBody::new(()))) } else { res.map_into_left_body() })
+        }
+    })
+    .app_data(state)
+    .app_data(web::PayloadConfig::new(BODY_LIMIT))
+    .app_data(web::QueryConfig::default().error_handler(error::query_error))
+    .app_data(web::PathConfig::default().error_handler(error::path_error))
+    .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc))
+    .route("/docs", web::get().to(|| async { HttpResponse::Found().insert_header(("Location", "/docs/")).finish() }))
+    .default_service(web::to(|| async {
+        Err::<HttpResponse, _>(error::ApiError::new(error::ErrorCode::NotFound, "no such route"))
+    }))
 }

@@ -16,7 +16,7 @@ use super::idempotency::{Reply, idempotent};
 use crate::domain::rollout::WaitingFor;
 use crate::domain::states::RotationState;
 use crate::engine::rotation::{Preview, RotationError, RotationRequest};
-use crate::store::rotations::{BatchRecord, RotationEvent, RotationRecord, RotationRuntime};
+use crate::store::rotations::{BatchRecord, RotationRecord, RotationRuntime};
 use crate::store::tokens::Role;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -158,7 +158,7 @@ pub async fn get_rotation(
     params(("id" = String, Path, description = "Rotation id"),
         ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
     responses(
-        (status = 200, description = "text/event-stream of rotation events (id = sequence number); ends when the rotation ends", body = RotationEvent),
+        (status = 200, description = "Server-sent events, one per rotation event (`id:` its sequence number, `event:` its kind, `data:` the event as JSON, a RotationEvent); the stream ends when the rotation ends", body = String, content_type = "text/event-stream"),
         (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
     )
 )]

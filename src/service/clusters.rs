@@ -4,8 +4,10 @@
 //! A kubeconfig is reduced to its current context (or its only context): server, CA data,
 //! and a bearer token or an embedded client certificate. Anything the daemon could not use
 //! on its own later (file paths, exec plugins, auth providers, basic auth) is refused.
-//! A PUT without any credential keeps the stored one, so the default layer can be edited
-//! without resending secrets.
+//! A PUT replaces the whole cluster: every field not given returns to its default, and the
+//! write-only credential must be given again. A PATCH (JSON merge patch) changes only what
+//! it names and keeps the stored credential, as long as the server and the CA stay the
+//! same: a credential never follows its cluster to another server.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -296,6 +298,76 @@ pub async fn put_cluster(
     actor: &str,
 ) -> Result<(ClusterRecord, bool)> {
     let write = cluster_write(name, req, key)?;
+    if write.auth.is_none() && store.get_cluster(name).await.is_ok() {
+        return Err(ServiceError::invalid(
+            "token",
+            "required: a PUT replaces the whole cluster, credential included (give token, clientCertData and clientKeyData, or kubeconfig); PATCH changes single fields and keeps the credential",
+        ));
+    }
+    check_mode(store, name, &write).await?;
+    Ok(store.put_cluster(name, write, if_match, actor).await?)
+}
+
+/// Applies a JSON merge patch (RFC 7386) to a registered cluster: fields it does not name
+/// keep their value; the stored credential is kept unless the patch gives one, and may
+/// not be kept when the server or the CA changes.
+pub async fn patch_cluster(
+    store: &Store,
+    key: &MasterKey,
+    name: &str,
+    patch: &serde_json::Value,
+    if_match: Option<&str>,
+    actor: &str,
+) -> Result<(ClusterRecord, bool)> {
+    let old = store.get_cluster(name).await?;
+    let Some(fields) = patch.as_object() else {
+        return Err(ServiceError::invalid("", "a merge patch is a JSON object"));
+    };
+    let mut base = serde_json::json!({
+        "server": old.server,
+        "caData": old.ca_data,
+        "insecureSkipTlsVerify": old.insecure_skip_tls_verify,
+        "defaultImagePullSecrets": old.default_image_pull_secrets,
+        "applyConcurrency": old.apply_concurrency,
+        "mode": old.mode,
+    });
+    if fields.get("kubeconfig").is_some_and(|k| !k.is_null()) {
+        // A kubeconfig brings its own server, CA and credential.
+        for k in ["server", "caData", "insecureSkipTlsVerify"] {
+            base.as_object_mut().expect("an object").remove(k);
+        }
+    }
+    let base_obj = base.as_object_mut().expect("an object");
+    for (k, v) in fields {
+        if v.is_null() {
+            base_obj.remove(k);
+        } else {
+            base_obj.insert(k.clone(), v.clone());
+        }
+    }
+    base_obj.retain(|_, v| !v.is_null());
+    let text = base.to_string();
+    let de = &mut serde_json::Deserializer::from_str(&text);
+    let req: ClusterRequest = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        ServiceError::invalid(
+            if path == "." { String::new() } else { path },
+            crate::service::strip_position(&e.into_inner().to_string()),
+        )
+    })?;
+    let write = cluster_write(name, req, key)?;
+    if write.auth.is_none() && (write.server != old.server || write.ca_data != old.ca_data) {
+        return Err(ServiceError::invalid(
+            "token",
+            "the stored credential stays with its server and CA: give the credential again (token, client certificate, or kubeconfig) to change them",
+        ));
+    }
+    check_mode(store, name, &write).await?;
+    Ok(store.put_cluster(name, write, if_match, actor).await?)
+}
+
+/// A cluster turned standalone may not hold runtimes that need Fluid.
+async fn check_mode(store: &Store, name: &str, write: &ClusterWrite) -> Result<()> {
     if write.mode == crate::domain::fluid::ClusterMode::Standalone {
         let filter = crate::store::runtimes::RuntimeFilter { cluster: Some(name.to_string()), namespace: None };
         let (needs_fluid, _) =
@@ -310,7 +382,7 @@ pub async fn put_cluster(
             ));
         }
     }
-    Ok(store.put_cluster(name, write, if_match, actor).await?)
+    Ok(())
 }
 
 /// Opens the stored credential of a cluster (for connecting to it).

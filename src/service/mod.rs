@@ -28,3 +28,12 @@ impl ServiceError {
 }
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// A serde message without its " at line N column M" suffix (positions mean nothing to a
+/// caller who sent JSON built by a program, and may sit next to a secret's bytes).
+pub fn strip_position(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}

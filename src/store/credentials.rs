@@ -237,6 +237,33 @@ impl Store {
 
     /// Adds version N+1 with stage `pending` (see the module doc). `seal` receives the new
     /// version number so the secret is sealed under that version's context.
+    /// Changes a credential's description only (its versions are untouched).
+    pub async fn set_credential_description(
+        &self,
+        name: &str,
+        description: Option<String>,
+        if_match: Option<&str>,
+    ) -> Result<CredentialRecord> {
+        let mut tx = self.begin().await?;
+        let old = get_credential_tx(&mut tx, name)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("credential {name:?}")))?;
+        check_if_match(&format!("credential {name:?}"), if_match, &old.etag())?;
+        if old.description != description {
+            sqlx::query(
+                "UPDATE credentials SET description = ?, generation = generation + 1, updated_at = ? WHERE name = ?",
+            )
+            .bind(&description)
+            .bind(fmt_time(now()))
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let rec = get_credential_tx(&mut tx, name).await?.expect("just read");
+        tx.commit().await?;
+        Ok(rec)
+    }
+
     pub async fn add_credential_version(
         &self,
         name: &str,

@@ -30,14 +30,57 @@ async fn token_cluster_round_trip_hides_the_token() {
     let got = app.get("/v1/clusters/prod-east").await;
     assert!(!got.text().contains("sekret-cluster-token"));
     assert_eq!(got.json()["server"], "https://10.0.0.1:6443");
-    // A PUT without credentials keeps them and bumps the generation.
-    let r = app
+    // A PUT replaces the whole cluster: without its credential it is refused, naming it.
+    let p = app
         .put("/v1/clusters/prod-east", json!({"server": "https://10.0.0.1:6443", "caData": pem("CERTIFICATE")}))
+        .await
+        .problem(422, "validation_failed");
+    assert_eq!(p["field"], "token");
+    assert_eq!(
+        app.get("/v1/clusters/prod-east").await.json()["defaultImagePullSecrets"],
+        json!(["org-pull"]),
+        "nothing changed"
+    );
+    // A PATCH changes what it names and keeps the rest, the credential included.
+    let patch = |body: serde_json::Value| {
+        actix_web::test::TestRequest::patch()
+            .uri("/v1/clusters/prod-east")
+            .insert_header(("Authorization", format!("Bearer {}", crate::support::app::ADMIN)))
+            .insert_header(("Content-Type", "application/merge-patch+json"))
+            .set_payload(body.to_string())
+    };
+    let r = app.send(patch(json!({"defaultImagePullSecrets": ["org-pull", "team-pull"], "applyConcurrency": 8}))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let b = r.json();
+    assert_eq!(b["credentialKind"], "token");
+    assert_eq!(b["defaultImagePullSecrets"], json!(["org-pull", "team-pull"]));
+    assert_eq!(b["applyConcurrency"], 8);
+    assert_eq!(b["server"], "https://10.0.0.1:6443", "not named, kept");
+    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+    // The credential stays with its server: moving the server needs it again.
+    let p = app.send(patch(json!({"server": "http://evil.example.com"}))).await.problem(422, "validation_failed");
+    assert_eq!(p["field"], "token");
+    assert!(!p.to_string().contains("sekret-cluster-token"));
+    let r = app.send(patch(json!({"server": "https://10.0.0.2:6443", "token": "another-token"}))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["server"], "https://10.0.0.2:6443");
+    // null removes a field (back to its default).
+    let r = app.send(patch(json!({"applyConcurrency": null}))).await;
+    assert!(r.json().get("applyConcurrency").is_none(), "{}", r.text());
+    // A credential's metadata has a PATCH too; its secret does not change that way.
+    app.credential("c1", "pw").await;
+    let r = app
+        .send(
+            actix_web::test::TestRequest::patch()
+                .uri("/v1/credentials/c1")
+                .insert_header(("Authorization", format!("Bearer {}", crate::support::app::ADMIN)))
+                .insert_header(("Content-Type", "application/merge-patch+json"))
+                .set_payload(json!({"description": "pull robot"}).to_string()),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["credentialKind"], "token");
-    assert_eq!(r.json()["defaultImagePullSecrets"], json!([]));
-    assert_eq!(r.header("etag").as_deref(), Some("\"2\""));
+    assert_eq!(r.json()["description"], "pull robot");
+    assert_eq!(r.json()["versions"].as_array().unwrap().len(), 1);
 }
 
 #[actix_web::test]
@@ -109,7 +152,7 @@ async fn if_match_guards_updates_and_deletes() {
         .insert_header(("Authorization", format!("Bearer {}", crate::support::app::ADMIN)))
         .insert_header(("Content-Type", "application/json"))
         .insert_header(("If-Match", "\"7\""))
-        .set_payload(json!({"server": "https://changed"}).to_string());
+        .set_payload(json!({"server": "https://changed", "token": "t"}).to_string());
     app.send(stale).await.problem(412, "precondition_failed");
     assert_eq!(app.get("/v1/clusters/c").await.json()["server"], "https://127.0.0.1:6443");
     let fresh = actix_web::test::TestRequest::delete()

@@ -102,4 +102,21 @@ async fn a_fluid_cluster_gets_fluids_resources_and_a_rotation_patches_only_the_l
     assert!(fake.get(Kind::Secret, "data", "global-secret-v1").is_none(), "the old version is pruned");
     let patches = fake.requests().iter().filter(|r| r.verb == "patch").count();
     assert_eq!(patches, 2, "worker and fuse lists, once each");
+
+    // Someone else changes a list fluidform keeps: drift says so, a refreshing plan puts it back.
+    let mut w = fake.get(Kind::StatefulSet, "data", "rt0-worker").unwrap();
+    w["spec"]["template"]["spec"]["imagePullSecrets"] = json!([{"name": "someone-else"}]);
+    fake.put(w);
+    crate::engine::drift::drift_pass(&h.ctx).await.unwrap();
+    let sync = h.ctx.store.get_sync("data", "rt0").await.unwrap().unwrap();
+    assert_eq!(sync.drift.len(), 1, "{:?}", sync.drift);
+    assert_eq!(
+        (sync.drift[0]["kind"].as_str(), sync.drift[0]["path"].as_str()),
+        (Some("StatefulSet"), Some("spec.template.spec.imagePullSecrets"))
+    );
+    let (p, _) = h.converge(json!({"all": true, "refresh": true})).await;
+    assert_eq!(p.objects.len(), 1, "{:?}", p.objects);
+    assert_eq!(p.objects[0].patch.as_deref(), Some("imagePullSecrets"));
+    let w = fake.get(Kind::StatefulSet, "data", "rt0-worker").unwrap();
+    assert_eq!(names(&w["spec"]["template"]["spec"]["imagePullSecrets"]), ["global-secret-v2"]);
 }
