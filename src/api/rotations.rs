@@ -14,7 +14,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorCode, Problem, parse_json};
 use super::idempotency::{Reply, idempotent};
 use crate::domain::rollout::WaitingFor;
-use crate::domain::states::RotationState;
+use crate::domain::states::{BatchState, RotationState};
 use crate::engine::rotation::{Preview, RotationError, RotationRequest};
 use crate::store::rotations::{BatchRecord, RotationRecord, RotationRuntime};
 use crate::store::tokens::Role;
@@ -31,6 +31,13 @@ pub struct RotationResponse {
     pub current_batch: i64,
     /// What the current batch waits for while it restarts pods (per workload).
     pub waiting_for: Vec<WaitingFor>,
+    /// When the current batch fails unless it is healthy by then (while it applies or
+    /// restarts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline_at: Option<DateTime<Utc>>,
+    /// Whole seconds left until `deadlineAt` (0 once it passed), at the time of the reply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds_left: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub actor: String,
@@ -45,13 +52,19 @@ pub struct RotationResponse {
     pub runtimes: Vec<RotationRuntime>,
 }
 
-impl TryFrom<RotationRecord> for RotationResponse {
-    type Error = ApiError;
-    fn try_from(r: RotationRecord) -> Result<Self, ApiError> {
-        let waiting_for =
-            r.batches.iter().find(|b| b.idx == r.current_batch).map(|b| b.waiting_for.clone()).unwrap_or_default();
+impl RotationResponse {
+    /// The reply for `r` as seen at `now`.
+    pub fn at(r: RotationRecord, now: DateTime<Utc>) -> Result<Self, ApiError> {
+        let current = r.batches.iter().find(|b| b.idx == r.current_batch);
+        let waiting_for = current.map(|b| b.waiting_for.clone()).unwrap_or_default();
+        let deadline_at = current
+            .filter(|b| matches!(b.state, BatchState::Applying | BatchState::Restarting))
+            .filter(|_| r.state == RotationState::Running)
+            .and_then(|b| b.deadline_at);
         Ok(Self {
             waiting_for,
+            deadline_at,
+            seconds_left: deadline_at.map(|d| (d - now).num_seconds().max(0)),
             request: serde_json::from_value(r.request).map_err(ApiError::internal)?,
             id: r.id,
             credential: r.credential,
@@ -129,7 +142,7 @@ pub async fn create_rotation(
     let input: RotationRequest = parse_json(&req, &body)?;
     idempotent(&state, &req, &caller, &body, || async {
         let id = crate::engine::rotation::start_rotation(&state.ctx, input, &caller.name).await?;
-        let rot = RotationResponse::try_from(state.store.get_rotation(&id).await?)?;
+        let rot = RotationResponse::at(state.store.get_rotation(&id).await?, state.ctx.now())?;
         Ok(Reply::json(StatusCode::CREATED, &rot).header("Location", format!("/v1/rotations/{id}")))
     })
     .await
@@ -150,7 +163,7 @@ pub async fn get_rotation(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    Ok(HttpResponse::Ok().json(RotationResponse::try_from(state.store.get_rotation(&path).await?)?))
+    Ok(HttpResponse::Ok().json(RotationResponse::at(state.store.get_rotation(&path).await?, state.ctx.now())?))
 }
 
 #[utoipa::path(
@@ -215,7 +228,7 @@ pub async fn stream_rotation_events(
 async fn command(state: &AppState, caller: &Caller, id: &str, cmd: &str) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
     let rot = crate::engine::rotation::rotation_command(&state.ctx, id, cmd, &caller.name).await?;
-    Ok(HttpResponse::Ok().json(RotationResponse::try_from(rot)?))
+    Ok(HttpResponse::Ok().json(RotationResponse::at(rot, state.ctx.now())?))
 }
 
 macro_rules! rotation_command {

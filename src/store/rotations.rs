@@ -660,13 +660,14 @@ impl Store {
     pub async fn record_waiting(&self, rotation: &str, idx: i64, waiting: &[WaitingFor]) -> Result<()> {
         let text = serde_json::to_string(waiting).expect("serializes");
         let mut tx = self.begin().await?;
-        let old: Option<String> =
-            sqlx::query_scalar("SELECT waiting_for FROM rotation_batches WHERE rotation_id = ? AND idx = ?")
+        let old: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT waiting_for, deadline_at FROM rotation_batches WHERE rotation_id = ? AND idx = ?")
                 .bind(rotation)
                 .bind(idx)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if old.as_deref() == Some(text.as_str()) {
+        let Some((old, deadline_at)) = old else { return Ok(()) };
+        if old == text {
             return Ok(());
         }
         sqlx::query("UPDATE rotation_batches SET waiting_for = ? WHERE rotation_id = ? AND idx = ?")
@@ -675,8 +676,8 @@ impl Store {
             .bind(idx)
             .execute(&mut *tx)
             .await?;
-        add_event_tx(&mut tx, rotation, "batch_waiting", Some(idx), &serde_json::json!({"waitingFor": waiting}))
-            .await?;
+        let data = serde_json::json!({"waitingFor": waiting, "deadlineAt": deadline_at});
+        add_event_tx(&mut tx, rotation, "batch_waiting", Some(idx), &data).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -364,3 +364,139 @@ async fn a_layer_rotation_replaces_a_name_in_batches() {
     );
     assert_eq!(masters_before[0], after, "master pods are not restarted by a worker-layer rotation");
 }
+
+/// Polls `f` over a live object until it holds (or panics after 60 s).
+async fn wait_live(kc: &kube::Client, kind: &str, ns: &str, name: &str, f: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let obj = crate::support::live::get(kc, kind, ns, name).await;
+        if let Some(o) = obj.as_ref().filter(|o| f(o)) {
+            return o.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "{kind} {ns}/{name} never got there: {obj:?}");
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// The operator's day from the rotations issue, on a real control plane with one kwok
+/// node: a master that never fully schedules (three host-network replicas, one node) does
+/// not hold up a rotation that does not touch it; a batch whose replacement pod cannot be
+/// placed says which pod and why while it waits, pauses at its deadline, and after a
+/// resume gets a fresh deadline and succeeds without the old error.
+#[actix_web::test]
+async fn gates_judge_what_the_batch_changed_and_waiting_says_why() {
+    let cluster = TestCluster::start_with_nodes(1).await.expect("cluster");
+    let app = TestApp::start().await;
+    for c in ["global-secret", "master-secret", "worker-secret"] {
+        app.credential(c, &format!("{c}-v1")).await;
+    }
+    register(&app, "o", &cluster, &[]).await;
+    // A PATCH changes only what it names: the stored credential still reaches the server.
+    let patch = actix_web::test::TestRequest::patch()
+        .uri("/v1/clusters/o")
+        .insert_header(("Authorization", format!("Bearer {}", crate::support::app::ADMIN)))
+        .insert_header(("Content-Type", "application/merge-patch+json"))
+        .set_payload(json!({"applyConcurrency": 4}).to_string());
+    let patched = app.send(patch).await;
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    assert_eq!(
+        (patched.json()["applyConcurrency"].as_i64(), patched.json()["mode"].as_str()),
+        (Some(4), Some("standalone"))
+    );
+    let probe = app.post("/v1/clusters/o/probe", json!({})).await;
+    assert_eq!(probe.status, 200, "the kept credential works: {}", probe.text());
+    let mut hb = runtime_json("hb", Some(&["global-secret"]), Some(&["master-secret"]), None, None);
+    hb["spec"]["master"]["replicas"] = json!(3);
+    assert_eq!(app.put("/v1/runtimes/ops/hb?cluster=o", hb).await.status, 201);
+    let mut ok = fleet_runtime("ok");
+    ok["spec"]["worker"]["imagePullSecrets"] = json!([{"name": "worker-secret"}]);
+    assert_eq!(app.put("/v1/runtimes/ops/ok?cluster=o", ok).await.status, 201);
+    label_nodes_for(&cluster, &[("ops", "hb"), ("ops", "ok")]).await;
+    converge(&app, json!({"all": true})).await;
+    wait_rolled_out(&cluster, "ops", &["ok"]).await;
+    let kc = crate::support::live::client(&cluster).await;
+    // Three masters on the host network of one node: one runs, the others never schedule.
+    let master = wait_live(&kc, "StatefulSet", "ops", "hb-master", |o| {
+        o["status"]["readyReplicas"] == 1 && o["status"]["replicas"].as_i64().unwrap_or(0) >= 2
+    })
+    .await;
+    wait_live(&kc, "DaemonSet", "ops", "hb-fuse", |o| o["status"]["numberReady"] == 1).await;
+    wait_live(&kc, "StatefulSet", "ops", "hb-worker", |o| o["status"]["readyReplicas"] == 1).await;
+
+    // 1. Rotating global-secret changes worker and fuse of hb (its master has its own
+    //    list) and nothing of ok (whose worker has its own list; master and fuse use the
+    //    global one, so they do change).
+    let v2 = json!({"registry": "r", "username": "u", "password": "global-v2"});
+    assert_eq!(app.post("/v1/credentials/global-secret/versions", v2).await.status, 201);
+    let req = json!({"credential": "global-secret", "batches": ["100%"], "healthTimeout": 60});
+    let pv = app.post("/v1/rotations/preview", req.clone()).await.json();
+    assert_eq!(pv["unhealthy"], json!([]), "the unhealthy master is not the rotation's business: {pv}");
+    let r = app.post("/v1/rotations", req).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    fluidform::engine::rotation::spawn_rotation_driver(&app.state.ctx);
+    let done = wait_rotation(&app, &id, 90, |r| r["state"] != "running").await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let after = crate::support::live::get(&kc, "StatefulSet", "ops", "hb-master").await.unwrap();
+    assert_eq!(after["metadata"]["generation"], master["metadata"]["generation"], "the master was not touched");
+    assert_eq!(after["status"]["readyReplicas"], 1, "and is as unhealthy as before");
+    let worker = crate::support::live::get(&kc, "StatefulSet", "ops", "hb-worker").await.unwrap();
+    assert_eq!(worker["spec"]["template"]["spec"]["imagePullSecrets"], json!([{"name": "global-secret-v2"}]));
+    let untouched = crate::support::live::get(&kc, "StatefulSet", "ops", "ok-worker").await.unwrap();
+    assert_eq!(untouched["metadata"]["generation"], 1, "ok's worker pulls with worker-secret only");
+
+    // A rotation that would restart the unhealthy master is refused up front by default.
+    let mv2 = json!({"registry": "r", "username": "u", "password": "master-v2"});
+    assert_eq!(app.post("/v1/credentials/master-secret/versions", mv2).await.status, 201);
+    let mreq = json!({"credential": "master-secret", "batches": ["100%"]});
+    let pv = app.post("/v1/rotations/preview", mreq.clone()).await.json();
+    let unhealthy = pv["unhealthy"].to_string();
+    assert!(unhealthy.contains("hb-master"), "{pv}");
+    let p = app.post("/v1/rotations", mreq).await.problem(422, "workloads_unhealthy");
+    assert!(p["detail"].as_str().unwrap().contains("hb-master"), "{p}");
+
+    // 2. The node is cordoned: ok's replacement worker pod cannot be placed. While the
+    //    batch waits it names that pod and the scheduler's reason, with time left.
+    let wv2 = json!({"registry": "r", "username": "u", "password": "worker-v2"});
+    assert_eq!(app.post("/v1/credentials/worker-secret/versions", wv2).await.status, 201);
+    crate::support::live::cordon(&cluster, true).await;
+    let wreq = json!({"credential": "worker-secret", "batches": ["100%"], "healthTimeout": 8, "onFailure": "pause"});
+    let r = app.post("/v1/rotations", wreq).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let wid = r.json()["id"].as_str().unwrap().to_string();
+    let waiting = wait_rotation(&app, &wid, 60, |r| {
+        r["waitingFor"].as_array().is_some_and(|w| w.iter().any(|w| !w["pending"].as_array().is_none_or(Vec::is_empty)))
+    })
+    .await;
+    let w = &waiting["waitingFor"][0];
+    assert_eq!((w["kind"].as_str(), w["name"].as_str()), (Some("StatefulSet"), Some("ok-worker")), "{waiting}");
+    assert_eq!(w["pending"][0]["pod"], "ok-worker-0", "{waiting}");
+    assert!(w["pending"][0]["reason"].as_str().unwrap().contains("unschedulable"), "the scheduler's words: {w}");
+    assert!(waiting["secondsLeft"].as_i64().is_some_and(|s| (0..=8).contains(&s)), "{waiting}");
+    let streamed = app.state.store.rotation_events(&wid, 0).await.unwrap();
+    assert!(
+        streamed.iter().any(|e| e.kind == "batch_waiting" && e.data.to_string().contains("unschedulable")),
+        "waiting is streamed as events"
+    );
+
+    // 3. At the deadline the rotation pauses. Past the old deadline the node is fixed
+    //    and the rotation resumed: the batch gets a fresh deadline and succeeds, and the
+    //    success does not carry the pause's error.
+    let paused = wait_rotation(&app, &wid, 60, |r| r["state"] == "paused").await;
+    assert!(paused["error"].as_str().unwrap_or_default().contains("not healthy within 8s"), "{paused}");
+    actix_web::rt::time::sleep(std::time::Duration::from_secs(3)).await;
+    crate::support::live::cordon(&cluster, false).await;
+    let resumed = app.post(&format!("/v1/rotations/{wid}/resume"), json!({})).await;
+    assert_eq!(resumed.status, 200, "{}", resumed.text());
+    let resumed = resumed.json();
+    let old_deadline = paused["batches"][0]["deadlineAt"].as_str().unwrap().to_string();
+    let new_deadline = resumed["batches"][0]["deadlineAt"].as_str().unwrap().to_string();
+    assert!(new_deadline > old_deadline, "a fresh deadline: {old_deadline} then {new_deadline}");
+    let done = wait_rotation(&app, &wid, 60, |r| r["state"] != "running").await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert!(done.get("error").is_none(), "no stale error: {done}");
+    let kinds: Vec<String> = event_list(&app, &wid).await.into_iter().map(|(k, _)| k).collect();
+    assert!(kinds.contains(&"paused".to_string()), "the history keeps the pause: {kinds:?}");
+    // Nothing waits for approval now.
+    app.post(&format!("/v1/rotations/{wid}/approve"), json!({})).await.problem(409, "not_waiting_approval");
+}
