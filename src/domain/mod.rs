@@ -13,6 +13,7 @@ pub mod layers;
 pub mod manifest;
 pub mod names;
 pub mod parse;
+pub mod ports;
 pub mod quantity;
 pub mod render;
 pub mod rollout;
