@@ -61,6 +61,8 @@ fn render_with(ctx: &RuntimeContext, resolution: &Resolution, secrets: &[Credent
         runtime: &ctx.runtime,
         resolution,
         secrets,
+        ports: None,
+        dataset: None,
     })
 }
 
