@@ -15,6 +15,7 @@ pub mod names;
 pub mod parse;
 pub mod ports;
 pub mod quantity;
+pub mod quirks;
 pub mod render;
 pub mod rollout;
 pub mod runtime;

@@ -207,6 +207,11 @@ pub(crate) fn mem_quota_bytes(spec: &AlluxioRuntimeSpec) -> u128 {
         .sum()
 }
 
+/// Whether Fluid can compare a fuse image tag with 2.8.0 (it fails the runtime if not).
+pub(crate) fn fuse_tag_is_version(tag: &str) -> bool {
+    context::tag_version(tag).is_some()
+}
+
 /// Render every object for one runtime, in the documented order.
 pub fn render(input: &RenderInput) -> Vec<RenderedObject> {
     let mut secrets: BTreeMap<String, &CredentialSecret> = BTreeMap::new();
