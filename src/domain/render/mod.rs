@@ -80,6 +80,8 @@ mod dataset_tests;
 mod fluid_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod workload_tests;
 
 use std::collections::BTreeMap;
 
