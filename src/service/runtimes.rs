@@ -202,6 +202,8 @@ fn render_with(
             runtime: rt,
             resolution,
             secrets,
+            ports: None,
+            dataset: ctx.dataset.as_ref(),
         })),
         (Mode::Standalone, other) => Err(ServiceError::invalid(
             "kind",

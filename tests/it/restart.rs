@@ -44,6 +44,7 @@ async fn sigkill_mid_batch_resumes_without_skipping_or_repeating() {
             rt["spec"][c] = json!({"networkMode": "ContainerNetwork"});
         }
         ok(&d, "PUT", &format!("/v1/runtimes/fleet/{n}?cluster=k"), rt);
+        ok(&d, "PUT", &format!("/v1/datasets/fleet/{n}?cluster=k"), crate::support::app::shared_dataset(n));
     }
     label_nodes_for(&cluster, &names.map(|n| ("fleet", n))).await;
     let plan = ok(&d, "POST", "/v1/plans", json!({"all": true, "createNamespaces": true, "refresh": true}));

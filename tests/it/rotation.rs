@@ -29,6 +29,7 @@ async fn fleet(app: &TestApp, clusters: &[(&str, &TestCluster)], per: usize) -> 
         for n in &names {
             let r = app.put(&format!("/v1/runtimes/fleet/{n}?cluster={cname}"), fleet_runtime(n)).await;
             assert_eq!(r.status, 201, "{}", r.text());
+            app.shared_dataset("fleet", n, cname).await;
             all.push((cname.to_string(), n.clone()));
         }
         let pairs: Vec<(&str, &str)> = names.iter().map(|n| ("fleet", n.as_str())).collect();
@@ -159,6 +160,7 @@ async fn an_unhealthy_batch_stops_the_rotation_and_rolls_back() {
     // pods can never be scheduled (the node is cordoned): the batch itself made it unhealthy.
     for n in ["a-bad", "b-ok", "c-ok"] {
         assert_eq!(app.put(&format!("/v1/runtimes/fleet/{n}?cluster=u"), fleet_runtime(n)).await.status, 201);
+        app.shared_dataset("fleet", n, "u").await;
     }
     label_nodes_for(&cluster, &[("fleet", "a-bad"), ("fleet", "b-ok"), ("fleet", "c-ok")]).await;
     converge(&app, json!({"all": true})).await;
@@ -307,6 +309,7 @@ async fn a_layer_rotation_replaces_a_name_in_batches() {
         let mut rt = fleet_runtime(n);
         rt["spec"]["worker"]["imagePullSecrets"] = json!([{"name": "worker-secret"}]);
         assert_eq!(app.put(&format!("/v1/runtimes/fleet/{n}?cluster=l"), rt).await.status, 201);
+        app.shared_dataset("fleet", n, "l").await;
     }
     label_nodes_for(&cluster, &[("fleet", "w0"), ("fleet", "w1")]).await;
     converge(&app, json!({"all": true})).await;
@@ -408,9 +411,11 @@ async fn gates_judge_what_the_batch_changed_and_waiting_says_why() {
     let mut hb = runtime_json("hb", Some(&["global-secret"]), Some(&["master-secret"]), None, None);
     hb["spec"]["master"]["replicas"] = json!(3);
     assert_eq!(app.put("/v1/runtimes/ops/hb?cluster=o", hb).await.status, 201);
+    app.shared_dataset("ops", "hb", "o").await;
     let mut ok = fleet_runtime("ok");
     ok["spec"]["worker"]["imagePullSecrets"] = json!([{"name": "worker-secret"}]);
     assert_eq!(app.put("/v1/runtimes/ops/ok?cluster=o", ok).await.status, 201);
+    app.shared_dataset("ops", "ok", "o").await;
     label_nodes_for(&cluster, &[("ops", "hb"), ("ops", "ok")]).await;
     converge(&app, json!({"all": true})).await;
     wait_rolled_out(&cluster, "ops", &["ok"]).await;

@@ -156,6 +156,20 @@ impl TestApp {
             .await;
         assert!(r.status.is_success(), "credential {name}: {}", r.text());
     }
+
+    /// Stores a `Shared` Dataset beside runtime `ns/name`, so its worker may share a node
+    /// with other runtimes' workers (Fluid's default placement, `Exclusive`, allows one
+    /// cache worker per node, which few fake nodes cannot hold for a fleet).
+    pub async fn shared_dataset(&self, ns: &str, name: &str, cluster: &str) {
+        let r = self.put(&format!("/v1/datasets/{ns}/{name}?cluster={cluster}"), shared_dataset(name)).await;
+        assert!(r.status.is_success(), "dataset {ns}/{name}: {}", r.text());
+    }
+}
+
+/// A Dataset named `name` with `placement: Shared` and no mounts.
+pub fn shared_dataset(name: &str) -> Value {
+    serde_json::json!({"apiVersion": "data.fluid.io/v1alpha1", "kind": "Dataset",
+        "metadata": {"name": name}, "spec": {"placement": "Shared"}})
 }
 
 /// The seed example from Fluid's documentation, verbatim.

@@ -71,6 +71,12 @@ pub(super) fn mount(name: &str, path: &str) -> VolumeMount {
     VolumeMount { name: name.to_string(), mount_path: path.to_string(), ..Default::default() }
 }
 
+/// Kubernetes objects kept as JSON in a manifest (tolerations, node selectors), parsed;
+/// validation has already refused what does not parse.
+pub(super) fn parse_all<T: serde::de::DeserializeOwned>(list: Option<&Vec<Value>>) -> Vec<T> {
+    list.into_iter().flatten().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect()
+}
+
 pub(super) fn user_mounts(lists: &[Option<&Vec<Value>>]) -> Vec<VolumeMount> {
     let mut seen = BTreeSet::new();
     lists

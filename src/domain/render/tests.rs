@@ -12,29 +12,37 @@ use crate::domain::manifest::{ManifestFormat, parse_runtime};
 fn render_runtime(rt: &AlluxioRuntime, secrets: &[CredentialSecret]) -> Vec<RenderedObject> {
     let bindings = BTreeMap::from([("global-secret".to_string(), 1)]);
     let resolution = resolve(&rt.layers(), &[], &bindings);
-    render(&RenderInput { namespace: "default", name: "hbase", runtime: rt, resolution: &resolution, secrets })
+    render(&RenderInput {
+        namespace: "default",
+        name: "hbase",
+        runtime: rt,
+        resolution: &resolution,
+        secrets,
+        ports: None,
+        dataset: None,
+    })
 }
 
 fn seed_secret(bytes: Option<&[u8]>) -> CredentialSecret {
     CredentialSecret { credential: "global-secret".into(), version: 1, dockerconfigjson: bytes.map(<[u8]>::to_vec) }
 }
 
-fn find<'a>(objs: &'a [RenderedObject], kind: &str, name: &str) -> &'a Value {
+pub(super) fn find<'a>(objs: &'a [RenderedObject], kind: &str, name: &str) -> &'a Value {
     &objs.iter().find(|o| o.kind == kind && o.name == name).unwrap_or_else(|| panic!("no {kind} {name}")).object
 }
 
-fn pod_spec(obj: &Value) -> &Value {
+pub(super) fn pod_spec(obj: &Value) -> &Value {
     &obj["spec"]["template"]["spec"]
 }
 
-fn pull_secrets(obj: &Value) -> Vec<&str> {
+pub(super) fn pull_secrets(obj: &Value) -> Vec<&str> {
     pod_spec(obj)["imagePullSecrets"]
         .as_array()
         .map(|a| a.iter().map(|s| s["name"].as_str().unwrap()).collect())
         .unwrap_or_default()
 }
 
-fn container<'a>(obj: &'a Value, name: &str) -> &'a Value {
+pub(super) fn container<'a>(obj: &'a Value, name: &str) -> &'a Value {
     pod_spec(obj)["containers"]
         .as_array()
         .unwrap()
@@ -44,7 +52,13 @@ fn container<'a>(obj: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no container {name}"))
 }
 
-fn patched(patch: &str) -> AlluxioRuntime {
+/// One `ALLUXIO_*_JAVA_OPTS` entry of the config ConfigMap, split into options.
+pub(super) fn java_opts(objs: &[RenderedObject], key: &str) -> Vec<String> {
+    let cm = find(objs, "ConfigMap", "hbase-config");
+    cm["data"][key].as_str().unwrap_or_else(|| panic!("no {key}")).split(' ').map(str::to_string).collect()
+}
+
+pub(super) fn patched(patch: &str) -> AlluxioRuntime {
     let yaml = format!("{SEED_YAML}{patch}");
     parse_runtime(yaml.as_bytes(), ManifestFormat::Yaml).unwrap()
 }
@@ -213,9 +227,7 @@ fn containers_images_ports_and_network() {
     let names: Vec<&str> =
         pod_spec(master)["containers"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, vec!["alluxio-master", "alluxio-job-master"]);
-    let inits: Vec<&str> =
-        pod_spec(master)["initContainers"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(inits, vec!["journal-format"], "no init-users without runAs");
+    assert!(pod_spec(master)["initContainers"].is_null(), "no init-users without runAs, no journal-format");
     assert_eq!(pod_spec(master)["hostNetwork"], true);
     let m = container(master, "alluxio-master");
     assert_eq!(m["image"], "alluxio/alluxio-dev:2.9.0");
@@ -243,7 +255,7 @@ fn containers_images_ports_and_network() {
     assert_eq!(jm["image"], "registry.example.com/alluxio:2.9.3");
     assert_eq!(jm["imagePullPolicy"], "Always");
     assert_eq!(jm["ports"][0]["containerPort"], 21001);
-    assert!(jm["env"].as_array().unwrap().iter().any(|e| e == &json!({"name": "FOO", "value": "bar"})));
+    assert!(!jm["env"].as_array().unwrap().iter().any(|e| e["name"] == "FOO"), "Fluid's chart has no job master env");
     assert_eq!(jm["securityContext"], json!({"runAsGroup": 1000, "runAsUser": 1000}));
     container(master, "api-gateway");
     let iu = container(master, "init-users");
@@ -268,29 +280,27 @@ fn tiered_store_volumes_and_properties() {
     let objs = render_runtime(&seed(), &[]);
     let worker = find(&objs, "StatefulSet", "hbase-worker");
     let vol = pod_spec(worker)["volumes"].as_array().unwrap().iter().find(|v| v["name"] == "tieredstore-0-0").unwrap();
-    assert_eq!(vol["hostPath"], json!({"path": "/dev/shm", "type": "DirectoryOrCreate"}));
+    assert_eq!(vol["hostPath"], json!({"path": "/dev/shm/default/hbase", "type": "DirectoryOrCreate"}));
     let w = container(worker, "alluxio-worker");
     assert!(
         w["volumeMounts"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|m| m == &json!({"mountPath": "/dev/shm", "name": "tieredstore-0-0"}))
+            .any(|m| m == &json!({"mountPath": "/dev/shm/default/hbase", "name": "tieredstore-0-0"}))
     );
-    let site =
-        find(&objs, "ConfigMap", "hbase-config")["data"]["alluxio-site.properties"].as_str().unwrap().to_string();
-    for line in [
-        "alluxio.worker.tieredstore.levels=1",
-        "alluxio.worker.tieredstore.level0.alias=MEM",
-        "alluxio.worker.tieredstore.level0.dirs.path=/dev/shm",
-        "alluxio.worker.tieredstore.level0.dirs.quota=2GB",
-        "alluxio.worker.tieredstore.level0.watermark.high.ratio=0.95",
-        "alluxio.worker.tieredstore.level0.watermark.low.ratio=0.7",
-        "alluxio.master.journal.type=EMBEDDED",
-        "alluxio.master.embedded.journal.addresses=hbase-master-0:19200,hbase-master-1:19200,hbase-master-2:19200",
+    let opts = java_opts(&objs, "ALLUXIO_JAVA_OPTS");
+    for opt in [
+        "-Dalluxio.worker.tieredstore.levels=1",
+        "-Dalluxio.worker.tieredstore.level0.alias=MEM",
+        "-Dalluxio.worker.tieredstore.level0.dirs.path=/dev/shm/default/hbase",
+        "-Dalluxio.worker.tieredstore.level0.dirs.quota=2GB",
+        "-Dalluxio.master.journal.type=EMBEDDED",
+        "-Dalluxio.master.embedded.journal.addresses=hbase-master-0:19200,hbase-master-1:19200,hbase-master-2:19200",
     ] {
-        assert!(site.lines().any(|l| l == line), "missing {line} in\n{site}");
+        assert!(opts.contains(&opt.to_string()), "missing {opt} in\n{opts:?}");
     }
+    assert!(!opts.iter().any(|o| o.contains("watermark")), "Fluid passes no watermarks to Alluxio");
 
     let mut rt = seed_patched(json!({"spec": {
         "properties": {"alluxio.master.journal.type": "UFS"},
@@ -300,14 +310,19 @@ fn tiered_store_volumes_and_properties() {
     levels[0].path = "/mnt/a,/mnt/b".into();
     levels[0].volume_type = Some("emptyDir".into());
     let objs = render_runtime(&rt, &[]);
-    let cm = &find(&objs, "ConfigMap", "hbase-config")["data"];
-    let site = cm["alluxio-site.properties"].as_str().unwrap();
-    assert!(site.contains("alluxio.worker.tieredstore.level0.dirs.quota=1GB,1GB\n"));
-    assert!(site.contains("alluxio.master.journal.type=UFS\n"), "spec.properties win");
-    assert_eq!(cm["ALLUXIO_WORKER_JAVA_OPTS"], "-Xmx4G -Dalluxio.worker.x=1");
+    let opts = java_opts(&objs, "ALLUXIO_JAVA_OPTS");
+    assert!(opts.contains(&"-Dalluxio.worker.tieredstore.level0.dirs.quota=1GB,1GB".to_string()));
+    assert_eq!(
+        opts.iter().rev().find(|o| o.starts_with("-Dalluxio.master.journal.type=")).unwrap(),
+        "-Dalluxio.master.journal.type=UFS",
+        "spec.properties win: the last option counts"
+    );
+    let worker_opts = java_opts(&objs, "ALLUXIO_WORKER_JAVA_OPTS");
+    assert_eq!(worker_opts[worker_opts.len() - 2..], ["-Dalluxio.worker.x=1", "-Xmx4G"]);
     let worker = find(&objs, "StatefulSet", "hbase-worker");
     let vols = pod_spec(worker)["volumes"].as_array().unwrap();
-    assert_eq!(vols[1], json!({"emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}, "name": "tieredstore-0-1"}));
+    let vol = vols.iter().find(|v| v["name"] == "tieredstore-0-1").unwrap();
+    assert_eq!(vol, &json!({"emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}, "name": "tieredstore-0-1"}));
 }
 
 #[test]
@@ -339,6 +354,6 @@ fn resources_and_env_are_rendered() {
     let w = container(worker, "alluxio-worker");
     assert_eq!(w["resources"], json!({"limits": {"memory": "4Gi"}, "requests": {"cpu": "500m", "memory": "2Gi"}}));
     let env_names: Vec<&str> = w["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
-    assert_eq!(env_names, vec!["ALLUXIO_WORKER_HOSTNAME", "ALLUXIO_WORKER_CONTAINER_HOSTNAME", "A", "B"]);
+    assert_eq!(env_names, vec!["ALLUXIO_WORKER_HOSTNAME", "A", "ALLUXIO_WORKER_TIEREDSTORE_LEVEL0_DIRS_PATH", "B"]);
     assert_eq!(pod_spec(worker)["nodeSelector"], json!({"pool": "cache"}));
 }
