@@ -57,6 +57,7 @@ async fn main() {
                 auth: Some((ClusterAuthKind::Token, key.seal("cluster:c1", b"{\"token\":\"t\"}"))),
                 default_image_pull_secrets: vec![],
                 apply_concurrency: None,
+                port_range: None,
                 mode: fluidform::domain::fluid::ClusterMode::Standalone,
             },
             None,

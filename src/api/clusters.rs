@@ -30,6 +30,8 @@ pub struct ClusterResponse {
     /// Objects a run sends at once to this cluster (absent: the daemon's default, 16).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apply_concurrency: Option<u32>,
+    /// Host ports the allocator gives runtimes on the host network (`<first>-<last>`).
+    pub port_range: String,
     /// How the cluster runs runtimes, as registered.
     pub mode: ClusterMode,
     /// How it runs them now: `mode`, or for `auto` what the last probe found; absent while
@@ -49,6 +51,7 @@ impl From<ClusterRecord> for ClusterResponse {
         Self {
             effective_mode: c.effective_mode(),
             apply_concurrency: c.apply_concurrency,
+            port_range: c.port_range.unwrap_or_default().to_string(),
             mode: c.mode,
             detected: c.detected,
             name: c.name,

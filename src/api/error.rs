@@ -36,6 +36,7 @@ pub enum ErrorCode {
     WorkloadsUnhealthy,
     ClusterModeUnknown,
     ProfileInUse,
+    HostPortsExhausted,
     ClusterConfig,
     ClusterTls,
     ClusterAuth,
@@ -75,6 +76,7 @@ impl ErrorCode {
             }
             ClusterModeUnknown => (StatusCode::CONFLICT, "How the cluster runs runtimes is not known yet; probe it"),
             ProfileInUse => (StatusCode::CONFLICT, "A ThinRuntime still names this profile"),
+            HostPortsExhausted => (StatusCode::CONFLICT, "The cluster's host port range has too few free ports"),
             ClusterConfig => (StatusCode::UNPROCESSABLE_ENTITY, "The cluster's connection settings cannot be used"),
             ClusterTls => (StatusCode::BAD_GATEWAY, "TLS with the cluster's API server failed"),
             ClusterAuth => (StatusCode::BAD_GATEWAY, "The cluster's API server refused the credentials"),
@@ -97,6 +99,7 @@ impl ErrorCode {
             "runtime_cluster_mismatch" => Self::RuntimeClusterMismatch,
             "rotation_active" => Self::RotationActive,
             "profile_in_use" => Self::ProfileInUse,
+            "host_ports_exhausted" => Self::HostPortsExhausted,
             _ => Self::Internal,
         }
     }

@@ -84,6 +84,7 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(runtimes::get_runtime_resolution)
         .service(runtimes::get_runtime_manifests)
         .service(runtimes::list_runtime_layer_history)
+        .service(runtimes::rollback_runtime_layers)
         .service(datasets::list_datasets)
         .service(datasets::put_dataset)
         .service(datasets::get_dataset)

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{ACCEPT, CONTENT_TYPE};
-use actix_web::{HttpRequest, HttpResponse, delete, get, put, web};
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chrono::{DateTime, Utc};
@@ -17,10 +17,14 @@ use super::{AppState, ListResponse, if_match};
 use crate::domain::fluid::Mode;
 use crate::domain::layers::ComponentResolution;
 use crate::domain::manifest::ManifestFormat;
+use crate::domain::ports::PortName;
+use crate::domain::quirks::Quirk;
 use crate::domain::runtime::{RuntimeKind, RuntimeManifest};
 use crate::domain::selector::parse_selector;
 use crate::engine::drift::{DriftedField, SyncPolicy, SyncState, sync_state};
-use crate::service::runtimes::{PutRuntime, put_runtime as put_runtime_service, render_redacted, resolution};
+use crate::service::runtimes::{
+    PutRuntime, put_runtime as put_runtime_service, render_redacted, resolution, runtime_warnings,
+};
 use crate::store::runtimes::{BindingChange, LayerChange, RuntimeFilter, RuntimeRecord};
 use crate::store::tokens::Role;
 
@@ -44,6 +48,10 @@ pub struct RuntimeResponse {
     /// Sync state against the target cluster (on single-runtime reads).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<RuntimeStatus>,
+    /// On writes: what to know although the runtime is valid (Fluid's quirks it runs
+    /// into, host ports shared with another runtime), each naming its field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<Quirk>>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -76,6 +84,7 @@ impl From<RuntimeRecord> for RuntimeResponse {
             manifest: r.manifest,
             dataset: None,
             status: None,
+            warnings: None,
         }
     }
 }
@@ -180,6 +189,7 @@ pub async fn put_runtime(
     let etag = outcome.record.etag();
     let mut body = RuntimeResponse::from(outcome.record);
     body.dataset = outcome.dataset.map(|(d, _)| super::datasets::DatasetResponse::from(d));
+    body.warnings = Some(outcome.warnings);
     Ok(HttpResponse::build(status).insert_header(("ETag", etag)).json(body))
 }
 
@@ -349,6 +359,12 @@ pub struct ResolvedResponse {
     pub bindings: BTreeMap<String, u32>,
     /// What each pod pulls with, and which layer won.
     pub components: ComponentsView,
+    /// The host ports the runtime's host-network pods bind, by port name: given by the
+    /// cluster's allocator or fixed by the manifest. Used when fluidform renders the
+    /// runtime (a standalone cluster); on a Fluid cluster Fluid allocates its own.
+    pub host_ports: BTreeMap<PortName, u16>,
+    /// What to know although the runtime is valid (see the PUT response).
+    pub warnings: Vec<Quirk>,
 }
 
 #[utoipa::path(
@@ -377,6 +393,18 @@ pub async fn get_runtime_resolution(
         _ => None,
     };
     let has_master = ctx.record.kind.has(crate::domain::layers::Component::Master);
+    let warnings = runtime_warnings(&state.store, &ctx.record, &ctx.runtime, &ctx.cluster_default).await?;
+    let host_ports = match &ctx.runtime {
+        RuntimeManifest::Alluxio(rt) => {
+            let fixed = crate::domain::ports::overrides(rt);
+            crate::domain::ports::used(rt)
+                .into_iter()
+                .filter(|p| crate::domain::ports::host_network(rt, p.pod()))
+                .filter_map(|p| fixed.get(&p).or_else(|| ctx.ports.get(&p)).map(|n| (p, *n)))
+                .collect()
+        }
+        _ => BTreeMap::new(),
+    };
     Ok(HttpResponse::Ok().insert_header(("ETag", ctx.record.etag())).json(ResolvedResponse {
         namespace: ctx.record.namespace.clone(),
         name: ctx.record.name.clone(),
@@ -394,6 +422,8 @@ pub async fn get_runtime_resolution(
         },
         bindings: ctx.bindings.clone(),
         components: ComponentsView { master: res.master, worker: res.worker, fuse: res.fuse },
+        host_ports,
+        warnings,
     }))
 }
 
@@ -501,4 +531,50 @@ pub async fn list_runtime_layer_history(
         })
         .collect();
     Ok(HttpResponse::Ok().json(ListResponse { items, next: None }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RollbackRequest {
+    /// The layer revision (see layers/history) whose layers to restore.
+    #[schema(minimum = 1)]
+    pub revision: Option<i64>,
+}
+
+#[utoipa::path(
+    operation_id = "rollback_runtime_layers", tag = "runtimes", security(("bearer" = [])),
+    params(("namespace" = String, Path), ("name" = String, Path),
+        ("If-Match" = Option<String>, Header, description = "ETag the runtime must still have")),
+    request_body(content = RollbackRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The runtime with the layers of that revision, written as a new revision (unchanged when they are the current ones)", body = RuntimeResponse, headers(("ETag" = String))),
+        (status = "4XX", description = "Problem: not_found (runtime or revision), precondition_failed, validation_failed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/runtimes/{namespace}/{name}/layers/rollback")]
+pub async fn rollback_runtime_layers(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
+    let input: RollbackRequest = super::error::parse_json(&req, &body)?;
+    let Some(revision) = input.revision else {
+        return Err(ApiError::field("revision", "required: the layer revision to restore"));
+    };
+    let outcome = crate::service::runtimes::rollback_layers(
+        &state.store,
+        &path.0,
+        &path.1,
+        revision,
+        if_match(&req).as_deref(),
+        &caller.name,
+    )
+    .await?;
+    let etag = outcome.record.etag();
+    let mut body = RuntimeResponse::from(outcome.record);
+    body.warnings = Some(outcome.warnings);
+    Ok(HttpResponse::Ok().insert_header(("ETag", etag)).json(body))
 }

@@ -184,6 +184,46 @@ impl RuntimeManifest {
         }
     }
 
+    /// The same manifest with its pull-secret layers set to `layers` (an empty layer
+    /// removes its field; a ThinRuntime has no master layer, so `layers.master` is
+    /// ignored for it). Every other field is kept as it is.
+    pub fn with_layers(&self, layers: &RuntimeLayers) -> Result<RuntimeManifest, FieldError> {
+        let mut v = serde_json::to_value(self).map_err(|e| FieldError::new("", e.to_string()))?;
+        let spec = v
+            .as_object_mut()
+            .map(|o| o.entry("spec").or_insert_with(|| Value::Object(Default::default())))
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| FieldError::new("spec", "must be an object"))?;
+        let refs = |names: &[String]| -> Value {
+            Value::Array(names.iter().map(|n| serde_json::json!({"name": n})).collect())
+        };
+        if layers.global.is_empty() {
+            spec.remove("imagePullSecrets");
+        } else {
+            spec.insert("imagePullSecrets".into(), refs(&layers.global));
+        }
+        let mut components = vec![("worker", &layers.worker), ("fuse", &layers.fuse)];
+        if self.kind().has(Component::Master) {
+            components.insert(0, ("master", &layers.master));
+        }
+        for (key, names) in components {
+            let empty = names.is_empty();
+            if empty && !spec.contains_key(key) {
+                continue;
+            }
+            let comp = spec.entry(key).or_insert_with(|| Value::Object(Default::default()));
+            let Some(c) = comp.as_object_mut() else { continue };
+            if empty {
+                if c.remove("imagePullSecrets").is_some() && c.is_empty() {
+                    spec.remove(key);
+                }
+            } else {
+                c.insert("imagePullSecrets".into(), refs(names));
+            }
+        }
+        manifest_from_value(v)
+    }
+
     /// The ThinRuntimeProfile a ThinRuntime names; `None` for every other kind.
     pub fn profile_name(&self) -> Option<&str> {
         match self {

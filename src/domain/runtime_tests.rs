@@ -128,3 +128,45 @@ fn kinds_and_components() {
     }
     assert_eq!(RuntimeKind::from_kind("Alluxio"), None);
 }
+
+#[test]
+fn with_layers_sets_every_layer_and_keeps_everything_else() {
+    for yaml in [SEED_YAML, JINDO_YAML, THIN_YAML] {
+        let m = parse(yaml);
+        let before = serde_json::to_value(&m).unwrap();
+        let target = RuntimeLayers {
+            global: vec!["g2".into()],
+            master: vec!["m2".into(), "m3".into()],
+            worker: vec![],
+            fuse: vec!["f2".into()],
+        };
+        let out = m.with_layers(&target).unwrap();
+        let l = out.layers();
+        assert_eq!(l.global, ["g2"], "{}", m.kind());
+        assert_eq!(l.fuse, ["f2"]);
+        assert!(l.worker.is_empty(), "an empty layer is no list");
+        if m.kind() == RuntimeKind::Thin {
+            assert!(l.master.is_empty(), "a ThinRuntime has no master layer");
+        } else {
+            assert_eq!(l.master, ["m2", "m3"]);
+        }
+        // Everything but the lists is as it was.
+        let mut a = serde_json::to_value(&out).unwrap();
+        let mut b = before.clone();
+        for v in [&mut a, &mut b] {
+            let spec = v["spec"].as_object_mut().unwrap();
+            spec.remove("imagePullSecrets");
+            for c in ["master", "worker", "fuse"] {
+                if let Some(o) = spec.get_mut(c).and_then(|c| c.as_object_mut()) {
+                    o.remove("imagePullSecrets");
+                }
+                if spec.get(c).is_some_and(|c| c.as_object().is_some_and(|o| o.is_empty())) {
+                    spec.remove(c);
+                }
+            }
+        }
+        assert_eq!(a, b, "{}", m.kind());
+        // Setting the layers it has is the identity.
+        assert_eq!(m.with_layers(&m.layers()).unwrap(), m, "{}", m.kind());
+    }
+}

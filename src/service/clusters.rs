@@ -42,6 +42,9 @@ pub struct ClusterRequest {
     pub default_image_pull_secrets: Option<Vec<String>>,
     /// Objects a run sends at once to this cluster, 1 to 64 (default 16).
     pub apply_concurrency: Option<u32>,
+    /// Host ports the allocator gives runtimes on the host network, `<first>-<last>`
+    /// (default `20000-25000`, Fluid's `--runtime-node-port-range`).
+    pub port_range: Option<String>,
     /// How the cluster runs runtimes: `fluid`, `standalone`, or `auto` (the default: the
     /// first probe or refreshing plan finds out).
     pub mode: Option<crate::domain::fluid::ClusterMode>,
@@ -262,6 +265,14 @@ pub fn cluster_write(name: &str, req: ClusterRequest, key: &MasterKey) -> Result
     {
         errors.push(FieldError { field: "applyConcurrency".into(), message: "must be between 1 and 64".into() });
     }
+    let port_range = match req.port_range.as_deref().map(crate::domain::ports::parse_port_range) {
+        None => None,
+        Some(Ok(r)) => Some(r).filter(|r| *r != crate::domain::ports::PortRange::DEFAULT),
+        Some(Err(m)) => {
+            errors.push(FieldError { field: "portRange".into(), message: m });
+            None
+        }
+    };
     if !errors.is_empty() {
         return Err(ServiceError::Invalid(errors));
     }
@@ -273,6 +284,7 @@ pub fn cluster_write(name: &str, req: ClusterRequest, key: &MasterKey) -> Result
         auth: sealed_auth,
         default_image_pull_secrets: defaults,
         apply_concurrency: req.apply_concurrency,
+        port_range,
         mode: req.mode.unwrap_or_default(),
     })
 }
@@ -329,6 +341,7 @@ pub async fn patch_cluster(
         "insecureSkipTlsVerify": old.insecure_skip_tls_verify,
         "defaultImagePullSecrets": old.default_image_pull_secrets,
         "applyConcurrency": old.apply_concurrency,
+        "portRange": old.port_range.map(|r| r.to_string()),
         "mode": old.mode,
     });
     if fields.get("kubeconfig").is_some_and(|k| !k.is_null()) {

@@ -10,14 +10,15 @@ use crate::domain::FieldError;
 use crate::domain::dataset::parse_dataset;
 use crate::domain::fluid::{FLUID_RENDERER, FluidInput, Mode, render_fluid};
 use crate::domain::layers::{Resolution, resolve_layers};
-use crate::domain::manifest::ManifestFormat;
+use crate::domain::manifest::{ManifestFormat, RuntimeLayers};
+use crate::domain::quirks::{Quirk, quirks};
 use crate::domain::render::{CredentialSecret, RENDERER, RenderInput, RenderedObject, render};
 use crate::domain::runtime::{RuntimeKind, RuntimeManifest, parse_manifest, validate_manifest};
 use crate::domain::validate::validate_dataset;
 use crate::secrets::MasterKey;
 use crate::store::Store;
 use crate::store::datasets::DatasetRecord;
-use crate::store::runtimes::{RuntimeContext, RuntimeRecord};
+use crate::store::runtimes::{LayerRevision, RuntimeContext, RuntimeRecord};
 
 pub struct PutRuntime<'a> {
     pub namespace: &'a str,
@@ -35,6 +36,8 @@ pub struct PutRuntimeOutcome {
     pub created: bool,
     /// The Dataset given in the same body, when there was one.
     pub dataset: Option<(DatasetRecord, bool)>,
+    /// See `runtime_warnings`.
+    pub warnings: Vec<Quirk>,
 }
 
 /// The documents of a body: one for JSON, each `---`-separated one for YAML.
@@ -121,7 +124,8 @@ pub async fn put_runtime(store: &Store, req: PutRuntime<'_>) -> Result<PutRuntim
         },
         None => None,
     };
-    if let Ok(cluster) = store.get_cluster(req.cluster).await {
+    let cluster = store.get_cluster(req.cluster).await.ok();
+    if let Some(cluster) = &cluster {
         if runtime.kind() != RuntimeKind::Alluxio && cluster.mode == crate::domain::fluid::ClusterMode::Standalone {
             errors.push(FieldError::new(
                 "kind",
@@ -155,7 +159,79 @@ pub async fn put_runtime(store: &Store, req: PutRuntime<'_>) -> Result<PutRuntim
             req.actor,
         )
         .await?;
-    Ok(PutRuntimeOutcome { record, created, dataset })
+    let default = cluster.map(|c| c.default_image_pull_secrets).unwrap_or_default();
+    let warnings = runtime_warnings(store, &record, &runtime, &default).await?;
+    Ok(PutRuntimeOutcome { record, created, dataset, warnings })
+}
+
+/// The runtime's own layers (global, master, worker, fuse) as they were after layer
+/// revision `revision`, replayed from its history; `None` when there is no such revision.
+pub fn layers_at(history: &[LayerRevision], revision: i64) -> Option<RuntimeLayers> {
+    if !history.iter().any(|r| r.revision == revision) {
+        return None;
+    }
+    let mut out = RuntimeLayers::default();
+    for r in history.iter().filter(|r| r.revision <= revision) {
+        for c in &r.layers {
+            match c.layer.as_str() {
+                "global" => out.global = c.new.clone(),
+                "master" => out.master = c.new.clone(),
+                "worker" => out.worker = c.new.clone(),
+                "fuse" => out.fuse = c.new.clone(),
+                _ => {} // the cluster layer is the cluster's
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Restores every layer the runtime declares to what it was after layer revision
+/// `revision`, as a new revision (a manifest change: generation up; the history keeps
+/// both). Bindings are not rolled back: a name the runtime references keeps the version
+/// it is bound to (versions move by rotation). The cluster layer belongs to the cluster and
+/// is not touched. Without `if_match` the read-modify-write is guarded by the ETag read,
+/// and retried when another write came between.
+pub async fn rollback_layers(
+    store: &Store,
+    namespace: &str,
+    name: &str,
+    revision: i64,
+    if_match: Option<&str>,
+    actor: &str,
+) -> Result<PutRuntimeOutcome> {
+    if revision < 1 {
+        return Err(ServiceError::invalid("revision", "must be a layer revision, 1 or more"));
+    }
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let record = store.get_runtime(namespace, name).await?;
+        let history = store.layer_history(namespace, name).await?;
+        let Some(layers) = layers_at(&history, revision) else {
+            return Err(ServiceError::Store(crate::store::StoreError::not_found(format!(
+                "layer revision {revision} of runtime {namespace}/{name}"
+            ))));
+        };
+        let current = record.runtime()?;
+        let restored = current.with_layers(&layers).map_err(|e| ServiceError::Invalid(vec![e]))?;
+        let errors = validate_manifest(&restored, namespace, name);
+        if !errors.is_empty() {
+            return Err(ServiceError::Invalid(errors));
+        }
+        let etag = record.etag();
+        let guard = if_match.unwrap_or(&etag);
+        let reason = format!("layers rolled back to revision {revision}");
+        match store.put_runtime_because(namespace, name, &record.cluster, &restored, Some(guard), actor, &reason).await
+        {
+            Ok((record, _)) => {
+                let default = store.get_cluster(&record.cluster).await?.default_image_pull_secrets;
+                let warnings = runtime_warnings(store, &record, &restored, &default).await?;
+                return Ok(PutRuntimeOutcome { record, created: false, dataset: None, warnings });
+            }
+            Err(crate::store::StoreError::PreconditionFailed { .. }) if if_match.is_none() && attempts < 3 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 pub fn resolution(ctx: &RuntimeContext) -> Resolution {
@@ -202,7 +278,7 @@ fn render_with(
             runtime: rt,
             resolution,
             secrets,
-            ports: None,
+            ports: Some(&ctx.ports),
             dataset: ctx.dataset.as_ref(),
         })),
         (Mode::Standalone, other) => Err(ServiceError::invalid(
@@ -224,6 +300,42 @@ fn render_with(
             secrets,
         })),
     }
+}
+
+/// What a user should know about a stored runtime although it is valid: Fluid's quirks
+/// it runs into (fields Fluid accepts and ignores, components Fluid would resolve
+/// otherwise; see `domain::quirks`) and host ports its manifest fixes that another
+/// runtime of the cluster binds too.
+pub async fn runtime_warnings(
+    store: &Store,
+    record: &RuntimeRecord,
+    runtime: &RuntimeManifest,
+    cluster_default: &[String],
+) -> Result<Vec<Quirk>> {
+    let mut out = match runtime {
+        RuntimeManifest::Alluxio(rt) => quirks(rt, cluster_default),
+        _ => Vec::new(),
+    };
+    let props = match runtime {
+        RuntimeManifest::Alluxio(rt) => rt.spec.properties.clone().unwrap_or_default(),
+        _ => BTreeMap::new(),
+    };
+    for shared in store.shared_ports(record.id).await? {
+        let (component, port) = shared.name.spec_key();
+        let field = if props.contains_key(shared.name.property()) {
+            format!("spec.properties[{:?}]", shared.name.property())
+        } else {
+            format!("spec.{component}.ports.{port}")
+        };
+        out.push(Quirk {
+            field,
+            message: format!(
+                "host port {} is also bound by runtime {} on this cluster: their pods cannot share a node",
+                shared.port, shared.other
+            ),
+        });
+    }
+    Ok(out)
 }
 
 /// Renders every object of a runtime for a cluster running in `mode`, credential Secrets

@@ -4,9 +4,10 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::runtimes::{LayerChange, record_cluster_layer_change};
+use super::runtimes::{LayerChange, bump_deps_tx, record_cluster_layer_change};
 use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
 use crate::domain::fluid::{ClusterMode, Detection, Mode, effective_mode};
+use crate::domain::ports::PortRange;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -42,6 +43,8 @@ pub struct ClusterRecord {
     pub default_image_pull_secrets: Vec<String>,
     /// Objects a run sends at once to this cluster (default: the daemon's setting).
     pub apply_concurrency: Option<u32>,
+    /// The host-port range of the cluster's allocator; `None` is `PortRange::DEFAULT`.
+    pub port_range: Option<PortRange>,
     pub mode: ClusterMode,
     /// What the last probe or refreshing plan found of Fluid.
     pub detected: Option<Detection>,
@@ -69,10 +72,12 @@ pub struct ClusterWrite {
     pub auth: Option<(ClusterAuthKind, String)>,
     pub default_image_pull_secrets: Vec<String>,
     pub apply_concurrency: Option<u32>,
+    /// The host-port range of the cluster's allocator; `None` is `PortRange::DEFAULT`.
+    pub port_range: Option<PortRange>,
     pub mode: ClusterMode,
 }
 
-const COLUMNS: &str = "name, server, ca_data, insecure_skip_tls_verify, auth_kind, auth_sealed, default_image_pull_secrets, apply_concurrency, mode, detected, generation, created_at, updated_at";
+const COLUMNS: &str = "name, server, ca_data, insecure_skip_tls_verify, auth_kind, auth_sealed, default_image_pull_secrets, apply_concurrency, port_range, mode, detected, generation, created_at, updated_at";
 
 fn row_to_cluster(row: &sqlx::sqlite::SqliteRow) -> Result<ClusterRecord> {
     Ok(ClusterRecord {
@@ -84,6 +89,10 @@ fn row_to_cluster(row: &sqlx::sqlite::SqliteRow) -> Result<ClusterRecord> {
         auth_sealed: row.try_get("auth_sealed")?,
         default_image_pull_secrets: parse_json(&row.try_get::<String, _>("default_image_pull_secrets")?)?,
         apply_concurrency: row.try_get::<Option<i64>, _>("apply_concurrency")?.map(|n| n as u32),
+        port_range: row
+            .try_get::<Option<String>, _>("port_range")?
+            .map(|r| r.parse().map_err(|e| StoreError::Corrupt(format!("port range: {e}"))))
+            .transpose()?,
         mode: ClusterMode::parse(&row.try_get::<String, _>("mode")?)
             .ok_or_else(|| StoreError::Corrupt("cluster mode".into()))?,
         detected: row.try_get::<Option<String>, _>("detected")?.as_deref().map(parse_json).transpose()?,
@@ -147,6 +156,7 @@ impl Store {
                     auth_sealed: sealed,
                     default_image_pull_secrets: write.default_image_pull_secrets,
                     apply_concurrency: write.apply_concurrency,
+                    port_range: write.port_range,
                     mode: write.mode,
                     detected: None,
                     generation: 1,
@@ -165,6 +175,7 @@ impl Store {
                     && old.auth_sealed == sealed
                     && old.default_image_pull_secrets == write.default_image_pull_secrets
                     && old.apply_concurrency == write.apply_concurrency
+                    && old.port_range == write.port_range
                     && old.mode == write.mode;
                 if unchanged {
                     return Ok((old, false));
@@ -178,6 +189,11 @@ impl Store {
                     record_cluster_layer_change(&mut tx, name, &write.default_image_pull_secrets, change, actor)
                         .await?;
                 }
+                let range = write.port_range.unwrap_or(PortRange::DEFAULT);
+                if old.port_range.unwrap_or(PortRange::DEFAULT) != range {
+                    let moved = super::ports::fit_range_tx(&mut tx, name, range).await?;
+                    bump_deps_tx(&mut tx, &moved).await?;
+                }
                 let rec = ClusterRecord {
                     name: name.to_string(),
                     server: write.server,
@@ -187,6 +203,7 @@ impl Store {
                     auth_sealed: sealed,
                     default_image_pull_secrets: write.default_image_pull_secrets,
                     apply_concurrency: write.apply_concurrency,
+                    port_range: write.port_range,
                     mode: write.mode,
                     detected: old.detected.clone(),
                     generation: old.generation + 1,
@@ -197,12 +214,12 @@ impl Store {
             }
         };
         sqlx::query(
-            "INSERT INTO clusters (name, server, ca_data, insecure_skip_tls_verify, auth_kind, auth_sealed, default_image_pull_secrets, apply_concurrency, mode, generation, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO clusters (name, server, ca_data, insecure_skip_tls_verify, auth_kind, auth_sealed, default_image_pull_secrets, apply_concurrency, port_range, mode, generation, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (name) DO UPDATE SET server = excluded.server, ca_data = excluded.ca_data,
                insecure_skip_tls_verify = excluded.insecure_skip_tls_verify, auth_kind = excluded.auth_kind,
                auth_sealed = excluded.auth_sealed, default_image_pull_secrets = excluded.default_image_pull_secrets,
-               apply_concurrency = excluded.apply_concurrency, mode = excluded.mode, generation = excluded.generation,
+               apply_concurrency = excluded.apply_concurrency, port_range = excluded.port_range, mode = excluded.mode, generation = excluded.generation,
                updated_at = excluded.updated_at",
         )
         .bind(&record.name)
@@ -213,6 +230,7 @@ impl Store {
         .bind(&record.auth_sealed)
         .bind(serde_json::to_string(&record.default_image_pull_secrets).expect("strings serialize"))
         .bind(record.apply_concurrency.map(i64::from))
+        .bind(record.port_range.map(|r| r.to_string()))
         .bind(record.mode.as_str())
         .bind(record.generation)
         .bind(fmt_time(record.created_at))

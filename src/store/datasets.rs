@@ -57,6 +57,31 @@ pub(crate) async fn get_dataset_tx(
     row.as_ref().map(row_to_dataset).transpose()
 }
 
+/// The Datasets beside each of the runtimes `ids` (one query), by runtime id.
+pub(crate) async fn datasets_for_tx(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+) -> Result<std::collections::BTreeMap<i64, Dataset>> {
+    let mut out = std::collections::BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+        "SELECT r.id AS runtime_id, d.* FROM datasets d JOIN runtimes r ON r.namespace = d.namespace AND r.name = d.name
+          WHERE r.id IN (",
+    );
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(*id);
+    }
+    q.push(")");
+    for row in q.build().fetch_all(conn).await? {
+        let id: i64 = sqlx::Row::try_get(&row, "runtime_id")?;
+        out.insert(id, row_to_dataset(&row)?.dataset()?);
+    }
+    Ok(out)
+}
+
 fn mismatch(what: &str, owner: &str, cluster: &str) -> StoreError {
     StoreError::conflict(
         "runtime_cluster_mismatch",

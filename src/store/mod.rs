@@ -11,6 +11,7 @@ pub mod datasets;
 pub mod idempotency;
 pub mod locks;
 pub mod plans;
+pub mod ports;
 pub mod profiles;
 pub mod rotations;
 pub mod runs;
@@ -70,7 +71,9 @@ impl Store {
         let write = SqlitePoolOptions::new().max_connections(1).connect_with(base.clone()).await?;
         sqlx::migrate!("./migrations").run(&write).await?;
         let read = SqlitePoolOptions::new().max_connections(8).connect_with(base.read_only(true)).await?;
-        Ok(Self { read, write })
+        let store = Self { read, write };
+        store.run_pending_tasks().await?;
+        Ok(store)
     }
 
     pub fn reader(&self) -> &SqlitePool {

@@ -19,6 +19,7 @@ use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, pars
 use crate::domain::dataset::Dataset;
 use crate::domain::layers::{LayerInputs, referenced_layer_names};
 use crate::domain::manifest::RuntimeLayers;
+use crate::domain::ports::{PortName, PortRange};
 use crate::domain::runtime::{RuntimeKind, RuntimeManifest};
 use crate::domain::thin::ThinRuntimeProfile;
 
@@ -101,6 +102,8 @@ pub struct RuntimeContext {
     pub dataset: Option<Dataset>,
     /// The ThinRuntimeProfile a ThinRuntime names, if stored for its cluster.
     pub profile: Option<ThinRuntimeProfile>,
+    /// The host ports the cluster's allocator gave the runtime (see `store::ports`).
+    pub ports: BTreeMap<PortName, u16>,
 }
 
 impl RuntimeContext {
@@ -410,6 +413,16 @@ pub(crate) async fn put_runtime_tx(tx: &mut SqliteConnection, put: RuntimePut<'_
         cluster_default: &cluster_rec.default_image_pull_secrets,
     };
     let bindings = sync_bindings(&mut *tx, id, &inputs, &current).await?;
+    match runtime {
+        RuntimeManifest::Alluxio(rt) => {
+            let range = cluster_rec.port_range.unwrap_or(PortRange::DEFAULT);
+            super::ports::assign_tx(&mut *tx, id, cluster, range, rt).await?;
+        }
+        // Fluid allocates the ports of the kinds fluidform does not render.
+        _ => {
+            sqlx::query("DELETE FROM runtime_ports WHERE runtime_id = ?").bind(id).execute(&mut *tx).await?;
+        }
+    }
     let reason = reason.unwrap_or(if created { "runtime created" } else { "runtime updated" });
     let changes = RevisionChanges { layers: layer_changes(&old_layers, &layers), bindings };
     insert_revision(&mut *tx, id, at, actor, reason, changes).await?;
@@ -448,6 +461,25 @@ impl Store {
         let out =
             put_runtime_tx(&mut tx, RuntimePut { namespace, name, cluster, runtime, if_match, actor, reason: None })
                 .await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// `put_runtime` with the reason its layer revision records.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put_runtime_because(
+        &self,
+        namespace: &str,
+        name: &str,
+        cluster: &str,
+        runtime: &RuntimeManifest,
+        if_match: Option<&str>,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(RuntimeRecord, bool)> {
+        let mut tx = self.begin().await?;
+        let put = RuntimePut { namespace, name, cluster, runtime, if_match, actor, reason: Some(reason) };
+        let out = put_runtime_tx(&mut tx, put).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -498,6 +530,7 @@ impl Store {
         let dataset =
             super::datasets::get_dataset_tx(&mut tx, namespace, name).await?.map(|d| d.dataset()).transpose()?;
         let profile = profile_tx(&mut tx, &record.cluster, &runtime).await?;
+        let ports = super::ports::ports_tx(&mut tx, record.id).await?.allocated;
         tx.commit().await?;
         Ok(RuntimeContext {
             runtime,
@@ -507,6 +540,7 @@ impl Store {
             layer_revision,
             dataset,
             profile,
+            ports,
         })
     }
 
@@ -628,13 +662,15 @@ impl Store {
                     .or_default()
                     .insert(r.try_get("credential")?, r.try_get::<i64, _>("version")? as u32);
             }
+            let mut ports = super::ports::allocated_for_tx(&mut conn, chunk).await?;
+            let mut datasets = super::datasets::datasets_for_tx(&mut conn, chunk).await?;
             for record in records {
                 let runtime = record.runtime()?;
-                let dataset = super::datasets::get_dataset_tx(&mut conn, &record.namespace, &record.name)
-                    .await?
-                    .map(|d| d.dataset())
-                    .transpose()?;
-                let profile = profile_tx(&mut conn, &record.cluster, &runtime).await?;
+                let dataset = datasets.remove(&record.id);
+                let profile = match runtime.profile_name() {
+                    Some(_) => profile_tx(&mut conn, &record.cluster, &runtime).await?,
+                    None => None,
+                };
                 out.push(RuntimeContext {
                     runtime,
                     cluster_default: cluster_default(&record.cluster),
@@ -642,6 +678,7 @@ impl Store {
                     layer_revision: record.layer_revision,
                     dataset,
                     profile,
+                    ports: ports.remove(&record.id).unwrap_or_default(),
                     record,
                 });
             }

@@ -15,3 +15,4 @@ mod restart;
 mod rotation;
 mod runtimes;
 mod secrets;
+mod standalone;

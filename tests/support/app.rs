@@ -135,6 +135,16 @@ impl TestApp {
         self.send(req).await
     }
 
+    /// A JSON merge patch as the admin.
+    pub async fn patch(&self, path: &str, body: Value) -> Resp {
+        let req = TestRequest::patch()
+            .uri(path)
+            .insert_header(("Authorization", format!("Bearer {ADMIN}")))
+            .insert_header(("Content-Type", "application/merge-patch+json"))
+            .set_payload(body.to_string());
+        self.send(req).await
+    }
+
     /// Registers cluster `name` with a token credential and the given default layer.
     pub async fn cluster(&self, name: &str, defaults: &[&str]) {
         let r = self
