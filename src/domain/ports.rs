@@ -254,7 +254,7 @@ impl FromStr for PortRange {
 
 /// The range has too few free ports for what a runtime needs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("host port range {range} is exhausted: {needed} more ports are needed, {free} are free")]
+#[error("host port range {range} is exhausted: {needed} more ports needed, {free} free")]
 pub struct Exhausted {
     pub range: PortRange,
     /// Ports this allocation had still to find.

@@ -187,7 +187,7 @@ fn exhaustion_is_reported() {
         assert_eq!(err, *want, "{name}");
     }
     let err = allocate(range(20000, 20001), &BTreeSet::new(), &BTreeMap::new(), &needed(&rt)).unwrap_err();
-    assert_eq!(err.to_string(), "host port range 20000-20001 is exhausted: 9 more ports are needed, 2 are free");
+    assert_eq!(err.to_string(), "host port range 20000-20001 is exhausted: 9 more ports needed, 2 free");
     // Reused ports need no free ones: an exact fit still succeeds.
     let fit = allocate(range(20000, 20008), &BTreeSet::new(), &BTreeMap::new(), &needed(&rt)).unwrap();
     assert_eq!(allocate(range(20000, 20008), &BTreeSet::new(), &fit, &needed(&rt)).unwrap(), fit);

@@ -1,7 +1,7 @@
 //! Rendering a runtime into the Kubernetes objects Fluid's controller and alluxio chart
 //! would create, plus the credential Secrets its pods pull with. Deterministic: same
 //! input, same bytes. Rules follow Fluid's `pkg/ddc/alluxio/transform*.go` and
-//! `charts/alluxio` at a826600; `docs/standalone-rendering.md` lists every difference.
+//! `charts/alluxio` at a826600; the README section "Standalone rendering" lists every difference.
 //!
 //! Output order: Secrets (sorted by name), ConfigMap `<name>-config`, ConfigMap
 //! `<name>-mount-config` (with a Dataset), headless Services `<name>-master-<i>`,

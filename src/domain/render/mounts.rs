@@ -34,7 +34,7 @@ pub(super) const MASTER_ENTRYPOINT: &str = "/etc/fluid/scripts/entrypoint.sh";
 /// start too when `FLUIDFORM_MOUNT_AT_START` is `true` (several masters: a single master
 /// mounts from its startup probe instead).
 const ENTRYPOINT_SCRIPT: &str = r#"#!/usr/bin/env bash
-# Written by fluidform: see docs/standalone-rendering.md.
+# Written by fluidform: see "Standalone rendering" in its README.
 dir=/etc/fluid/scripts
 opts="$ALLUXIO_JAVA_OPTS"
 for f in $(grep -oE '/etc/fluid/secrets/[-._a-zA-Z0-9]+/[-._a-zA-Z0-9]+' <<<"$opts" | sort -u); do
@@ -59,7 +59,7 @@ exec /entrypoint.sh "$@"
 /// not mounted are mounted, mounted paths no longer listed are unmounted, the root is left
 /// to `alluxio.master.mount.table.root.ufs`.
 const MOUNT_SCRIPT: &str = r#"#!/usr/bin/env bash
-# Written by fluidform: see docs/standalone-rendering.md.
+# Written by fluidform: see "Standalone rendering" in its README.
 set -e
 info="$(dirname "$0")/mount.info"
 alluxio fsadmin report > /dev/null
