@@ -54,6 +54,8 @@ pub struct Settings {
     pub apply_concurrency: usize,
     /// Time between two steps of the rotation driver.
     pub rotation_tick: std::time::Duration,
+    /// How long a reply saved under an `Idempotency-Key` is replayed.
+    pub idempotency_ttl: chrono::Duration,
 }
 
 impl Default for Settings {
@@ -63,6 +65,7 @@ impl Default for Settings {
             plan_ttl: chrono::Duration::seconds(3600),
             apply_concurrency: 16,
             rotation_tick: std::time::Duration::from_millis(500),
+            idempotency_ttl: chrono::Duration::hours(24),
         }
     }
 }
