@@ -70,6 +70,7 @@ async fn main() {
         .put_credential(
             "global-secret",
             None,
+            &fluidform::domain::scope::Scope::everywhere(),
             NewVersion {
                 registry: Some("r.example.com".into()),
                 fingerprint: key.fingerprint(dc),

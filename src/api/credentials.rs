@@ -46,6 +46,12 @@ pub struct CredentialResponse {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Namespaces it may be used in (names or `*` globs); absent: everywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_namespaces: Option<Vec<String>>,
+    /// Clusters it may be used on; absent: everywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_clusters: Option<Vec<String>>,
     pub generation: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<u32>,
@@ -85,6 +91,8 @@ impl CredentialResponse {
         Self {
             name: c.name.clone(),
             description: c.description.clone(),
+            allowed_namespaces: c.scope.namespaces.clone(),
+            allowed_clusters: c.scope.clusters.clone(),
             generation: c.generation,
             current_version: c.version_with(Stage::Current).map(|v| v.version),
             pending_version: c.version_with(Stage::Pending).map(|v| v.version),
@@ -134,9 +142,19 @@ pub struct CredentialPatch {
     #[serde(default, deserialize_with = "some_or_null")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
+    /// Namespaces (names or `*` globs) it may be used in; null: everywhere.
+    #[serde(default, deserialize_with = "some_or_null")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub allowed_namespaces: Option<Option<Vec<String>>>,
+    /// Clusters (names or `*` globs) it may be used on; null: everywhere.
+    #[serde(default, deserialize_with = "some_or_null")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub allowed_clusters: Option<Option<Vec<String>>>,
 }
 
-fn some_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+fn some_or_null<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Ok(Some(serde::Deserialize::deserialize(d)?))
 }
 
@@ -170,10 +188,18 @@ pub async fn patch_credential(
             crate::service::strip_position(&e.into_inner().to_string()),
         )
     })?;
-    let rec = match input.description {
-        Some(d) => state.store.set_credential_description(&path, d, if_match(&req).as_deref()).await?,
-        None => state.store.get_credential(&path).await?,
+    let old = state.store.get_credential(&path).await?;
+    let description = input.description.unwrap_or(old.description.clone());
+    let scope = crate::domain::scope::Scope {
+        namespaces: input.allowed_namespaces.unwrap_or(old.scope.namespaces.clone()),
+        clusters: input.allowed_clusters.unwrap_or(old.scope.clusters.clone()),
     };
+    let errors = scope.validate();
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let guard = if_match(&req).unwrap_or_else(|| old.etag());
+    let rec = state.store.set_credential_metadata(&path, description, &scope, Some(&guard)).await?;
     let versions = versions(&state, &rec).await?;
     Ok(HttpResponse::Ok().insert_header(("ETag", rec.etag())).json(CredentialResponse::new(&rec, versions)))
 }

@@ -41,6 +41,8 @@ pub enum ErrorCode {
     ProfileInUse,
     HostPortsExhausted,
     LastAdmin,
+    CredentialNotAllowed,
+    ScopeExcludesBindings,
     ClusterConfig,
     ClusterTls,
     ClusterAuth,
@@ -85,6 +87,10 @@ impl ErrorCode {
             ProfileInUse => (StatusCode::CONFLICT, "A ThinRuntime still names this profile"),
             HostPortsExhausted => (StatusCode::CONFLICT, "The cluster's host port range has too few free ports"),
             LastAdmin => (StatusCode::CONFLICT, "The last admin token cannot be revoked"),
+            CredentialNotAllowed => (StatusCode::FORBIDDEN, "The credential may not be used there"),
+            ScopeExcludesBindings => {
+                (StatusCode::CONFLICT, "The new scope leaves out runtimes bound to the credential")
+            }
             ClusterConfig => (StatusCode::UNPROCESSABLE_ENTITY, "The cluster's connection settings cannot be used"),
             ClusterTls => (StatusCode::BAD_GATEWAY, "TLS with the cluster's API server failed"),
             ClusterAuth => (StatusCode::BAD_GATEWAY, "The cluster's API server refused the credentials"),
@@ -109,6 +115,8 @@ impl ErrorCode {
             "profile_in_use" => Self::ProfileInUse,
             "host_ports_exhausted" => Self::HostPortsExhausted,
             "last_admin" => Self::LastAdmin,
+            "credential_not_allowed" => Self::CredentialNotAllowed,
+            "scope_excludes_bindings" => Self::ScopeExcludesBindings,
             _ => Self::Internal,
         }
     }

@@ -93,6 +93,7 @@ impl From<RotationError> for ApiError {
             RotationError::Locked(m) => ApiError::new(ErrorCode::RuntimeLocked, m),
             e @ RotationError::State { .. } => ApiError::new(ErrorCode::RotationState, e.to_string()),
             e @ RotationError::NotWaitingApproval { .. } => ApiError::new(ErrorCode::NotWaitingApproval, e.to_string()),
+            RotationError::NotAllowed(m) => ApiError::new(ErrorCode::CredentialNotAllowed, m),
             RotationError::Unhealthy(m) => ApiError {
                 code: ErrorCode::WorkloadsUnhealthy,
                 detail: m.clone(),

@@ -22,6 +22,7 @@ pub mod redact;
 pub mod render;
 pub mod rollout;
 pub mod runtime;
+pub mod scope;
 pub mod selector;
 pub mod states;
 #[cfg(test)]

@@ -24,6 +24,10 @@ const MAX_NAME: usize = 200;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CredentialRequest {
     pub description: Option<String>,
+    /// Namespaces (names or `*` globs) runtimes using it may be in; absent: everywhere.
+    pub allowed_namespaces: Option<Vec<String>>,
+    /// Clusters (names or `*` globs) runtimes using it may be on; absent: everywhere.
+    pub allowed_clusters: Option<Vec<String>>,
     /// Registry server, e.g. `registry.example.com`.
     pub registry: Option<String>,
     pub username: Option<String>,
@@ -148,13 +152,21 @@ pub async fn put_credential(
 ) -> Result<(CredentialRecord, bool)> {
     check_name(name)?;
     let description = req.description.clone();
+    let scope = crate::domain::scope::Scope {
+        namespaces: req.allowed_namespaces.clone(),
+        clusters: req.allowed_clusters.clone(),
+    };
+    let scope_errors = scope.validate();
+    if !scope_errors.is_empty() {
+        return Err(ServiceError::Invalid(scope_errors));
+    }
     let dc = docker_config(&SecretMaterial {
         registry: req.registry,
         username: req.username,
         password: req.password,
         dockerconfigjson: req.dockerconfigjson,
     })?;
-    Ok(store.put_credential(name, description, seal(key, name, 1, &dc), if_match, actor).await?)
+    Ok(store.put_credential(name, description, &scope, seal(key, name, 1, &dc), if_match, actor).await?)
 }
 
 pub async fn add_version(

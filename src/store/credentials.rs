@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_time};
+use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
+use crate::domain::scope::Scope;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -41,6 +42,8 @@ impl Stage {
 pub struct CredentialRecord {
     pub name: String,
     pub description: Option<String>,
+    /// Where it may be used (`domain::scope`).
+    pub scope: Scope,
     pub generation: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -93,15 +96,45 @@ fn row_to_version(row: &sqlx::sqlite::SqliteRow) -> Result<VersionRecord> {
     })
 }
 
+/// Writes description and scope when they changed; a narrower scope must still hold every
+/// runtime bound to the credential.
+async fn set_metadata_tx(
+    conn: &mut sqlx::SqliteConnection,
+    old: &CredentialRecord,
+    description: Option<String>,
+    scope: &Scope,
+) -> Result<()> {
+    if old.description == description && &old.scope == scope {
+        return Ok(());
+    }
+    if &old.scope != scope {
+        check_bound_within(&mut *conn, &old.name, scope).await?;
+    }
+    sqlx::query(
+        "UPDATE credentials SET description = ?, allowed_namespaces = ?, allowed_clusters = ?,
+           generation = generation + 1, updated_at = ? WHERE name = ?",
+    )
+    .bind(&description)
+    .bind(scope_json(&scope.namespaces))
+    .bind(scope_json(&scope.clusters))
+    .bind(fmt_time(now()))
+    .bind(&old.name)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub(crate) async fn get_credential_tx(
     conn: &mut sqlx::SqliteConnection,
     name: &str,
 ) -> Result<Option<CredentialRecord>> {
-    let Some(row) =
-        sqlx::query("SELECT name, description, generation, created_at, updated_at FROM credentials WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&mut *conn)
-            .await?
+    let Some(row) = sqlx::query(
+        "SELECT name, description, allowed_namespaces, allowed_clusters, generation, created_at, updated_at
+           FROM credentials WHERE name = ?",
+    )
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?
     else {
         return Ok(None);
     };
@@ -115,11 +148,69 @@ pub(crate) async fn get_credential_tx(
     Ok(Some(CredentialRecord {
         name: row.try_get("name")?,
         description: row.try_get("description")?,
+        scope: scope_of(&row)?,
         generation: row.try_get("generation")?,
         created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
         updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
         versions: versions.iter().map(row_to_version).collect::<Result<_>>()?,
     }))
+}
+
+fn scope_of(row: &sqlx::sqlite::SqliteRow) -> Result<Scope> {
+    let list = |col: &str| -> Result<Option<Vec<String>>> {
+        row.try_get::<Option<String>, _>(col)?.as_deref().map(parse_json).transpose()
+    };
+    Ok(Scope { namespaces: list("allowed_namespaces")?, clusters: list("allowed_clusters")? })
+}
+
+fn scope_json(list: &Option<Vec<String>>) -> Option<String> {
+    list.as_ref().map(|l| serde_json::to_string(l).expect("strings serialize"))
+}
+
+/// The scopes of the credentials among `names` that have one (others are unscoped or are
+/// not credentials).
+pub(crate) async fn scopes_tx(
+    conn: &mut sqlx::SqliteConnection,
+    names: &[&String],
+) -> Result<std::collections::BTreeMap<String, Scope>> {
+    let mut out = std::collections::BTreeMap::new();
+    for name in names {
+        let row = sqlx::query(
+            "SELECT allowed_namespaces, allowed_clusters FROM credentials
+              WHERE name = ? AND (allowed_namespaces IS NOT NULL OR allowed_clusters IS NOT NULL)",
+        )
+        .bind(name.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(r) = row {
+            out.insert(name.to_string(), scope_of(&r)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses a scope that leaves out a runtime already bound to the credential.
+async fn check_bound_within(conn: &mut sqlx::SqliteConnection, name: &str, scope: &Scope) -> Result<()> {
+    let rows = sqlx::query(
+        "SELECT r.namespace, r.name, r.cluster FROM runtime_bindings b JOIN runtimes r ON r.id = b.runtime_id
+          WHERE b.credential = ? ORDER BY r.namespace, r.name",
+    )
+    .bind(name)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in rows {
+        let (ns, rt, cluster): (String, String, String) =
+            (r.try_get("namespace")?, r.try_get("name")?, r.try_get("cluster")?);
+        if let Err(denied) = scope.allows(&ns, &cluster) {
+            return Err(StoreError::conflict(
+                "scope_excludes_bindings",
+                format!(
+                    "runtime {ns}/{rt} on cluster {cluster:?} is bound to credential {name:?}, and the new scope leaves out its {denied}; change the runtime first"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Names of every credential that has a `current` version, with that version.
@@ -180,10 +271,12 @@ impl Store {
     /// Creates a credential with version 1 (`current`). On an existing credential, the same
     /// secret (by fingerprint) only updates the description; a different secret is refused:
     /// new secrets are new versions.
+    #[allow(clippy::too_many_arguments)]
     pub async fn put_credential(
         &self,
         name: &str,
         description: Option<String>,
+        scope: &Scope,
         first: NewVersion,
         if_match: Option<&str>,
         actor: &str,
@@ -198,9 +291,11 @@ impl Store {
                         current: "none".into(),
                     });
                 }
-                sqlx::query("INSERT INTO credentials (name, description, generation, created_at, updated_at) VALUES (?, ?, 1, ?, ?)")
+                sqlx::query("INSERT INTO credentials (name, description, allowed_namespaces, allowed_clusters, generation, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)")
                     .bind(name)
                     .bind(&description)
+                    .bind(scope_json(&scope.namespaces))
+                    .bind(scope_json(&scope.clusters))
                     .bind(fmt_time(at))
                     .bind(fmt_time(at))
                     .execute(&mut *tx)
@@ -219,14 +314,7 @@ impl Store {
                         ),
                     ));
                 }
-                if old.description != description {
-                    sqlx::query("UPDATE credentials SET description = ?, generation = generation + 1, updated_at = ? WHERE name = ?")
-                        .bind(&description)
-                        .bind(fmt_time(at))
-                        .bind(name)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                set_metadata_tx(&mut tx, &old, description, scope).await?;
                 false
             }
         };
@@ -237,11 +325,12 @@ impl Store {
 
     /// Adds version N+1 with stage `pending` (see the module doc). `seal` receives the new
     /// version number so the secret is sealed under that version's context.
-    /// Changes a credential's description only (its versions are untouched).
-    pub async fn set_credential_description(
+    /// Changes a credential's description and scope (its versions are untouched).
+    pub async fn set_credential_metadata(
         &self,
         name: &str,
         description: Option<String>,
+        scope: &Scope,
         if_match: Option<&str>,
     ) -> Result<CredentialRecord> {
         let mut tx = self.begin().await?;
@@ -249,16 +338,7 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::not_found(format!("credential {name:?}")))?;
         check_if_match(&format!("credential {name:?}"), if_match, &old.etag())?;
-        if old.description != description {
-            sqlx::query(
-                "UPDATE credentials SET description = ?, generation = generation + 1, updated_at = ? WHERE name = ?",
-            )
-            .bind(&description)
-            .bind(fmt_time(now()))
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        }
+        set_metadata_tx(&mut tx, &old, description, scope).await?;
         let rec = get_credential_tx(&mut tx, name).await?.expect("just read");
         tx.commit().await?;
         Ok(rec)

@@ -244,3 +244,59 @@ fn the_real_binary_serves_https_and_refuses_plain_http_off_loopback() {
     let tail = std::fs::read_to_string(&log).unwrap();
     assert!(!tail.contains("not-a-key-c2VjcmV0"));
 }
+
+#[actix_web::test]
+async fn credential_scopes_refuse_bindings_outside_them_and_store_nothing() {
+    let app = TestApp::start().await;
+    app.cluster("c1", &[]).await;
+    app.cluster("c2", &[]).await;
+    let scoped = json!({"registry": "r.example.com", "username": "u", "password": "p",
+        "allowedNamespaces": ["team-*"], "allowedClusters": ["c1"]});
+    let r = app.put("/v1/credentials/team-pull", scoped).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["allowedNamespaces"], json!(["team-*"]));
+    let rt = |name: &str| crate::support::app::runtime_json(name, Some(&["team-pull"]), None, None, None);
+    assert_eq!(app.put("/v1/runtimes/team-a/ok?cluster=c1", rt("ok")).await.status, 201);
+    let res = app.get("/v1/runtimes/team-a/ok/resolved").await.json();
+    assert_eq!(res["bindings"], json!({"team-pull": 1}));
+    for (path, words) in [
+        ("/v1/runtimes/other/no?cluster=c1", "namespace \"other\""),
+        ("/v1/runtimes/team-b/no?cluster=c2", "cluster \"c2\""),
+    ] {
+        let r = app.put(path, rt("no")).await;
+        let p = r.problem(403, "credential_not_allowed");
+        let detail = p["detail"].as_str().unwrap();
+        assert!(detail.contains("team-pull") && detail.contains(words), "{detail}");
+    }
+    app.get("/v1/runtimes/other/no").await.problem(404, "not_found");
+    app.get("/v1/runtimes/team-b/no").await.problem(404, "not_found");
+
+    // A cluster default that would bind a runtime outside the scope is refused whole.
+    let plain = crate::support::app::runtime_json("plain", None, None, None, None);
+    assert_eq!(app.put("/v1/runtimes/team-b/plain?cluster=c2", plain).await.status, 201);
+    let r = app.patch("/v1/clusters/c2", json!({"defaultImagePullSecrets": ["team-pull"]})).await;
+    r.problem(403, "credential_not_allowed");
+    assert_eq!(app.get("/v1/clusters/c2").await.json()["defaultImagePullSecrets"], json!([]));
+
+    // A narrower scope must still hold the runtimes bound to it; a bad one names its field.
+    let p = app.patch("/v1/credentials/team-pull", json!({"allowedNamespaces": ["team-b"]})).await;
+    let p = p.problem(409, "scope_excludes_bindings");
+    assert!(p["detail"].as_str().unwrap().contains("team-a/ok"), "{p}");
+    let p = app.patch("/v1/credentials/team-pull", json!({"allowedNamespaces": []})).await;
+    assert_eq!(p.problem(422, "validation_failed")["field"], "allowedNamespaces");
+    let p = app.patch("/v1/credentials/team-pull", json!({"allowedClusters": ["C_1"]})).await;
+    assert_eq!(p.problem(422, "validation_failed")["field"], "allowedClusters[0]");
+    let wider = app.patch("/v1/credentials/team-pull", json!({"allowedClusters": null})).await;
+    assert_eq!(wider.status, 200, "{}", wider.text());
+    assert!(wider.json().get("allowedClusters").is_none(), "null: every cluster");
+    assert_eq!(app.put("/v1/runtimes/team-b/now?cluster=c2", rt("now")).await.status, 201);
+
+    // A layer rotation that would write the name into a runtime outside the scope.
+    let mut old = crate::support::app::runtime_json("old", None, None, Some(&["old-pull"]), None);
+    old["metadata"]["name"] = json!("old");
+    assert_eq!(app.put("/v1/runtimes/other/old?cluster=c1", old).await.status, 201);
+    let req = json!({"layer": {"layer": "worker", "from": "old-pull", "to": "team-pull"}});
+    let p = app.post("/v1/rotations", req).await.problem(403, "credential_not_allowed");
+    assert!(p["detail"].as_str().unwrap().contains("other/old"), "{p}");
+    assert_eq!(app.get("/v1/locks").await.json()["items"], json!([]), "nothing started");
+}

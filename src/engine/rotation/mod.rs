@@ -298,6 +298,9 @@ pub enum RotationError {
     NotWaitingApproval { state: String },
     #[error("{0}")]
     Unhealthy(String),
+    /// A credential's scope leaves out a runtime the rotation would bind to it.
+    #[error("{0}")]
+    NotAllowed(String),
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
