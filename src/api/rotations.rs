@@ -268,7 +268,7 @@ rotation_command!(
     "resume_rotation",
     "/rotations/{id}/resume",
     "resume",
-    "Resumed with a fresh health deadline; a failed batch is retried (idempotent)"
+    "Resumed with a fresh health deadline; a failed batch is retried; paused while waiting for approval, it waits again (idempotent)"
 );
 rotation_command!(
     abort_rotation,

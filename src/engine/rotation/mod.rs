@@ -39,7 +39,8 @@
 //!   place, with its reason) and streams it as `batch_waiting` events when it changes.
 //! - `resume` gives the batch it resumes a fresh deadline; a rotation that then succeeds
 //!   clears its error (the events keep it). `approve` when nothing waits for approval is
-//!   refused (409 `not_waiting_approval`).
+//!   refused (409 `not_waiting_approval`). A rotation paused while it waits for approval
+//!   goes back to waiting on `resume`: only `approve` lets the next batch start.
 
 mod decide;
 pub mod driver;
