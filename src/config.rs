@@ -77,6 +77,17 @@ pub struct ServeConfig {
     #[arg(long, env = "FLUIDFORM_DRIFT_INTERVAL", default_value_t = 60)]
     pub drift_interval_secs: u64,
 
+    /// This replica's name in lock and run records (default: the host name). Start-up
+    /// marks failed the runs an earlier process of the same name left unfinished; replicas
+    /// sharing a database need distinct names.
+    #[arg(long, env = "FLUIDFORM_REPLICA")]
+    pub replica: Option<String>,
+
+    /// Seconds SIGTERM waits for runs and rotation steps in progress to stop at their next
+    /// boundary before the daemon exits anyway.
+    #[arg(long, env = "FLUIDFORM_SHUTDOWN_GRACE", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub shutdown_grace_secs: u64,
+
     /// Seconds a saved plan stays applicable.
     #[arg(long, env = "FLUIDFORM_PLAN_TTL", default_value_t = 3600)]
     pub plan_ttl_secs: u64,

@@ -123,8 +123,9 @@ pub async fn prepare(cfg: &ServeConfig) -> Result<AppState, StartError> {
     let key = load_key(cfg)?;
     let store = Store::open(&cfg.database_url()).await?;
     bootstrap_admin(cfg, &store).await?;
-    let replica = format!("{}-{}", hostname(), uuid::Uuid::new_v4().simple());
-    let failed = store.fail_interrupted_runs().await?;
+    let name = cfg.replica.clone().unwrap_or_else(hostname);
+    let replica = format!("{name}/{}", uuid::Uuid::new_v4().simple());
+    let failed = store.fail_interrupted_runs(&name).await?;
     if !failed.is_empty() {
         tracing::warn!(runs = ?failed, "runs interrupted by the previous stop were marked failed");
     }
@@ -142,6 +143,7 @@ pub async fn prepare(cfg: &ServeConfig) -> Result<AppState, StartError> {
         replica,
         spawner: tokio::runtime::Handle::current(),
         write_permits: Default::default(),
+        drain: Default::default(),
     });
     Ok(AppState::new(store, key, ctx))
 }
@@ -164,7 +166,11 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), StartError> {
     let tls = check_listener(&cfg)?;
     let state = web::Data::new(prepare(&cfg).await?);
     start_workers(&state, &cfg);
-    let mut server = HttpServer::new(move || build_app(state.clone()));
+    let grace = std::time::Duration::from_secs(cfg.shutdown_grace_secs);
+    let app_state = state.clone();
+    let mut server = HttpServer::new(move || build_app(app_state.clone()))
+        .disable_signals()
+        .shutdown_timeout(cfg.shutdown_grace_secs);
     if let Some(n) = cfg.http_workers {
         server = server.workers(n);
     }
@@ -175,5 +181,44 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), StartError> {
         None => server.bind(cfg.listen).map_err(listen)?,
     };
     tracing::info!(listen = %cfg.listen, https, data_dir = %cfg.data_dir.display(), "fluidform serving");
-    server.run().await.map_err(|source| StartError::Listen { addr: cfg.listen.to_string(), source })
+    let server = server.run();
+    let handle = server.handle();
+    let ctx = state.ctx.clone();
+    let stopping = tokio::spawn(async move {
+        let signal = shutdown_signal().await;
+        tracing::info!(
+            signal,
+            grace_secs = grace.as_secs(),
+            "shutting down: no new work; finishing what is in progress"
+        );
+        ctx.drain.start();
+        let (_, left) = tokio::join!(handle.stop(true), ctx.drain.wait(grace));
+        if left > 0 {
+            tracing::warn!(left, "the grace period ended with work in progress; it is marked at the next start");
+        }
+        match ctx.store.release_leases(&ctx.replica).await {
+            Ok(n) => tracing::info!(leases = n, "leases released"),
+            Err(e) => tracing::warn!(error = %e, "could not release leases; they lapse on their own"),
+        }
+    });
+    server.await.map_err(|source| StartError::Listen { addr: cfg.listen.to_string(), source })?;
+    // The server stops only through the signal task; wait for its bookkeeping.
+    let _ = stopping.await;
+    tracing::info!("fluidform stopped");
+    Ok(())
+}
+
+/// SIGTERM or SIGINT (Ctrl-C), whichever comes first; its name.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
 }

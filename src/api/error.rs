@@ -43,6 +43,8 @@ pub enum ErrorCode {
     LastAdmin,
     CredentialNotAllowed,
     ScopeExcludesBindings,
+    ShuttingDown,
+    PlanConflicts,
     ClusterConfig,
     ClusterTls,
     ClusterAuth,
@@ -91,6 +93,11 @@ impl ErrorCode {
             ScopeExcludesBindings => {
                 (StatusCode::CONFLICT, "The new scope leaves out runtimes bound to the credential")
             }
+            ShuttingDown => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The daemon is shutting down; retry on another replica or after it restarts",
+            ),
+            PlanConflicts => (StatusCode::CONFLICT, "The plan would take over objects fluidform does not own"),
             ClusterConfig => (StatusCode::UNPROCESSABLE_ENTITY, "The cluster's connection settings cannot be used"),
             ClusterTls => (StatusCode::BAD_GATEWAY, "TLS with the cluster's API server failed"),
             ClusterAuth => (StatusCode::BAD_GATEWAY, "The cluster's API server refused the credentials"),

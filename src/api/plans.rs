@@ -85,6 +85,8 @@ impl From<PlanError> for ApiError {
             e @ PlanError::Locked { .. } => ApiError::new(ErrorCode::RuntimeLocked, e.to_string()),
             e @ PlanError::Expired(_) => ApiError::new(ErrorCode::PlanExpired, e.to_string()),
             e @ PlanError::ModeUnknown(_) => ApiError::new(ErrorCode::ClusterModeUnknown, e.to_string()),
+            e @ PlanError::ShuttingDown => ApiError::new(ErrorCode::ShuttingDown, e.to_string()),
+            e @ PlanError::Conflicts { .. } => ApiError::new(ErrorCode::PlanConflicts, e.to_string()),
         }
     }
 }

@@ -186,6 +186,7 @@ pub fn spawn_drift_loop(ctx: &Arc<Context>, interval: std::time::Duration) -> to
         let lease = chrono::Duration::from_std(interval * 3).unwrap_or(chrono::Duration::seconds(180));
         loop {
             tokio::time::sleep(interval).await;
+            let Some(_work) = ctx.drain.enter() else { break };
             match ctx.store.try_lease("drift-loop", &ctx.replica, lease).await {
                 Ok(true) => {
                     if let Err(e) = drift_pass(&ctx).await {

@@ -48,6 +48,11 @@ pub struct FakeCluster {
     fault: Mutex<Option<Fault>>,
     /// Writes this says yes to never get an answer (as if the process died with them in flight).
     hold: Mutex<Option<Hold>>,
+    /// Writes this says yes to wait until `resume` (a run caught mid-wave).
+    pause: Mutex<Option<Hold>>,
+    resumed: tokio::sync::watch::Sender<u64>,
+    /// How many writes wait in `pause` now.
+    pub paused: AtomicUsize,
     in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
     /// How long a mutating request takes (so concurrency can build up).
@@ -64,6 +69,9 @@ impl Default for FakeCluster {
             state: Mutex::new(state),
             fault: Mutex::new(None),
             hold: Mutex::new(None),
+            pause: Mutex::new(None),
+            resumed: tokio::sync::watch::Sender::new(0),
+            paused: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             write_latency: Duration::from_millis(2),
@@ -120,6 +128,17 @@ impl FakeCluster {
         *self.hold.lock().unwrap() = Some(Box::new(which));
     }
 
+    /// Writes `which` picks wait, from now on until `resume`.
+    pub fn pause_when(&self, which: impl Fn(&Request) -> bool + Send + Sync + 'static) {
+        *self.pause.lock().unwrap() = Some(Box::new(which));
+    }
+
+    /// Lets the paused writes go on, and pauses no more.
+    pub fn resume(&self) {
+        *self.pause.lock().unwrap() = None;
+        self.resumed.send_modify(|n| *n += 1);
+    }
+
     pub fn heal(&self) {
         *self.fault.lock().unwrap() = None;
         *self.hold.lock().unwrap() = None;
@@ -174,9 +193,16 @@ impl FakeCluster {
 
     async fn write<T>(&self, req: Request, f: impl FnOnce(&mut State) -> T) -> Result<T> {
         let held = self.hold.lock().unwrap().as_ref().is_some_and(|h| h(&req));
+        let mut resumed = self.resumed.subscribe();
+        let paused = self.pause.lock().unwrap().as_ref().is_some_and(|p| p(&req));
         self.begin(req)?;
         if held {
             std::future::pending::<()>().await;
+        }
+        if paused {
+            self.paused.fetch_add(1, Ordering::SeqCst);
+            let _ = resumed.changed().await;
+            self.paused.fetch_sub(1, Ordering::SeqCst);
         }
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_in_flight.fetch_max(now, Ordering::SeqCst);
@@ -423,11 +449,11 @@ impl Cluster for Handle {
         Ok(self.cluster.state.lock().unwrap().list(kind, namespace, selector))
     }
 
-    async fn list_names(&self, kind: Kind, namespace: &str) -> Result<BTreeSet<String>> {
+    async fn list_names(&self, kind: Kind, namespace: &str, selector: &str) -> Result<BTreeSet<String>> {
         self.counter.read();
         self.cluster.begin(req("list", kind, namespace, ""))?;
         let s = self.cluster.state.lock().unwrap();
-        Ok(s.list(kind, namespace, "").iter().map(|v| str_at(v, "/metadata/name").to_string()).collect())
+        Ok(s.list(kind, namespace, selector).iter().map(|v| str_at(v, "/metadata/name").to_string()).collect())
     }
 
     async fn rollout(&self, namespace: &str, selector: &str) -> Result<RolloutState> {

@@ -5,6 +5,7 @@
 //! memory in `fake` for tests.
 
 mod capped;
+pub mod drain;
 pub mod drift;
 #[cfg(test)]
 pub mod fake;
@@ -83,6 +84,8 @@ pub struct Context {
     pub spawner: tokio::runtime::Handle,
     /// Write permits per cluster (see `capped`).
     pub write_permits: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// Admits background work until shutdown (see `drain`).
+    pub drain: drain::Drain,
 }
 
 #[derive(Debug, thiserror::Error)]

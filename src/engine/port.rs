@@ -151,8 +151,9 @@ pub trait Cluster: Send + Sync {
     /// every item carries `apiVersion` and `kind`.
     async fn list(&self, kind: Kind, namespace: &str, selector: &str) -> Result<Vec<Value>>;
 
-    /// Names of every object of a kind in a namespace (metadata only).
-    async fn list_names(&self, kind: Kind, namespace: &str) -> Result<BTreeSet<String>>;
+    /// Names of the objects of a kind in a namespace matching `selector` (`""`: all), from
+    /// a metadata-only LIST.
+    async fn list_names(&self, kind: Kind, namespace: &str, selector: &str) -> Result<BTreeSet<String>>;
 
     /// StatefulSets, DaemonSets and pods of a namespace matching `selector`: one LIST each.
     async fn rollout(&self, namespace: &str, selector: &str) -> Result<RolloutState>;

@@ -40,7 +40,7 @@ use crate::engine::plan::namespace::{cr_lists, pull_secret_fields};
 use crate::engine::port::Deleted;
 use crate::service::runtimes::{SecretCache, cached_secret, render_real, renderer};
 use crate::store::plans::{PlanObjectFilter, PlanObjectRow, PlanRuntimeRow};
-use crate::store::runs::{NewRun, ObjectResult, RunObject, RunRecord, RunRefusal};
+use crate::store::runs::{INTERRUPTED, NewRun, ObjectResult, RunObject, RunRecord, RunRefusal};
 use crate::store::sync::{AppliedObject, ObjectKey, Scope};
 
 /// Results recorded per commit at most.
@@ -79,7 +79,8 @@ fn run_order(rows: Vec<PlanObjectRow>) -> Vec<Step> {
         .filter_map(|row| {
             let action = Action::parse(&row.action)?;
             let kind = Kind::parse(&row.kind)?;
-            (action != Action::NoOp).then_some(Step { seq: 0, kind, action, row })
+            // A plan with conflicts is refused before it runs; they are never acted on.
+            (action != Action::NoOp && action != Action::Conflict).then_some(Step { seq: 0, kind, action, row })
         })
         .collect();
     steps.sort_by(|a, b| {
@@ -123,6 +124,14 @@ pub async fn apply_plan_with(
     }
     let request: PlanRequest =
         serde_json::from_value(plan.request).map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+    let conflicts = plan.summary.get("conflict").and_then(Value::as_u64).unwrap_or(0) as usize;
+    if conflicts > 0 {
+        let filter = PlanObjectFilter { action: Some(Action::Conflict.as_str().into()), ..Default::default() };
+        let some = ctx.store.plan_objects(plan_id, &filter, -1, 5).await?;
+        let examples: Vec<String> =
+            some.iter().map(|o| format!("{} {}/{} on {}", o.kind, o.namespace, o.name, o.cluster)).collect();
+        return Err(PlanError::Conflicts { count: conflicts, examples: examples.join(", ") });
+    }
     let runtimes = ctx.store.plan_runtimes(plan_id).await?;
     let clusters: BTreeSet<&str> = runtimes.iter().map(|r| r.cluster.as_str()).collect();
     for c in clusters {
@@ -149,6 +158,7 @@ pub async fn apply_plan_with(
         })
         .collect();
     let run_id = run_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let work = ctx.enter_owned().ok_or(PlanError::ShuttingDown)?;
     let refused = ctx
         .store
         .create_run(NewRun {
@@ -170,7 +180,10 @@ pub async fn apply_plan_with(
         }
     }
     let (c, id) = (ctx.clone(), run_id.clone());
-    ctx.spawner.spawn(async move { execute(c, id, request, runtimes, steps).await });
+    ctx.spawner.spawn(async move {
+        execute(c, id, request, runtimes, steps).await;
+        drop(work);
+    });
     Ok(ctx.store.get_run(&run_id).await?)
 }
 
@@ -187,6 +200,7 @@ async fn execute(
             let every = (lease / 3).to_std().unwrap_or(std::time::Duration::from_secs(10));
             loop {
                 tokio::time::sleep(every).await;
+                // A lock lost here is noticed before the next wave (`fenced`).
                 if let Err(e) = store.renew_locks(&id, lease).await {
                     tracing::warn!(run = %id, error = %e, "could not renew run locks");
                 }
@@ -247,11 +261,12 @@ async fn run(
     }
     let planned: HashMap<(String, String), &PlanRuntimeRow> =
         runtimes.iter().map(|r| ((r.namespace.clone(), r.name.clone()), r)).collect();
+    let locks = runtimes.iter().map(|r| lock_id(&r.namespace, &r.name)).collect::<BTreeSet<_>>().len() as i64;
     let jobs = by_cluster.into_iter().map(|(cluster, steps)| {
         let (tx, stop, planned) = (&tx, &stop, &planned);
         async move {
             let mut counts = RequestCounts::default();
-            let part = ClusterRun { ctx, run_id, cluster: &cluster, request, planned, tx, stop };
+            let part = ClusterRun { ctx, run_id, cluster: &cluster, request, planned, tx, stop, locks };
             let r = part.run(steps, &mut counts).await;
             if r.is_err() {
                 stop.store(true, Ordering::SeqCst);
@@ -336,6 +351,8 @@ struct ClusterRun<'a> {
     planned: &'a HashMap<(String, String), &'a PlanRuntimeRow>,
     tx: &'a mpsc::UnboundedSender<Record>,
     stop: &'a AtomicBool,
+    /// How many runtime locks the run took; it acts only while it holds them all.
+    locks: i64,
 }
 
 impl ClusterRun<'_> {
@@ -368,10 +385,11 @@ impl ClusterRun<'_> {
         for s in steps {
             waves.entry(s.wave()).or_default().push(s);
         }
-        for wave in waves.into_values() {
+        for (n, wave) in waves.into_values().enumerate() {
             if self.stop.load(Ordering::SeqCst) {
                 return Ok(()); // another cluster failed; its error is the run's
             }
+            self.may_go_on(n + 1).await?;
             let seqs: Vec<i64> = wave.iter().map(|s| s.seq).collect();
             self.ctx.store.mark_applying(self.run_id, &seqs).await.map_err(|e| e.to_string())?;
             // Once anything fails, objects not yet sent stay unsent (`skipped`).
@@ -399,6 +417,24 @@ impl ClusterRun<'_> {
             if let Some(e) = failed {
                 return Err(e);
             }
+        }
+        Ok(())
+    }
+
+    /// Whether the run may send wave `n`: not while the daemon drains, and not once it
+    /// holds fewer locks than it took (force-unlocked, or its lease lapsed): another run
+    /// may own those runtimes now. The objects of the waves not sent are `skipped`.
+    async fn may_go_on(&self, n: usize) -> Result<(), String> {
+        if self.ctx.drain.is_draining() {
+            // Worded as an interruption: a rotation runs the batch again after the restart.
+            return Err(format!("{INTERRUPTED}: stopped before wave {n} by the daemon's shutdown"));
+        }
+        let held = self.ctx.store.live_locks(self.run_id).await.map_err(|e| e.to_string())?;
+        if held < self.locks {
+            return Err(format!(
+                "stopped before wave {n}: the run holds {held} of its {} runtime locks (force-unlocked or lease lapsed)",
+                self.locks
+            ));
         }
         Ok(())
     }
@@ -539,7 +575,7 @@ async fn act(
                 .map(|()| applied(object, Scope::PullSecrets))
         }
         (Action::Create | Action::Update, Some(object)) => client.apply(object).await.map(|()| applied(object, Scope::Object)),
-        (Action::Delete | Action::NoOp, _) => client.delete(s.kind, &key.namespace, &key.name).await.map(|d| {
+        (Action::Delete | Action::NoOp | Action::Conflict, _) => client.delete(s.kind, &key.namespace, &key.name).await.map(|d| {
             if d == Deleted::NotOurs {
                 tracing::warn!(object = %format!("{} {}/{}", s.kind, key.namespace, key.name), "not deleted: the live object is not fluidform's");
             }

@@ -251,10 +251,13 @@ impl Cluster for KubeCluster {
             .collect())
     }
 
-    async fn list_names(&self, kind: Kind, namespace: &str) -> Result<BTreeSet<String>> {
+    async fn list_names(&self, kind: Kind, namespace: &str, selector: &str) -> Result<BTreeSet<String>> {
         let api = self.api(kind, namespace);
         let mut names = BTreeSet::new();
         let mut params = ListParams::default().limit(PAGE);
+        if !selector.is_empty() {
+            params = params.labels(selector);
+        }
         loop {
             self.counter.read();
             let list = api.list_metadata(&params).await.map_err(from_kube)?;

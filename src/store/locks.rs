@@ -83,17 +83,30 @@ impl Store {
         Ok(())
     }
 
-    pub async fn renew_locks(&self, run_id: &str, lease: Duration) -> Result<()> {
+    /// Renews the live locks of `run_id` and returns how many it renewed. A lock that was
+    /// force-unlocked, taken by another holder or let expire is not renewed (and not
+    /// revived): its run has lost it.
+    pub async fn renew_locks(&self, run_id: &str, lease: Duration) -> Result<u64> {
         let mut tx = self.begin().await?;
         let at = now();
-        sqlx::query("UPDATE locks SET renewed_at = ?, expires_at = ? WHERE run_id = ?")
+        let done = sqlx::query("UPDATE locks SET renewed_at = ?, expires_at = ? WHERE run_id = ? AND expires_at > ?")
             .bind(fmt_time(at))
             .bind(fmt_time(at + lease))
             .bind(run_id)
+            .bind(fmt_time(at))
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(done.rows_affected())
+    }
+
+    /// How many locks `run_id` still holds with a live lease.
+    pub async fn live_locks(&self, run_id: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM locks WHERE run_id = ? AND expires_at > ?")
+            .bind(run_id)
+            .bind(fmt_time(now()))
+            .fetch_one(self.reader())
+            .await?)
     }
 
     pub async fn list_locks(&self) -> Result<Vec<LockRecord>> {
@@ -111,6 +124,17 @@ impl Store {
         sqlx::query("DELETE FROM locks WHERE id = ?").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         row_to_lock(&row)
+    }
+
+    /// Releases the named leases `holder` holds (the drift loop, rotation drivers), for a
+    /// clean shutdown: another process takes them at once instead of after they lapse.
+    /// Runtime locks stay with their runs and rotations.
+    pub async fn release_leases(&self, holder: &str) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let done =
+            sqlx::query("DELETE FROM locks WHERE holder = ? AND run_id IS NULL").bind(holder).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 
     /// Takes or renews a named lease for background work (e.g. the drift loop); false when

@@ -81,8 +81,11 @@ impl Store {
         &self.read
     }
 
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock at once (waiting up to
+    /// the busy timeout for another process's), so a transaction that reads before it
+    /// writes is never refused halfway when a second process shares the file.
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.write.begin().await?)
+        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// True when the database answers a trivial query.

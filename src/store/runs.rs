@@ -5,7 +5,10 @@
 //! results come back in group commits (`record_results`), each moving objects to
 //! `applied` or `failed` together with what was applied where. A run interrupted by a
 //! restart is marked failed on start, its `applying` objects `unknown` (the server may or
-//! may not have them; the next refreshing plan reads them back).
+//! may not have them; the next refreshing plan reads them back). Start-up marks only the
+//! runs this replica held and those whose holder lost every lock (a peer that died); a
+//! live peer's runs keep running. A run holds its locks for as long as it acts and stops
+//! before its next wave once it holds fewer than it took (force-unlocked, lease lapsed).
 
 use std::collections::BTreeMap;
 
@@ -381,12 +384,22 @@ impl Store {
         Ok(())
     }
 
-    /// Marks runs left queued or running by a previous process as failed (see module doc).
-    pub async fn fail_interrupted_runs(&self) -> Result<Vec<String>> {
+    /// Marks runs left queued or running as failed (see module doc): those an earlier
+    /// process of this replica held (holder `replica` or `replica/<process>`), and those
+    /// of any holder that no longer holds a live lock (a peer that died). A live peer's
+    /// runs are left to it.
+    pub async fn fail_interrupted_runs(&self, replica: &str) -> Result<Vec<String>> {
         let mut tx = self.begin().await?;
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM runs WHERE status IN ('queued', 'running')").fetch_all(&mut *tx).await?;
         let at = fmt_time(now());
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM runs WHERE status IN ('queued', 'running')
+               AND (holder = ?1 OR substr(holder, 1, length(?1) + 1) = ?1 || '/'
+                    OR NOT EXISTS (SELECT 1 FROM locks WHERE locks.run_id = runs.id AND locks.expires_at > ?2))",
+        )
+        .bind(replica)
+        .bind(&at)
+        .fetch_all(&mut *tx)
+        .await?;
         for id in &ids {
             sqlx::query("UPDATE runs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?")
                 .bind(INTERRUPTED)

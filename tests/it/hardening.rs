@@ -300,3 +300,40 @@ async fn credential_scopes_refuse_bindings_outside_them_and_store_nothing() {
     assert!(p["detail"].as_str().unwrap().contains("other/old"), "{p}");
     assert_eq!(app.get("/v1/locks").await.json()["items"], json!([]), "nothing started");
 }
+
+#[actix_web::test]
+async fn an_object_fluidform_does_not_own_is_adopted_only_when_the_plan_says_so() {
+    use crate::support::cluster::TestCluster;
+    use crate::support::live::{client, get, kind_api, plan, register, wait_run};
+    let cluster = TestCluster::start().await.expect("cluster starts");
+    let app = TestApp::start().await;
+    register(&app, "c1", &cluster, &[]).await;
+    let rt = crate::support::app::runtime_json("owned", None, None, None, None);
+    assert_eq!(app.put("/v1/runtimes/default/owned?cluster=c1", rt).await.status, 201);
+    // A ConfigMap of the name fluidform renders, made by someone else.
+    let kc = client(&cluster).await;
+    let theirs: kube::api::DynamicObject = serde_json::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "owned-config", "namespace": "default", "labels": {"team": "storage"}}, "data": {"mine": "yes"}}))
+    .unwrap();
+    kind_api(&kc, "ConfigMap", "default").create(&Default::default(), &theirs).await.expect("create");
+
+    let p = plan(&app, json!({"runtimes": ["default/owned"], "refresh": true})).await;
+    assert_eq!(p["summary"]["conflict"], 1, "{p}");
+    let id = p["id"].as_str().unwrap();
+    let listed = app.get(&format!("/v1/plans/{id}/objects?action=conflict")).await.json();
+    assert_eq!(listed["items"][0]["name"], "owned-config", "{listed}");
+    assert_eq!(listed["items"][0]["reasons"], json!(["not_owned"]));
+    let refused = app.post(&format!("/v1/plans/{id}/apply"), json!({})).await.problem(409, "plan_conflicts");
+    assert!(refused["detail"].as_str().unwrap().contains("ConfigMap default/owned-config"), "{refused}");
+    let live = get(&kc, "ConfigMap", "default", "owned-config").await.unwrap();
+    assert_eq!(live["data"], json!({"mine": "yes"}), "nothing was sent");
+    assert!(get(&kc, "StatefulSet", "default", "owned-master").await.is_none(), "no other object either");
+
+    let p = plan(&app, json!({"runtimes": ["default/owned"], "refresh": true, "adopt": true})).await;
+    assert_eq!(p["summary"]["conflict"], 0, "{p}");
+    let run = app.post(&format!("/v1/plans/{}/apply", p["id"].as_str().unwrap()), json!({})).await.json();
+    let run = wait_run(&app, run["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let live = get(&kc, "ConfigMap", "default", "owned-config").await.unwrap();
+    assert_eq!(live["metadata"]["labels"]["app.kubernetes.io/managed-by"], "fluidform", "{live}");
+}

@@ -1,5 +1,6 @@
-//! SIGKILL of the real daemon in the middle of a rotation batch: after a restart the
-//! rotation finishes with no batch skipped or repeated.
+//! The real daemon stopped in the middle of a rotation batch: after SIGKILL and a restart
+//! the rotation finishes with no batch skipped or repeated; SIGTERM drains, releases its
+//! leases and exits within its grace period, and the next process drives on.
 
 use std::time::{Duration, Instant};
 
@@ -29,34 +30,40 @@ fn poll(d: &Daemon, path: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Val
     }
 }
 
-#[actix_web::test]
-async fn sigkill_mid_batch_resumes_without_skipping_or_repeating() {
-    let cluster = TestCluster::start_with_nodes(1).await.expect("cluster");
-    let dir = tempfile::tempdir().unwrap();
-    let (data, log) = (dir.path().join("data"), dir.path().join("daemon.log"));
-    let d = Daemon::start(&data, &log, Some(TOKEN));
-    ok(&d, "PUT", "/v1/clusters/k", json!({"kubeconfig": cluster.kubeconfig}));
-    ok(&d, "PUT", "/v1/credentials/global-secret", json!({"registry": "r", "username": "u", "password": "v1"}));
+/// Three runtimes applied and rolled out on `cluster`, then a second version of their
+/// credential: ready to rotate.
+async fn applied_fleet(d: &Daemon, cluster: &TestCluster) {
+    ok(d, "PUT", "/v1/clusters/k", json!({"kubeconfig": cluster.kubeconfig}));
+    ok(d, "PUT", "/v1/credentials/global-secret", json!({"registry": "r", "username": "u", "password": "v1"}));
     let names = ["rt0", "rt1", "rt2"];
     for n in names {
         let mut rt = crate::support::app::runtime_json(n, Some(&["global-secret"]), None, None, None);
         for c in ["master", "worker", "fuse"] {
             rt["spec"][c] = json!({"networkMode": "ContainerNetwork"});
         }
-        ok(&d, "PUT", &format!("/v1/runtimes/fleet/{n}?cluster=k"), rt);
-        ok(&d, "PUT", &format!("/v1/datasets/fleet/{n}?cluster=k"), crate::support::app::shared_dataset(n));
+        ok(d, "PUT", &format!("/v1/runtimes/fleet/{n}?cluster=k"), rt);
+        ok(d, "PUT", &format!("/v1/datasets/fleet/{n}?cluster=k"), crate::support::app::shared_dataset(n));
     }
-    label_nodes_for(&cluster, &names.map(|n| ("fleet", n))).await;
-    let plan = ok(&d, "POST", "/v1/plans", json!({"all": true, "createNamespaces": true, "refresh": true}));
-    let run = ok(&d, "POST", &format!("/v1/plans/{}/apply", plan["id"].as_str().unwrap()), json!({}));
-    poll(&d, &format!("/v1/runs/{}", run["id"].as_str().unwrap()), 60, |r| r["status"] == "succeeded");
-    wait_rolled_out(&cluster, "fleet", &names).await;
+    label_nodes_for(cluster, &names.map(|n| ("fleet", n))).await;
+    let plan = ok(d, "POST", "/v1/plans", json!({"all": true, "createNamespaces": true, "refresh": true}));
+    let run = ok(d, "POST", &format!("/v1/plans/{}/apply", plan["id"].as_str().unwrap()), json!({}));
+    poll(d, &format!("/v1/runs/{}", run["id"].as_str().unwrap()), 60, |r| r["status"] == "succeeded");
+    wait_rolled_out(cluster, "fleet", &names).await;
     ok(
-        &d,
+        d,
         "POST",
         "/v1/credentials/global-secret/versions",
         json!({"registry": "r", "username": "u", "password": "v2"}),
     );
+}
+
+#[actix_web::test]
+async fn sigkill_mid_batch_resumes_without_skipping_or_repeating() {
+    let cluster = TestCluster::start_with_nodes(1).await.expect("cluster");
+    let dir = tempfile::tempdir().unwrap();
+    let (data, log) = (dir.path().join("data"), dir.path().join("daemon.log"));
+    let d = Daemon::start(&data, &log, Some(TOKEN));
+    applied_fleet(&d, &cluster).await;
 
     let rot = ok(
         &d,
@@ -108,4 +115,54 @@ async fn sigkill_mid_batch_resumes_without_skipping_or_repeating() {
     }
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(log_text.matches("fluidform serving").count() == 2, "the daemon really restarted");
+}
+
+#[actix_web::test]
+async fn sigterm_drains_releases_its_leases_and_the_next_process_drives_on() {
+    let cluster = TestCluster::start_with_nodes(1).await.expect("cluster");
+    let dir = tempfile::tempdir().unwrap();
+    let (data, log) = (dir.path().join("data"), dir.path().join("daemon.log"));
+    let env = [("FLUIDFORM_DRIFT_INTERVAL", "1"), ("FLUIDFORM_SHUTDOWN_GRACE", "20")];
+    let mut d = Daemon::start_with(&data, &log, Some(TOKEN), &env).expect("daemon");
+    applied_fleet(&d, &cluster).await;
+    let rot = ok(
+        &d,
+        "POST",
+        "/v1/rotations",
+        json!({"credential": "global-secret", "batches": [1, "100%"], "healthTimeout": 120}),
+    );
+    let id = rot["id"].as_str().unwrap().to_string();
+    poll(&d, &format!("/v1/rotations/{id}"), 120, |r| r["batches"][1]["state"] == "restarting");
+    let db = format!("sqlite://{}?mode=ro", data.join("fluidform.db").display());
+    let leases = || async {
+        let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM locks WHERE run_id IS NULL ORDER BY id").fetch_all(&pool).await.unwrap();
+        let running: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running')")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        (ids, running)
+    };
+    let (held, _) = leases().await;
+    assert!(held.contains(&format!("rotation-driver:{id}")), "the driver holds its lease while running: {held:?}");
+
+    let started = Instant::now();
+    let status = d.term(Duration::from_secs(30)).expect("the daemon exits within its grace period");
+    assert!(status.success(), "a drained stop exits 0: {status:?}");
+    let took = started.elapsed();
+    let (held, running) = leases().await;
+    assert!(held.is_empty(), "no lease outlives the stop: {held:?} (stopped in {took:?})");
+    assert_eq!(running, 0, "no run is left running by a drained stop");
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(log_text.contains("shutting down: no new work"), "the stop is logged");
+    assert!(log_text.contains("leases released"), "{log_text}");
+
+    let d = Daemon::start(&data, &log, Some(TOKEN));
+    let done = poll(&d, &format!("/v1/rotations/{id}"), 180, |r| r["state"] != "running");
+    assert_eq!(done["state"], "succeeded", "{done}");
+    for (pod, secrets) in pod_pull_secrets(&cluster, "fleet").await {
+        assert_eq!(secrets, ["global-secret-v2"], "pod {pod}");
+    }
 }

@@ -53,8 +53,13 @@ impl Cluster for Counted {
     async fn list(&self, kind: Kind, namespace: &str, selector: &str) -> Result<Vec<Value>> {
         self.inner.list(kind, namespace, selector).await
     }
-    async fn list_names(&self, kind: Kind, namespace: &str) -> Result<std::collections::BTreeSet<String>> {
-        self.inner.list_names(kind, namespace).await
+    async fn list_names(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<std::collections::BTreeSet<String>> {
+        self.inner.list_names(kind, namespace, selector).await
     }
     async fn rollout(&self, namespace: &str, selector: &str) -> Result<RolloutState> {
         self.inner.rollout(namespace, selector).await

@@ -82,6 +82,8 @@ pub(super) struct Builder {
     pub runtimes: Vec<PlanRuntimeRow>,
     warnings: Vec<PlanWarning>,
     warning_count: usize,
+    /// The request's `adopt`: unowned objects are taken over instead of conflicts.
+    pub adopt: bool,
 }
 
 impl Builder {
@@ -142,7 +144,7 @@ pub async fn create_plan(ctx: &Context, req: PlanRequest, actor: &str) -> Result
     }
     let counts = store.applied_counts().await?;
 
-    let mut b = Builder::default();
+    let mut b = Builder { adopt: req.adopt, ..Builder::default() };
     let mut generations = BTreeMap::new();
     for cluster in clusters.values() {
         let client = if req.refresh {

@@ -1,6 +1,7 @@
 //! Live objects of one cluster namespace, read for a refreshing plan: one LIST per managed
-//! kind (by fluidform's label), the names of every Secret, and the pods that may still pull
-//! with a Secret. In a `fluid` cluster the managed kinds are Fluid's resources, and the
+//! kind (by fluidform's label), the names of every Secret, the names of objects of those
+//! kinds that are not fluidform's (one metadata LIST per kind), and the pods that may still
+//! pull with a Secret. In a `fluid` cluster the managed kinds are Fluid's resources, and the
 //! workloads Fluid created for the runtimes (found by their `release` label) are read too:
 //! their pull-secret lists are fluidform's to keep.
 
@@ -24,6 +25,9 @@ pub struct LiveNamespace {
     /// Normalized (no status, no server metadata) managed objects by kind and name.
     pub objects: BTreeMap<(Kind, String), Value>,
     pub secret_names: BTreeSet<String>,
+    /// Objects of the kinds fluidform writes here (credential Secrets included) that exist
+    /// without its `managed-by` label: not its own to create or take over unasked.
+    pub foreign: BTreeSet<(Kind, String)>,
     /// Pods of fluidform's workloads (they carry its labels through the templates).
     pub pods: Vec<Value>,
 }
@@ -101,7 +105,16 @@ pub async fn read_live(
         let objs = list_if_served(cluster, *kind, namespace, &managed).await?;
         put(&mut live, *kind, objs);
     }
-    live.secret_names = cluster.list_names(Kind::Secret, namespace).await?;
+    live.secret_names = cluster.list_names(Kind::Secret, namespace, "").await?;
+    // `key!=value` also selects objects without the label.
+    let unowned = format!("{MANAGED_BY_LABEL}!={MANAGED_BY}");
+    for kind in kinds.iter().chain([&Kind::Secret]) {
+        let names = match cluster.list_names(*kind, namespace, &unowned).await {
+            Err(ClusterError::Api { status: 404, .. }) => BTreeSet::new(), // a Fluid CRD not installed
+            other => other?,
+        };
+        live.foreign.extend(names.into_iter().map(|n| (*kind, n)));
+    }
     match mode {
         Mode::Standalone => live.pods = cluster.list(Kind::Pod, namespace, &managed).await?,
         Mode::Fluid if !runtimes.is_empty() => {

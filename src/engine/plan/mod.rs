@@ -64,6 +64,10 @@ pub struct PlanRequest {
     /// Create missing target namespaces when applying.
     #[serde(default)]
     pub create_namespaces: bool,
+    /// Take over objects of the same name that exist and that fluidform does not own
+    /// (found by a refreshing plan). Without it they are `conflict`s and apply refuses.
+    #[serde(default)]
+    pub adopt: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -73,6 +77,9 @@ pub enum Action {
     Update,
     Delete,
     NoOp,
+    /// An object of that name exists and fluidform does not own it; apply refuses the plan
+    /// (plan again with `adopt: true` to take it over).
+    Conflict,
 }
 
 impl Action {
@@ -82,10 +89,13 @@ impl Action {
             Action::Update => "update",
             Action::Delete => "delete",
             Action::NoOp => "no-op",
+            Action::Conflict => "conflict",
         }
     }
     pub fn parse(s: &str) -> Option<Action> {
-        [Action::Create, Action::Update, Action::Delete, Action::NoOp].into_iter().find(|a| a.as_str() == s)
+        [Action::Create, Action::Update, Action::Delete, Action::NoOp, Action::Conflict]
+            .into_iter()
+            .find(|a| a.as_str() == s)
     }
 }
 
@@ -98,6 +108,10 @@ pub enum Reason {
     BindingChange,
     Drift,
     Removal,
+    /// The object exists and fluidform does not own it.
+    NotOwned,
+    /// It exists, fluidform does not own it, and the plan takes it over (`adopt`).
+    Adoption,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -132,6 +146,8 @@ pub struct ActionCounts {
     pub update: usize,
     pub delete: usize,
     pub no_op: usize,
+    #[serde(default)]
+    pub conflict: usize,
 }
 
 impl ActionCounts {
@@ -141,6 +157,7 @@ impl ActionCounts {
             Action::Update => self.update += n,
             Action::Delete => self.delete += n,
             Action::NoOp => self.no_op += n,
+            Action::Conflict => self.conflict += n,
         }
     }
     pub fn changes(&self) -> usize {
@@ -155,6 +172,9 @@ pub struct PlanSummary {
     pub update: usize,
     pub delete: usize,
     pub no_op: usize,
+    /// Objects that exist unowned (see `Action::Conflict`); a plan with any is not applied.
+    #[serde(default)]
+    pub conflict: usize,
     /// The same counts per cluster.
     #[serde(default)]
     pub by_cluster: BTreeMap<String, ActionCounts>,
@@ -176,6 +196,7 @@ impl PlanSummary {
             Action::Update => self.update += n,
             Action::Delete => self.delete += n,
             Action::NoOp => self.no_op += n,
+            Action::Conflict => self.conflict += n,
         }
         self.by_cluster.entry(cluster.to_string()).or_default().add(action, n);
         self.by_kind.entry(kind.to_string()).or_default().add(action, n);
@@ -251,6 +272,12 @@ pub enum PlanError {
         "cluster {0:?} has mode auto and was never probed, so how it runs runtimes is not known; probe it (POST /v1/clusters/{0}/probe) or make a refreshing plan"
     )]
     ModeUnknown(String),
+    #[error("the daemon is shutting down and starts no new run")]
+    ShuttingDown,
+    #[error(
+        "the plan has {count} conflict(s): objects of these names exist and fluidform does not own them: {examples}; remove them, or plan again with adopt: true to take them over"
+    )]
+    Conflicts { count: usize, examples: String },
 }
 
 impl PlanError {

@@ -316,6 +316,17 @@ pub(super) async fn plan_namespace(
             }
         }
     }
+    if let Some(l) = &live {
+        for p in planned.iter_mut().filter(|p| p.action == Action::Create && p.scope == Scope::Object) {
+            if l.foreign.contains(&(p.kind, p.name.clone())) {
+                if b.adopt {
+                    p.reasons.push(Reason::Adoption);
+                } else {
+                    (p.action, p.reasons) = (Action::Conflict, vec![Reason::NotOwned]);
+                }
+            }
+        }
+    }
     push_rows(b, cluster, namespace, planned);
     Ok(())
 }
@@ -389,7 +400,12 @@ async fn plan_secrets(
                 continue;
             }
         }
-        let live_obj = live.as_ref().map(|l| l.secret_names.contains(&name).then_some(&Value::Bool(true)));
+        // Someone else's Secret of that name is not fluidform's to keep: planned as a
+        // create (then a conflict, or an adoption) until fluidform has applied it.
+        let live_obj = live.as_ref().map(|l| {
+            let foreign = a.is_none() && l.foreign.contains(&(Kind::Secret, name.clone()));
+            (l.secret_names.contains(&name) && !foreign).then_some(&Value::Bool(true))
+        });
         let outcome = compare(d, a.map(|a| &a.fields), live_obj, &[Reason::New]);
         planned.push(Planned::of(Kind::Secret, name, None, outcome, d.map(object_digest)));
     }

@@ -190,7 +190,7 @@ async fn materialize(ctx: &Context, id: &str, rows: Vec<PlanObjectRow>) -> Resul
                 serde_json::from_value(r.diff.clone().unwrap_or(Value::Array(vec![]))).map_err(corrupt(id))?
             }
             Action::Delete => applied.get(&key).map(|f| diff(f, &Value::Null)).unwrap_or_default(),
-            Action::Create | Action::NoOp => {
+            Action::Create | Action::NoOp | Action::Conflict => {
                 let desired = desired_now(ctx, &r, &mut rendered).await?;
                 match desired {
                     Some(d) if r.digest.as_deref().is_none_or(|g| g == object_digest(&d)) => {

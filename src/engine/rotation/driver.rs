@@ -11,6 +11,9 @@
 //! process takes over within seconds. It also renews the rotation's runtime locks while
 //! the rotation is active, paused or waiting for approval included.
 //!
+//! On shutdown the driver finishes the step it is in and starts no other; the daemon then
+//! releases its leases, so another replica (or the restarted process) drives on at once.
+//!
 //! One rotation's failure never stops the others: a step that errors is recorded as a
 //! `step_error` event and retried at the next tick; a step that panics pauses that
 //! rotation with the reason.
@@ -84,9 +87,12 @@ pub fn spawn_rotation_driver(ctx: &Arc<Context>) -> tokio::task::JoinHandle<()> 
     let ctx = ctx.clone();
     ctx.spawner.clone().spawn(async move {
         loop {
+            // On shutdown the step in progress ends and no other starts (see `drain`).
+            let Some(_work) = ctx.drain.enter() else { break };
             if let Err(e) = drive_once(&ctx).await {
                 tracing::warn!(error = %e, "rotation driver step failed");
             }
+            drop(_work);
             tokio::time::sleep(ctx.settings.rotation_tick).await;
         }
     })
@@ -95,6 +101,9 @@ pub fn spawn_rotation_driver(ctx: &Arc<Context>) -> tokio::task::JoinHandle<()> 
 /// One step of every active rotation.
 pub async fn drive_once(ctx: &Arc<Context>) -> Result<(), StoreError> {
     for (id, _) in ctx.store.active_rotations().await? {
+        if ctx.drain.is_draining() {
+            break;
+        }
         if !ctx.store.try_lease(&format!("rotation-driver:{id}"), &ctx.replica, DRIVER_LEASE).await? {
             continue;
         }
@@ -170,7 +179,9 @@ async fn run_seen(ctx: &Context, run_id: &str) -> Result<RunSeen, StoreError> {
     Ok(match ctx.store.get_run(run_id).await {
         Ok(run) => match run.status {
             RunStatus::Succeeded => RunSeen::Succeeded,
-            RunStatus::Failed if run.error.as_deref() == Some(INTERRUPTED) => RunSeen::Interrupted,
+            RunStatus::Failed if run.error.as_deref().is_some_and(|e| e.starts_with(INTERRUPTED)) => {
+                RunSeen::Interrupted
+            }
             RunStatus::Failed => RunSeen::Failed(run.error.unwrap_or_else(|| "the run failed".into())),
             RunStatus::Queued | RunStatus::Running => RunSeen::InProgress,
         },

@@ -53,6 +53,7 @@ impl Harness {
             replica,
             spawner: tokio::runtime::Handle::current(),
             write_permits: Default::default(),
+            drain: Default::default(),
         })
     }
 
@@ -60,7 +61,12 @@ impl Harness {
     /// (interrupted runs failed; its own leases its again at once).
     pub async fn restart(&mut self) {
         self.ctx = Self::context(&self.dir, &self.key, self.fakes.clone(), self.ctx.replica.clone()).await;
-        self.ctx.store.fail_interrupted_runs().await.unwrap();
+        self.ctx.store.fail_interrupted_runs(&self.ctx.replica).await.unwrap();
+    }
+
+    /// Another live process on the same database (a peer replica named `replica`).
+    pub async fn peer(&self, replica: &str) -> Arc<Context> {
+        Self::context(&self.dir, &self.key, self.fakes.clone(), format!("{replica}/1")).await
     }
 
     pub fn fake(&self, cluster: &str) -> Arc<FakeCluster> {

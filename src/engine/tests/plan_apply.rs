@@ -193,3 +193,164 @@ async fn drift_on_the_fake_is_reported_and_refreshed_plans_put_it_back() {
     h.apply(&p).await;
     assert_eq!(fake.get(Kind::StatefulSet, "fleet", "rt00-worker").unwrap()["spec"]["replicas"], 1);
 }
+
+/// Waits until `n` writes wait in the fake's pause.
+async fn until_paused(fake: &crate::engine::fake::FakeCluster, n: usize) {
+    for _ in 0..2000 {
+        if fake.paused.load(Ordering::SeqCst) >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("never {n} writes paused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_loses_a_lock_stops_before_its_next_wave() {
+    let h = Harness::new().await;
+    fleet(&h, "c1", 3).await;
+    let fake = h.fake("c1");
+    // The run is caught in its ConfigMap wave; meanwhile an operator force-unlocks one of
+    // its runtimes and another holder takes it.
+    fake.pause_when(|r| r.verb == "apply" && r.kind == Kind::ConfigMap);
+    let p = h.plan(json!({"all": true})).await;
+    let run = apply_plan(&h.ctx, &p.id, "test").await.unwrap();
+    until_paused(&fake, 1).await;
+    let lock = crate::engine::lock_id("fleet", "rt01");
+    h.ctx.store.delete_lock(&lock).await.unwrap();
+    assert!(h.ctx.store.try_lease(&lock, "someone-else", chrono::Duration::seconds(60)).await.unwrap());
+    fake.resume();
+    let run = h.wait_run(&run.id).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    let error = run.error.unwrap();
+    assert!(error.contains("holds 2 of its 3 runtime locks"), "{error}");
+    let workloads = fake.requests().iter().filter(|r| r.verb == "apply" && r.kind.is_workload()).count();
+    assert_eq!(workloads, 0, "nothing of the next wave is sent once the run is fenced");
+    let objects = h.ctx.store.run_objects(&run.id, None, -1, 1000).await.unwrap();
+    assert!(objects.iter().filter(|o| o.kind == "ConfigMap").all(|o| o.status == ObjectStatus::Applied));
+    assert!(objects.iter().filter(|o| o.kind == "StatefulSet").all(|o| o.status == ObjectStatus::Skipped));
+    let locks = h.ctx.store.list_locks().await.unwrap();
+    assert_eq!(locks.len(), 1, "the run released its own locks and left the taken one: {locks:?}");
+    assert_eq!(locks[0].holder, "someone-else");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lapsed_lease_is_not_revived_by_a_late_renewal() {
+    let h = Harness::new().await;
+    fleet(&h, "c1", 2).await;
+    let fake = h.fake("c1");
+    fake.pause_when(|r| r.verb == "apply" && r.kind == Kind::Service);
+    let p = h.plan(json!({"all": true})).await;
+    let run = apply_plan(&h.ctx, &p.id, "test").await.unwrap();
+    until_paused(&fake, 1).await;
+    assert_eq!(h.ctx.store.live_locks(&run.id).await.unwrap(), 2);
+    // The lease lapses (the process stalled past it): renewing finds nothing to renew.
+    assert_eq!(h.ctx.store.renew_locks(&run.id, chrono::Duration::seconds(-1)).await.unwrap(), 2);
+    assert_eq!(h.ctx.store.renew_locks(&run.id, chrono::Duration::seconds(60)).await.unwrap(), 0);
+    fake.resume();
+    let run = h.wait_run(&run.id).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(run.error.as_deref().unwrap().contains("holds 0 of its 2 runtime locks"), "{:?}", run.error);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_daemon_starts_no_run_and_stops_the_current_one_between_waves() {
+    let mut h = Harness::new().await;
+    fleet(&h, "c1", 2).await;
+    let fake = h.fake("c1");
+    fake.pause_when(|r| r.verb == "apply" && r.kind == Kind::ConfigMap);
+    let p = h.plan(json!({"all": true})).await;
+    let run = apply_plan(&h.ctx, &p.id, "test").await.unwrap();
+    until_paused(&fake, 1).await;
+    h.ctx.drain.start();
+    let other = h.plan(json!({"runtimes": ["fleet/rt00"]})).await;
+    let refused = apply_plan(&h.ctx, &other.id, "test").await.unwrap_err();
+    assert!(matches!(refused, crate::engine::plan::PlanError::ShuttingDown), "{refused}");
+    let drained = {
+        let ctx = h.ctx.clone();
+        tokio::spawn(async move { ctx.drain.wait(std::time::Duration::from_secs(10)).await })
+    };
+    fake.resume();
+    assert_eq!(drained.await.unwrap(), 0, "the run ends at the wave boundary and the drain sees it");
+    let run = h.ctx.store.get_run(&run.id).await.unwrap();
+    assert_eq!(run.status, RunStatus::Failed);
+    let error = run.error.unwrap();
+    assert!(error.starts_with(crate::store::runs::INTERRUPTED), "worded so a rotation runs it again: {error}");
+    assert!(h.ctx.store.list_locks().await.unwrap().is_empty(), "its locks are released");
+    let workloads = fake.requests().iter().filter(|r| r.verb == "apply" && r.kind.is_workload()).count();
+    assert_eq!(workloads, 0);
+    // The next process applies what is left.
+    h.restart().await;
+    let next = h.plan(json!({"all": true})).await;
+    assert_eq!(h.apply(&next).await.status, RunStatus::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_marks_only_this_replicas_runs_and_a_dead_peers() {
+    let mut h = Harness::new().await;
+    fleet(&h, "c1", 2).await;
+    let fake = h.fake("c1");
+    // A live peer is in the middle of a run when this replica restarts.
+    fake.pause_when(|r| r.verb == "apply" && r.kind == Kind::ConfigMap);
+    let peer = h.peer("peer").await;
+    let p = h.plan(json!({"runtimes": ["fleet/rt00"]})).await;
+    let peers_run = apply_plan(&peer, &p.id, "test").await.unwrap();
+    until_paused(&fake, 1).await;
+    // And a dead peer left one behind whose locks lapsed.
+    let q = h.plan(json!({"runtimes": ["fleet/rt01"]})).await;
+    let dead = h.peer("dead").await;
+    let dead_run = apply_plan(&dead, &q.id, "test").await.unwrap();
+    until_paused(&fake, 2).await;
+    h.ctx.store.renew_locks(&dead_run.id, chrono::Duration::seconds(-1)).await.unwrap();
+
+    h.restart().await;
+    assert_eq!(
+        h.ctx.store.get_run(&peers_run.id).await.unwrap().status,
+        RunStatus::Running,
+        "a live peer's run is its own"
+    );
+    let dead_after = h.ctx.store.get_run(&dead_run.id).await.unwrap();
+    assert_eq!(dead_after.status, RunStatus::Failed, "a run whose holder lost every lock is marked");
+    fake.resume();
+    assert_eq!(h.wait_run(&peers_run.id).await.status, RunStatus::Succeeded, "the peer finishes its run");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_fluidform_does_not_own_is_a_conflict_until_the_plan_adopts_it() {
+    let h = Harness::new().await;
+    h.credential("global-secret", "p1").await;
+    fleet(&h, "c1", 2).await;
+    let fake = h.fake("c1");
+    // Someone else's ConfigMap and Secret under the names fluidform renders.
+    fake.put(json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "rt01-config", "namespace": "fleet", "labels": {"app": "theirs"}}, "data": {"k": "v"}}));
+    fake.put(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "global-secret-v1", "namespace": "fleet"}, "data": {}}));
+    let p = h.plan(json!({"all": true, "refresh": true})).await;
+    assert_eq!(p.summary.conflict, 2, "{:?}", p.summary);
+    let conflicts = plan_objects(
+        &h.ctx,
+        &p.id,
+        &PlanObjectQuery { action: Some(Action::Conflict), limit: 100, ..Default::default() },
+    )
+    .await
+    .unwrap();
+    let mut names: Vec<String> = conflicts.items.iter().map(|o| format!("{} {}", o.kind, o.name)).collect();
+    names.sort();
+    assert_eq!(names, ["ConfigMap rt01-config", "Secret global-secret-v1"]);
+    assert!(conflicts.items.iter().all(|o| o.reasons == [crate::engine::plan::Reason::NotOwned]));
+    let refused = apply_plan(&h.ctx, &p.id, "test").await.unwrap_err();
+    assert!(matches!(refused, crate::engine::plan::PlanError::Conflicts { count: 2, .. }), "{refused}");
+    assert!(refused.to_string().contains("ConfigMap fleet/rt01-config"), "{refused}");
+    assert_eq!(fake.count("apply"), 0, "a refused plan sends nothing");
+    assert_eq!(fake.get(Kind::ConfigMap, "fleet", "rt01-config").unwrap()["data"]["k"], "v");
+
+    let adopting = h.plan(json!({"all": true, "refresh": true, "adopt": true})).await;
+    assert_eq!(adopting.summary.conflict, 0);
+    let run = h.apply(&adopting).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let cm = fake.get(Kind::ConfigMap, "fleet", "rt01-config").unwrap();
+    assert_eq!(cm["metadata"]["labels"][crate::domain::render::MANAGED_BY_LABEL], crate::domain::render::MANAGED_BY);
+    let again = h.plan(json!({"all": true, "refresh": true})).await;
+    assert_eq!((again.summary.conflict, again.summary.changes()), (0, 0), "adopted objects are fluidform's now");
+}
