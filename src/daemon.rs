@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::engine::{Context, Settings, SystemClock};
 use crate::k8s::KubeClusters;
+use crate::registry::http::HttpRegistries;
 use crate::secrets::{MasterKey, generate_token, hash_token, write_private_file};
 use crate::store::Store;
 
@@ -88,11 +89,16 @@ pub async fn prepare(cfg: &ServeConfig) -> Result<AppState, StartError> {
     if !failed.is_empty() {
         tracing::warn!(runs = ?failed, "runs interrupted by the previous stop were marked failed");
     }
-    let settings = Settings { plan_ttl: chrono::Duration::seconds(cfg.plan_ttl_secs as i64), ..Settings::default() };
+    let settings = Settings {
+        plan_ttl: chrono::Duration::seconds(cfg.plan_ttl_secs as i64),
+        verify_max_age: chrono::Duration::seconds(cfg.verify_max_age_secs as i64),
+        ..Settings::default()
+    };
     let ctx = Arc::new(Context {
         store: store.clone(),
         key: key.clone(),
         clusters: Arc::new(KubeClusters::new()),
+        registries: Arc::new(HttpRegistries::new(cfg.registry_client())),
         clock: Arc::new(SystemClock),
         settings,
         replica,

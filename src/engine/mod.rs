@@ -13,6 +13,7 @@ pub mod port;
 pub mod probe;
 pub mod rotation;
 pub mod runner;
+pub mod verify;
 
 pub use capped::MAX_WRITES_IN_FLIGHT;
 
@@ -54,6 +55,9 @@ pub struct Settings {
     pub apply_concurrency: usize,
     /// Time between two steps of the rotation driver.
     pub rotation_tick: std::time::Duration,
+    /// How old a credential version's last proof against its registry may be before a
+    /// rotation's next batch proves it again.
+    pub verify_max_age: chrono::Duration,
 }
 
 impl Default for Settings {
@@ -63,6 +67,7 @@ impl Default for Settings {
             plan_ttl: chrono::Duration::seconds(3600),
             apply_concurrency: 16,
             rotation_tick: std::time::Duration::from_millis(500),
+            verify_max_age: chrono::Duration::seconds(300),
         }
     }
 }
@@ -72,6 +77,8 @@ pub struct Context {
     pub store: Store,
     pub key: MasterKey,
     pub clusters: Arc<dyn Clusters>,
+    /// Where credential versions are proven (`crate::registry`).
+    pub registries: Arc<dyn crate::registry::Registries>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
     /// This process's name in lock and lease records.

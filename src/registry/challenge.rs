@@ -118,10 +118,16 @@ mod tests {
     #[test]
     fn challenges_as_registries_send_them() {
         let rows: Vec<(&str, Vec<&str>, Vec<Challenge>)> = vec![
-            ("distribution's htpasswd", vec![r#"Basic realm="Registry Realm""#], vec![ch("basic", &[("realm", "Registry Realm")])]),
+            (
+                "distribution's htpasswd",
+                vec![r#"Basic realm="Registry Realm""#],
+                vec![ch("basic", &[("realm", "Registry Realm")])],
+            ),
             (
                 "a token realm with service and scope",
-                vec![r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull""#],
+                vec![
+                    r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull""#,
+                ],
                 vec![ch(
                     "bearer",
                     &[

@@ -23,7 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tower::ServiceExt;
 
 use super::challenge::{Challenge, parse_challenges};
-use super::{Login, Outcome, RegistryCheck, Registries, Secret, Tls};
+use super::{Login, Outcome, Registries, RegistryCheck, Secret, Tls};
 
 /// The largest answer read from a registry or its token service.
 const MAX_BODY: usize = 1 << 20;
@@ -146,7 +146,11 @@ async fn check(client: &HttpRegistries, login: &Login, tls: &Tls) -> RegistryChe
             format!("Basic {}", B64.encode(format!("{username}:{password}")))
         }
         (None, _) => {
-            return say(Invalid, Some(401), "the registry asks for Basic credentials; the entry has only a token".into());
+            return say(
+                Invalid,
+                Some(401),
+                "the registry asks for Basic credentials; the entry has only a token".into(),
+            );
         }
     };
     let proof = match fetch(client, &base, Some(&authorization), None, &config).await {
@@ -157,11 +161,8 @@ async fn check(client: &HttpRegistries, login: &Login, tls: &Tls) -> RegistryChe
     match proof.status {
         200 => say(Valid, Some(200), "the registry accepted the credential".into()),
         s @ (401 | 403) if bearer.is_some() => {
-            let why = proof
-                .challenges
-                .iter()
-                .find_map(|c| c.param("error").map(|e| format!(": {e}")))
-                .unwrap_or_default();
+            let why =
+                proof.challenges.iter().find_map(|c| c.param("error").map(|e| format!(": {e}"))).unwrap_or_default();
             say(Invalid, Some(s), format!("the registry refused the token its token service issued{why}{codes}"))
         }
         s @ (401 | 403) => say(Invalid, Some(s), format!("the registry refused the credential{codes}")),
@@ -182,7 +183,8 @@ async fn token(
     let Some(realm) = ch.param("realm").filter(|r| !r.is_empty()) else {
         return Err(say(Unreachable, Some(401), "the Bearer challenge names no realm".into()));
     };
-    let realm_uri: hyper::Uri = realm.parse().map_err(|_| say(Unreachable, Some(401), "the realm is not a URL".into()))?;
+    let realm_uri: hyper::Uri =
+        realm.parse().map_err(|_| say(Unreachable, Some(401), "the realm is not a URL".into()))?;
     let realm_host = realm_uri.authority().map(|a| a.to_string()).unwrap_or_default();
     if realm_uri.scheme_str() != Some("https") && login.scheme == "https" {
         return Err(say(
@@ -308,7 +310,8 @@ async fn fetch(
         .header(hyper::header::USER_AGENT, concat!("fluidform/", env!("CARGO_PKG_VERSION")))
         .header(hyper::header::ACCEPT, "application/json");
     if let Some(a) = authorization {
-        let mut v = hyper::header::HeaderValue::from_str(a).map_err(|_| "the credential is not a valid header".to_string())?;
+        let mut v =
+            hyper::header::HeaderValue::from_str(a).map_err(|_| "the credential is not a valid header".to_string())?;
         v.set_sensitive(true);
         req = req.header(hyper::header::AUTHORIZATION, v);
     }

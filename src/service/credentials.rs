@@ -14,28 +14,33 @@ use crate::domain::FieldError;
 use crate::domain::names::is_dns1123_subdomain;
 use crate::secrets::MasterKey;
 use crate::store::Store;
-use crate::store::credentials::{CredentialRecord, NewVersion, seal_context};
+use crate::store::credentials::{CredentialRecord, CredentialTls, NewVersion, seal_context};
 
 /// Longest credential name: `<name>-v<version>` must stay a valid Secret name.
 const MAX_NAME: usize = 200;
 
 /// A credential's first version, and an optional description.
-#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CredentialRequest {
     pub description: Option<String>,
+    /// PEM CA bundle trusted (beside the system's roots) for the registries' TLS
+    /// certificates when the daemon verifies a version.
+    pub registry_ca_data: Option<String>,
+    /// Accept any TLS certificate of the registries when verifying (only when asked).
+    #[serde(default)]
+    pub insecure_skip_tls_verify: bool,
     /// Registry server, e.g. `registry.example.com`.
     pub registry: Option<String>,
     pub username: Option<String>,
     /// Password or token. Write-only.
     pub password: Option<String>,
     /// A whole `.dockerconfigjson` (object or string). Write-only.
-    #[schema(value_type = Object)]
     pub dockerconfigjson: Option<serde_json::Value>,
 }
 
 /// A new version's secret.
-#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VersionRequest {
     /// Registry server, e.g. `registry.example.com`.
@@ -44,7 +49,6 @@ pub struct VersionRequest {
     /// Password or token. Write-only.
     pub password: Option<String>,
     /// A whole `.dockerconfigjson` (object or string). Write-only.
-    #[schema(value_type = Object)]
     pub dockerconfigjson: Option<serde_json::Value>,
 }
 
@@ -130,6 +134,28 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// How a credential's registries are trusted, checked: a CA bundle must hold PEM
+/// certificates and cannot be combined with `insecureSkipTlsVerify`.
+pub fn check_tls(registry_ca_data: Option<String>, insecure: bool) -> Result<CredentialTls> {
+    let mut errors = Vec::new();
+    let ca = registry_ca_data.filter(|c| !c.trim().is_empty());
+    if let Some(ca) = &ca
+        && let Err(e) = crate::registry::http::pem_certificates(ca)
+    {
+        errors.push(FieldError { field: "registryCaData".into(), message: e });
+    }
+    if ca.is_some() && insecure {
+        errors.push(FieldError {
+            field: "insecureSkipTlsVerify".into(),
+            message: "cannot be combined with registryCaData".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors));
+    }
+    Ok(CredentialTls { registry_ca_data: ca, insecure_skip_tls_verify: insecure })
+}
+
 fn seal(key: &MasterKey, name: &str, version: u32, dc: &DockerConfig) -> NewVersion {
     NewVersion {
         registry: Some(dc.registry.clone()),
@@ -148,13 +174,22 @@ pub async fn put_credential(
 ) -> Result<(CredentialRecord, bool)> {
     check_name(name)?;
     let description = req.description.clone();
+    let tls = check_tls(req.registry_ca_data.clone(), req.insecure_skip_tls_verify);
     let dc = docker_config(&SecretMaterial {
         registry: req.registry,
         username: req.username,
         password: req.password,
         dockerconfigjson: req.dockerconfigjson,
-    })?;
-    Ok(store.put_credential(name, description, seal(key, name, 1, &dc), if_match, actor).await?)
+    });
+    let (tls, dc) = match (tls, dc) {
+        (Ok(t), Ok(d)) => (t, d),
+        (Err(ServiceError::Invalid(mut a)), Err(ServiceError::Invalid(b))) => {
+            a.extend(b);
+            return Err(ServiceError::Invalid(a));
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    Ok(store.put_credential_trusting(name, description, tls, seal(key, name, 1, &dc), if_match, actor).await?)
 }
 
 pub async fn add_version(
