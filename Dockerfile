@@ -8,6 +8,9 @@ FROM debian:bookworm-slim
 RUN useradd --system --home /var/lib/fluidform fluidform && mkdir -p /var/lib/fluidform && chown fluidform /var/lib/fluidform
 COPY --from=build /src/target/release/fluidform /usr/local/bin/fluidform
 USER fluidform
+# Listening on every interface needs TLS (FLUIDFORM_TLS_CERT and FLUIDFORM_TLS_KEY, PEM
+# files mounted into the container) or FLUIDFORM_INSECURE_HTTP=true when a
+# TLS-terminating proxy is in front; the daemon refuses to start otherwise.
 ENV FLUIDFORM_LISTEN=0.0.0.0:8080 FLUIDFORM_DATA_DIR=/var/lib/fluidform
 EXPOSE 8080
 ENTRYPOINT ["fluidform", "serve"]

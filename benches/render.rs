@@ -70,6 +70,8 @@ async fn main() {
         .put_credential(
             "global-secret",
             None,
+            &fluidform::domain::scope::Scope::everywhere(),
+            &fluidform::store::credentials::CredentialTls::default(),
             NewVersion {
                 registry: Some("r.example.com".into()),
                 fingerprint: key.fingerprint(dc),

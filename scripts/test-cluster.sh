@@ -5,8 +5,12 @@
 #   scripts/test-cluster.sh up [--nodes N]   # etcd + kube-apiserver (+ controller-manager,
 #                                            # scheduler, kwok and N fake nodes); prints the
 #                                            # kubeconfig path and runs until Ctrl-C or `down`
+#       [--fuse-for NS/NAME[,NS/NAME...]]    # label every fake node fluid.io/f-NS-NAME=true,
+#                                            # as Fluid's CSI plugin does for a runtime's fuse
+#       [--node-label KEY=VALUE]             # any other label on every fake node (repeatable)
 #   scripts/test-cluster.sh down             # stop the cluster that `up` started
-#   scripts/test-cluster.sh status           # is it up? where is its kubeconfig?
+#   scripts/test-cluster.sh status           # is it ready? where is its kubeconfig?
+#   scripts/test-cluster.sh kubectl ARGS...  # the built kubectl, on the admin kubeconfig
 #
 #   KUBECONFIG=$(scripts/test-cluster.sh status | tail -1) kubectl get ns
 #
@@ -16,7 +20,7 @@
 # system:masters; `limited` in no group), with kubeconfig-limited for the latter.
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+repo="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 version="$(tr -d '[:space:]' < "$repo/tests/cluster/VERSION")"
 bin="${FLUIDFORM_K8S_BIN:-$HOME/.cache/fluidform/k8s/$version/bin}"
 state="${FLUIDFORM_CLUSTER_DIR:-${TMPDIR:-/tmp}/fluidform-test-cluster}"
@@ -26,6 +30,7 @@ die() { echo "test-cluster.sh: $*" >&2; exit 1; }
 say() { echo "test-cluster.sh: $*" >&2; }
 
 alive() { [[ -f "$state/up.pid" ]] && kill -0 "$(cat "$state/up.pid")" 2>/dev/null; }
+ready() { alive && [[ -f "$state/ready" ]]; }
 
 free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -39,7 +44,7 @@ cleanup() {
 	local p
 	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -f "$state/up.pid" "$state/pids"
+	rm -f "$state/up.pid" "$state/pids" "$state/ready"
 	say "stopped (logs kept in $state)"
 }
 
@@ -95,14 +100,35 @@ kubeconfig() { # kubeconfig SERVER USER-YAML
 	EOF
 }
 
+fuse_labels() { # NS/NAME[,NS/NAME...]: adds fluid.io/f-NS-NAME=true to up's labels
+	local r rts
+	IFS=, read -ra rts <<< "$1"
+	for r in "${rts[@]}"; do
+		[[ "$r" =~ ^([a-z0-9]([-a-z0-9]*[a-z0-9])?)/([a-z]([-a-z0-9]*[a-z0-9])?)$ ]] ||
+			die "--fuse-for wants NAMESPACE/NAME, not '$r'"
+		labels+=("fluid.io/f-${BASH_REMATCH[1]}-${BASH_REMATCH[3]}=true")
+	done
+}
+
 up() {
-	local nodes=0
+	local nodes=0 labels=() l
 	while (($#)); do
 		case "$1" in
 		--nodes) nodes="${2:?--nodes N}"; shift 2 ;;
 		--nodes=*) nodes="${1#*=}"; shift ;;
+		--fuse-for) fuse_labels "${2:?--fuse-for NS/NAME[,NS/NAME...]}"; shift 2 ;;
+		--fuse-for=*) fuse_labels "${1#*=}"; shift ;;
+		--node-label) labels+=("${2:?--node-label KEY=VALUE}"); shift 2 ;;
+		--node-label=*) labels+=("${1#*=}"); shift ;;
 		*) die "unknown option $1" ;;
 		esac
+	done
+	[[ "$nodes" =~ ^[0-9]+$ ]] || die "--nodes wants a number, not '$nodes'"
+	((${#labels[@]} == 0 || nodes > 0)) || die "--fuse-for and --node-label label fake nodes: add --nodes N"
+	local node_labels='"kubernetes.io/os":"linux","kubernetes.io/arch":"amd64","type":"kwok"'
+	for l in "${labels[@]}"; do
+		[[ "$l" =~ ^([A-Za-z0-9][-A-Za-z0-9_./]*)=([-A-Za-z0-9_.]*)$ ]] || die "--node-label wants KEY=VALUE, not '$l'"
+		node_labels+=",\"${BASH_REMATCH[1]}\":\"${BASH_REMATCH[2]}\""
 	done
 	local need=(etcd kube-apiserver)
 	((nodes == 0)) || need+=(kubectl kube-controller-manager kube-scheduler kwok)
@@ -182,13 +208,15 @@ up() {
 			"$bin/kubectl" --kubeconfig="$kc" create -f - > /dev/null <<-EOF
 			{"apiVersion":"v1","kind":"Node","metadata":{"name":"kwok-node-$i",
 			 "annotations":{"kwok.x-k8s.io/node":"fake","node.alpha.kubernetes.io/ttl":"0"},
-			 "labels":{"kubernetes.io/hostname":"kwok-node-$i","kubernetes.io/os":"linux","kubernetes.io/arch":"amd64","type":"kwok"}},
+			 "labels":{"kubernetes.io/hostname":"kwok-node-$i",$node_labels}},
 			 "status":{"allocatable":{"cpu":"32","memory":"256Gi","pods":"110"},
 			           "capacity":{"cpu":"32","memory":"256Gi","pods":"110"}}}
 			EOF
 		done
 		"$bin/kubectl" --kubeconfig="$kc" wait --for=condition=Ready node --all --timeout=90s >&2
+		for l in "${labels[@]}"; do say "every node labelled $l"; done
 	fi
+	touch "$state/ready"
 
 	say "admin kubeconfig (client cert):  $state/kubeconfig"
 	say "user 'limited' (token, no RBAC): $state/kubeconfig-limited"
@@ -214,25 +242,34 @@ down() {
 		while read -r pid name; do
 			kill -KILL "$pid" 2>/dev/null && say "killed $name ($pid)" || true
 		done < "$state/pids"
-		rm -f "$state/pids" "$state/up.pid"
+		rm -f "$state/pids" "$state/up.pid" "$state/ready"
 	else
 		say "not running"
 	fi
 }
 
 status() {
-	if alive; then
+	if ready; then
 		say "up (pid $(cat "$state/up.pid"))"
 		echo "$state/kubeconfig"
+	elif alive; then
+		say "starting (pid $(cat "$state/up.pid")), not ready yet"
+		return 1
 	else
 		say "not running"
 		return 1
 	fi
 }
 
+kubectl_() {
+	ready || die "not running (or not ready yet): start it with '$0 up'"
+	exec "$bin/kubectl" --kubeconfig="$state/kubeconfig" "$@"
+}
+
 case "${1:-}" in
 up) shift; up "$@" ;;
 down) down ;;
 status) status ;;
-*) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+kubectl) shift; kubectl_ "$@" ;;
+*) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0" >&2; exit 2 ;;
 esac

@@ -28,6 +28,18 @@ pub struct ServeConfig {
     #[arg(long, env = "FLUIDFORM_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
 
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, env = "FLUIDFORM_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "FLUIDFORM_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Serve plain HTTP on a non-loopback address (behind a TLS-terminating proxy).
+    #[arg(long, env = "FLUIDFORM_INSECURE_HTTP", default_value_t = false, action = clap::ArgAction::Set)]
+    pub insecure_http: bool,
+
     /// Directory for the SQLite database, the generated key and the admin token.
     #[arg(long, env = "FLUIDFORM_DATA_DIR", default_value = "./fluidform-data")]
     pub data_dir: PathBuf,
@@ -82,6 +94,10 @@ pub struct ServeConfig {
     /// the batch proves it again before it moves anything (0: every batch).
     #[arg(long, env = "FLUIDFORM_VERIFY_MAX_AGE", default_value_t = 300)]
     pub verify_max_age_secs: u64,
+    /// Seconds a reply saved under an Idempotency-Key is replayed (60 to 2592000).
+    #[arg(long, env = "FLUIDFORM_IDEMPOTENCY_TTL", default_value_t = 86_400,
+          value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
+    pub idempotency_ttl_secs: u64,
 }
 
 impl ServeConfig {

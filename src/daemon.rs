@@ -27,6 +27,42 @@ pub enum StartError {
     TokenFile { path: String, source: std::io::Error },
     #[error("listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
+    #[error(
+        "refusing to serve plain HTTP on {addr}: give FLUIDFORM_TLS_CERT and FLUIDFORM_TLS_KEY, listen on a loopback address, or set FLUIDFORM_INSECURE_HTTP=true behind a TLS-terminating proxy"
+    )]
+    PlainHttp { addr: String },
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// The rustls configuration of the listener, from PEM files.
+pub fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, StartError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| StartError::Tls(format!("certificate {}: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(StartError::Tls(format!("certificate {}: no certificate in it", cert.display())));
+    }
+    // The key's bytes never reach an error message: only its path and the parser's kind.
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| StartError::Tls(format!("private key {}: {e}", key.display())))?;
+    rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| StartError::Tls(format!("certificate and key: {e}")))
+}
+
+/// Refuses plain HTTP off loopback unless asked for (before anything is prepared).
+pub fn check_listener(cfg: &ServeConfig) -> Result<Option<rustls::ServerConfig>, StartError> {
+    match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(c), Some(k)) => Ok(Some(tls_config(c, k)?)),
+        _ if cfg.listen.ip().is_loopback() || cfg.insecure_http => Ok(None),
+        _ => Err(StartError::PlainHttp { addr: cfg.listen.to_string() }),
+    }
 }
 
 pub fn load_key(cfg: &ServeConfig) -> Result<MasterKey, StartError> {
@@ -63,7 +99,11 @@ async fn bootstrap_admin(cfg: &ServeConfig, store: &Store) -> Result<(), StartEr
             token
         }
     };
-    store.upsert_bootstrap_token("admin", &hash_token(&token)).await?;
+    if !store.upsert_bootstrap_token("admin", &hash_token(&token)).await? {
+        tracing::warn!(
+            "the bootstrap admin token was revoked and is not restored; use another admin token, or start with a new FLUIDFORM_ADMIN_TOKEN"
+        );
+    }
     Ok(())
 }
 
@@ -92,6 +132,7 @@ pub async fn prepare(cfg: &ServeConfig) -> Result<AppState, StartError> {
     let settings = Settings {
         plan_ttl: chrono::Duration::seconds(cfg.plan_ttl_secs as i64),
         verify_max_age: chrono::Duration::seconds(cfg.verify_max_age_secs as i64),
+        idempotency_ttl: chrono::Duration::seconds(cfg.idempotency_ttl_secs as i64),
         ..Settings::default()
     };
     let ctx = Arc::new(Context {
@@ -123,14 +164,19 @@ pub fn start_workers(state: &AppState, cfg: &ServeConfig) {
 }
 
 pub async fn serve(cfg: ServeConfig) -> Result<(), StartError> {
+    let tls = check_listener(&cfg)?;
     let state = web::Data::new(prepare(&cfg).await?);
     start_workers(&state, &cfg);
     let mut server = HttpServer::new(move || build_app(state.clone()));
     if let Some(n) = cfg.http_workers {
         server = server.workers(n);
     }
-    let server =
-        server.bind(cfg.listen).map_err(|source| StartError::Listen { addr: cfg.listen.to_string(), source })?;
-    tracing::info!(listen = %cfg.listen, data_dir = %cfg.data_dir.display(), "fluidform serving");
+    let listen = |source| StartError::Listen { addr: cfg.listen.to_string(), source };
+    let https = tls.is_some();
+    let server = match tls {
+        Some(t) => server.bind_rustls_0_23(cfg.listen, t).map_err(listen)?,
+        None => server.bind(cfg.listen).map_err(listen)?,
+    };
+    tracing::info!(listen = %cfg.listen, https, data_dir = %cfg.data_dir.display(), "fluidform serving");
     server.run().await.map_err(|source| StartError::Listen { addr: cfg.listen.to_string(), source })
 }

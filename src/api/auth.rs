@@ -58,6 +58,10 @@ impl TokenCache {
 pub struct Caller {
     pub name: String,
     pub role: Role,
+    /// The SHA-256 of the token it sent: what idempotency keys are scoped to.
+    pub token_hash: String,
+    /// When its token stops working.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Caller {
@@ -73,6 +77,15 @@ impl Caller {
     }
 }
 
+/// Where the audit log finds who called: the request's extensions.
+struct CallerSlot(HttpRequest);
+
+impl CallerSlot {
+    fn insert(&self, caller: Caller) {
+        actix_web::HttpMessage::extensions_mut(&self.0).insert(caller);
+    }
+}
+
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -80,6 +93,7 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let header = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let req_ext = CallerSlot(req.clone());
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let token = header
@@ -89,13 +103,26 @@ impl FromRequest for Caller {
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "send Authorization: Bearer <token>"))?;
             let hash = hash_token(token);
-            if let Some(c) = state.tokens.get(&hash) {
-                return Ok(c);
+            let now = state.ctx.now();
+            let caller = match state.tokens.get(&hash) {
+                Some(c) => c,
+                None => {
+                    let found = state.store.find_token_by_hash(&hash).await?;
+                    let rec =
+                        found.ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the bearer token is not valid"))?;
+                    let caller =
+                        Caller { name: rec.name, role: rec.role, token_hash: hash.clone(), expires_at: rec.expires_at };
+                    state.tokens.put(hash, caller.clone());
+                    caller
+                }
+            };
+            if let Some(at) = caller.expires_at.filter(|at| *at <= now) {
+                return Err(ApiError::new(
+                    ErrorCode::Unauthorized,
+                    format!("token {:?} expired at {}", caller.name, at.to_rfc3339()),
+                ));
             }
-            let found = state.store.find_token_by_hash(&hash).await?;
-            let rec = found.ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "the bearer token is not valid"))?;
-            let caller = Caller { name: rec.name, role: rec.role };
-            state.tokens.put(hash, caller.clone());
+            req_ext.insert(caller.clone());
             Ok(caller)
         })
     }

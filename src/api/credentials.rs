@@ -60,6 +60,12 @@ pub struct CredentialResponse {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Namespaces it may be used in (names or `*` globs); absent: everywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_namespaces: Option<Vec<String>>,
+    /// Clusters it may be used on; absent: everywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_clusters: Option<Vec<String>>,
     pub generation: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_version: Option<u32>,
@@ -110,6 +116,8 @@ impl CredentialResponse {
         Self {
             name: c.name.clone(),
             description: c.description.clone(),
+            allowed_namespaces: c.scope.namespaces.clone(),
+            allowed_clusters: c.scope.clusters.clone(),
             generation: c.generation,
             current_version: c.version_with(Stage::Current).map(|v| v.version),
             pending_version: c.version_with(Stage::Pending).map(|v| v.version),
@@ -162,6 +170,14 @@ pub struct CredentialPatch {
     #[serde(default, deserialize_with = "some_or_null")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
+    /// Namespaces (names or `*` globs) it may be used in; null: everywhere.
+    #[serde(default, deserialize_with = "some_or_null")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub allowed_namespaces: Option<Option<Vec<String>>>,
+    /// Clusters (names or `*` globs) it may be used on; null: everywhere.
+    #[serde(default, deserialize_with = "some_or_null")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub allowed_clusters: Option<Option<Vec<String>>>,
     /// PEM CA bundle trusted (beside the system's roots) when verifying; null removes it.
     #[serde(default, deserialize_with = "some_or_null")]
     #[schema(value_type = Option<String>)]
@@ -213,23 +229,35 @@ pub async fn patch_credential(
     Ok(HttpResponse::Ok().insert_header(("ETag", rec.etag())).json(CredentialResponse::new(&rec, versions)))
 }
 
-/// Applies a credential merge patch: unnamed fields keep their value; the TLS settings are
-/// checked together as they will be stored.
+/// Applies a credential merge patch: unnamed fields keep their value; the scope and the
+/// TLS settings are checked as they will be stored, every bad field named at once. Without
+/// `If-Match`, the credential as read here guards the write.
 async fn patch_credential_service(
     store: &crate::store::Store,
     name: &str,
     p: CredentialPatch,
     if_match: Option<&str>,
 ) -> Result<CredentialRecord, ApiError> {
-    let tls = if p.registry_ca_data.is_some() || p.insecure_skip_tls_verify.is_some() {
-        let old = store.get_credential(name).await?.tls;
-        let ca = p.registry_ca_data.unwrap_or(old.registry_ca_data);
-        let insecure = p.insecure_skip_tls_verify.map_or(old.insecure_skip_tls_verify, |v| v.unwrap_or(false));
-        Some(check_tls(ca, insecure)?)
-    } else {
-        None
+    let old = store.get_credential(name).await?;
+    let description = p.description.unwrap_or(old.description.clone());
+    let scope = crate::domain::scope::Scope {
+        namespaces: p.allowed_namespaces.unwrap_or(old.scope.namespaces.clone()),
+        clusters: p.allowed_clusters.unwrap_or(old.scope.clusters.clone()),
     };
-    Ok(store.patch_credential(name, p.description, tls, if_match).await?)
+    let mut errors = scope.validate();
+    let ca = p.registry_ca_data.unwrap_or(old.tls.registry_ca_data.clone());
+    let insecure = p.insecure_skip_tls_verify.map_or(old.tls.insecure_skip_tls_verify, |v| v.unwrap_or(false));
+    let tls = match check_tls(ca, insecure) {
+        Ok(t) => Some(t),
+        Err(crate::service::ServiceError::Invalid(e)) => {
+            errors.extend(e);
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(tls) = tls.filter(|_| errors.is_empty()) else { return Err(ApiError::invalid(errors)) };
+    let guard = if_match.map(str::to_string).unwrap_or_else(|| old.etag());
+    Ok(store.set_credential_metadata(name, description, &scope, &tls, Some(&guard)).await?)
 }
 
 #[utoipa::path(

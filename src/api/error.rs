@@ -16,10 +16,13 @@ pub enum ErrorCode {
     Forbidden,
     NotFound,
     MalformedBody,
+    PayloadTooLarge,
+    MethodNotAllowed,
     ValidationFailed,
     UnsupportedMediaType,
     PreconditionFailed,
     IdempotencyKeyReused,
+    IdempotencyInProgress,
     TokenExists,
     CredentialExists,
     ClusterInUse,
@@ -38,6 +41,9 @@ pub enum ErrorCode {
     ClusterModeUnknown,
     ProfileInUse,
     HostPortsExhausted,
+    LastAdmin,
+    CredentialNotAllowed,
+    ScopeExcludesBindings,
     ClusterConfig,
     ClusterTls,
     ClusterAuth,
@@ -55,10 +61,13 @@ impl ErrorCode {
             Forbidden => (StatusCode::FORBIDDEN, "The token's role does not allow this call"),
             NotFound => (StatusCode::NOT_FOUND, "Not found"),
             MalformedBody => (StatusCode::BAD_REQUEST, "The request body could not be read"),
+            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "The request body is larger than the server accepts"),
+            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "The route does not accept this method"),
             ValidationFailed => (StatusCode::UNPROCESSABLE_ENTITY, "The request breaks a validation rule"),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported content type"),
             PreconditionFailed => (StatusCode::PRECONDITION_FAILED, "If-Match does not match the current ETag"),
             IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "Idempotency-Key was used for another request"),
+            IdempotencyInProgress => (StatusCode::CONFLICT, "A request with this Idempotency-Key is still in progress"),
             TokenExists => (StatusCode::CONFLICT, "A token with this name exists"),
             CredentialExists => (StatusCode::CONFLICT, "The credential exists with another secret"),
             ClusterInUse => (StatusCode::CONFLICT, "The cluster still has runtimes"),
@@ -81,6 +90,11 @@ impl ErrorCode {
             ClusterModeUnknown => (StatusCode::CONFLICT, "How the cluster runs runtimes is not known yet; probe it"),
             ProfileInUse => (StatusCode::CONFLICT, "A ThinRuntime still names this profile"),
             HostPortsExhausted => (StatusCode::CONFLICT, "The cluster's host port range has too few free ports"),
+            LastAdmin => (StatusCode::CONFLICT, "The last admin token cannot be revoked"),
+            CredentialNotAllowed => (StatusCode::FORBIDDEN, "The credential may not be used there"),
+            ScopeExcludesBindings => {
+                (StatusCode::CONFLICT, "The new scope leaves out runtimes bound to the credential")
+            }
             ClusterConfig => (StatusCode::UNPROCESSABLE_ENTITY, "The cluster's connection settings cannot be used"),
             ClusterTls => (StatusCode::BAD_GATEWAY, "TLS with the cluster's API server failed"),
             ClusterAuth => (StatusCode::BAD_GATEWAY, "The cluster's API server refused the credentials"),
@@ -104,6 +118,9 @@ impl ErrorCode {
             "rotation_active" => Self::RotationActive,
             "profile_in_use" => Self::ProfileInUse,
             "host_ports_exhausted" => Self::HostPortsExhausted,
+            "last_admin" => Self::LastAdmin,
+            "credential_not_allowed" => Self::CredentialNotAllowed,
+            "scope_excludes_bindings" => Self::ScopeExcludesBindings,
             _ => Self::Internal,
         }
     }
@@ -232,7 +249,11 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(req: &actix_web::HttpRequest, 
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_data() {
-            ApiError::field(if path == "." { String::new() } else { path }, strip_position(&inner.to_string()))
+            let mut msg = strip_position(&inner.to_string());
+            if crate::domain::redact::secret_field(&path) {
+                msg = crate::domain::redact::scrub(&msg);
+            }
+            ApiError::field(if path == "." { String::new() } else { path }, msg)
         } else {
             ApiError::new(ErrorCode::MalformedBody, format!("not valid JSON: {inner}"))
         }

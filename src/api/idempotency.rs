@@ -1,7 +1,11 @@
-//! `Idempotency-Key` on POST: the first successful reply to a key is saved (sealed, since a
-//! reply may show a secret once) and returned again for a retry of the same request. The
-//! same key with another method, path or body is refused with `idempotency_key_reused`.
-//! Failed requests are not saved, so they can be retried with the same key.
+//! `Idempotency-Key` on POST: the key is reserved before the request acts (see
+//! `store::idempotency`); the first successful reply is saved (sealed, since a reply may
+//! show a secret once) and returned again for a retry of the same request until it
+//! expires (`FLUIDFORM_IDEMPOTENCY_TTL`, default 24 h). Keys belong to the token that sent
+//! them. A retry that arrives while the first request still acts waits for its reply (up
+//! to `WAIT`), then gets 409 `idempotency_in_progress`. The same key with another method,
+//! path or body is refused with `idempotency_key_reused`. Failed requests are not saved,
+//! so they can be retried with the same key.
 
 use std::future::Future;
 
@@ -12,7 +16,10 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorCode};
-use crate::store::idempotency::SavedReply;
+use crate::store::idempotency::{Reservation, SavedReply};
+
+/// How long a retry waits for the reply of a request with its key that is still acting.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A JSON reply before it becomes an `HttpResponse`.
 pub struct Reply {
@@ -66,27 +73,51 @@ where
     h.update(b"\n");
     h.update(body);
     let request_hash = hex::encode(h.finalize());
-    if let Some(saved) = state.store.find_reply(&caller.name, key).await? {
-        if saved.request_hash != request_hash {
-            return Err(ApiError::new(
-                ErrorCode::IdempotencyKeyReused,
-                "this Idempotency-Key was first used with another request; use a new key",
-            ));
+    let ttl = state.ctx.settings.idempotency_ttl;
+    let token = caller.token_hash.as_str();
+    let started = std::time::Instant::now();
+    loop {
+        match state.store.reserve_key(token, key, &request_hash, ttl).await? {
+            Reservation::Reserved => break,
+            Reservation::InProgress { request_hash: held }
+            | Reservation::Done(SavedReply { request_hash: held, .. })
+                if held != request_hash =>
+            {
+                return Err(ApiError::new(
+                    ErrorCode::IdempotencyKeyReused,
+                    "this Idempotency-Key was first used with another request; use a new key",
+                ));
+            }
+            Reservation::Done(saved) => {
+                let body = state.key.open(CONTEXT, &saved.sealed_body).map_err(ApiError::internal)?;
+                let status = StatusCode::from_u16(saved.status).map_err(ApiError::internal)?;
+                let reply = Reply { status, headers: saved.headers, body };
+                return Ok(reply.header("Idempotent-Replayed", "true").into_response());
+            }
+            Reservation::InProgress { .. } if started.elapsed() < WAIT => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Reservation::InProgress { .. } => {
+                return Err(ApiError::new(
+                    ErrorCode::IdempotencyInProgress,
+                    "a request with this Idempotency-Key is still being processed; retry later for its reply",
+                ));
+            }
         }
-        let body = state.key.open(CONTEXT, &saved.sealed_body).map_err(ApiError::internal)?;
-        let status = StatusCode::from_u16(saved.status).map_err(ApiError::internal)?;
-        let reply = Reply { status, headers: saved.headers, body };
-        return Ok(reply.header("Idempotent-Replayed", "true").into_response());
     }
-    let reply = run().await?;
-    if reply.status.is_success() {
-        let saved = SavedReply {
-            request_hash,
-            status: reply.status.as_u16(),
-            headers: reply.headers.clone(),
-            sealed_body: state.key.seal(CONTEXT, &reply.body),
-        };
-        state.store.save_reply(&caller.name, key, &saved).await?;
-    }
+    let reply = match run().await {
+        Ok(r) if r.status.is_success() => r,
+        other => {
+            state.store.release_key(token, key, &request_hash).await?;
+            return other.map(Reply::into_response);
+        }
+    };
+    let saved = SavedReply {
+        request_hash,
+        status: reply.status.as_u16(),
+        headers: reply.headers.clone(),
+        sealed_body: state.key.seal(CONTEXT, &reply.body),
+    };
+    state.store.complete_key(token, key, &saved, ttl).await?;
     Ok(reply.into_response())
 }

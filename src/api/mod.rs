@@ -2,6 +2,7 @@
 //! OpenAPI document. `build_app` is the one place routes are assembled; the daemon and the
 //! tests both use it, and `openapi()` derives the document from the same route table.
 
+pub mod audit;
 pub mod auth;
 pub mod clusters;
 pub mod credential_schema;
@@ -60,7 +61,7 @@ pub(crate) fn if_match(req: &HttpRequest) -> Option<String> {
 }
 
 /// Largest accepted request body.
-const BODY_LIMIT: usize = 4 * 1024 * 1024;
+pub(crate) const BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 fn v1(cfg: &mut ServiceConfig) {
     cfg.service(tokens::create_token)
@@ -111,7 +112,8 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(rotations::pause_rotation)
         .service(rotations::resume_rotation)
         .service(rotations::abort_rotation)
-        .service(rotations::rollback_rotation);
+        .service(rotations::rollback_rotation)
+        .service(audit::list_audit);
 }
 
 fn describe(mut doc: OpenApiDoc) -> OpenApiDoc {
@@ -135,6 +137,58 @@ where
     T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
 {
     app.service(health::get_health).service(health::get_readiness).service(scope::scope("/v1").configure(v1))
+}
+
+/// Path templates of the served routes (split into segments) with their methods.
+fn route_table() -> &'static Vec<(Vec<String>, Vec<String>)> {
+    static TABLE: std::sync::OnceLock<Vec<(Vec<String>, Vec<String>)>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let doc = openapi();
+        let mut table: Vec<(Vec<String>, Vec<String>)> = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let value = serde_json::to_value(item).unwrap_or_default();
+                let mut methods: Vec<String> = ["get", "put", "post", "patch", "delete"]
+                    .iter()
+                    .filter(|m| value.get(**m).is_some())
+                    .map(|m| m.to_uppercase())
+                    .collect();
+                if methods.iter().any(|m| m == "GET") {
+                    methods.push("HEAD".into());
+                }
+                (path.trim_matches('/').split('/').map(str::to_owned).collect(), methods)
+            })
+            .collect();
+        table.push((vec!["docs".into()], vec!["GET".into(), "HEAD".into()]));
+        table
+    })
+}
+
+/// No route took the request: 405 with `Allow` when the path is served with other
+/// methods, else 404.
+fn unrouted(req: &HttpRequest) -> Result<HttpResponse, error::ApiError> {
+    let segments: Vec<&str> = req.path().trim_matches('/').split('/').collect();
+    let allowed = route_table().iter().find(|(template, _)| {
+        template.len() == segments.len()
+            && template.iter().zip(&segments).all(|(t, s)| (t.starts_with('{') && !s.is_empty()) || t == s)
+    });
+    match allowed {
+        Some((_, methods)) => {
+            let allow = methods.join(", ");
+            let err = error::ApiError::new(
+                error::ErrorCode::MethodNotAllowed,
+                format!("{} is not served on {}; allowed: {allow}", req.method(), req.path()),
+            );
+            let mut res = actix_web::ResponseError::error_response(&err);
+            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
+                res.headers_mut().insert(actix_web::http::header::ALLOW, v);
+            }
+            Ok(res)
+        }
+        None => Err(error::ApiError::new(error::ErrorCode::NotFound, "no such route")),
+    }
 }
 
 /// The OpenAPI document of every route `build_app` serves.
@@ -176,13 +230,18 @@ pub fn build_app(
             Ok(if head { res.map_body(|_, _| EitherBody::right(BoxBody::new(()))) } else { res.map_into_left_body() })
         }
     })
+    // Outermost: every request gets an id, and the audit log its entry.
+    .wrap_fn(|req, srv| {
+        let id = audit::request_id(&req);
+        let method = req.method().clone();
+        let fut = srv.call(req);
+        async move { audit::record(fut.await?, method, id).await }
+    })
     .app_data(state)
     .app_data(web::PayloadConfig::new(BODY_LIMIT))
     .app_data(web::QueryConfig::default().error_handler(error::query_error))
     .app_data(web::PathConfig::default().error_handler(error::path_error))
     .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc))
     .route("/docs", web::get().to(|| async { HttpResponse::Found().insert_header(("Location", "/docs/")).finish() }))
-    .default_service(web::to(|| async {
-        Err::<HttpResponse, _>(error::ApiError::new(error::ErrorCode::NotFound, "no such route"))
-    }))
+    .default_service(web::to(|req: HttpRequest| async move { unrouted(&req) }))
 }

@@ -99,6 +99,7 @@ impl From<RotationError> for ApiError {
                 errors: vec![crate::domain::FieldError::new("toVersion", m)],
             },
             RotationError::Verify(e) => e.into(),
+            RotationError::NotAllowed(m) => ApiError::new(ErrorCode::CredentialNotAllowed, m),
             RotationError::Unhealthy(m) => ApiError {
                 code: ErrorCode::WorkloadsUnhealthy,
                 detail: m.clone(),
@@ -273,7 +274,7 @@ rotation_command!(
     "resume_rotation",
     "/rotations/{id}/resume",
     "resume",
-    "Resumed with a fresh health deadline; a failed batch is retried (idempotent)"
+    "Resumed with a fresh health deadline; a failed batch is retried; paused while waiting for approval, it waits again (idempotent)"
 );
 rotation_command!(
     abort_rotation,

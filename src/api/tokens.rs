@@ -13,19 +13,34 @@ use crate::domain::names::is_dns1123_subdomain;
 use crate::secrets::{generate_token, hash_token};
 use crate::store::tokens::Role;
 
+/// How long a new token may live: 60 s to 366 days.
+const TOKEN_LIFETIME: std::ops::RangeInclusive<u64> = 60..=366 * 86_400;
+
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TokenRequest {
+    /// A DNS-1123 subdomain, unique among tokens.
+    #[schema(
+        min_length = 1,
+        max_length = 253,
+        pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+    )]
     pub name: String,
     pub role: Role,
+    /// The token stops working this long after it is created: seconds, or a number with
+    /// `s`, `m`, `h` or `d` (`"90d"`); 60 s to 366 days. Absent: it never expires.
+    pub expires_in: Option<crate::domain::duration::DurationInput>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct TokenCreated {
     pub name: String,
     pub role: Role,
     /// Shown only in this reply; store it now.
     pub token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -35,6 +50,8 @@ pub struct TokenInfo {
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[utoipa::path(
@@ -58,10 +75,18 @@ pub async fn create_token(
     if !is_dns1123_subdomain(&input.name) {
         return Err(ApiError::field("name", "must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.')"));
     }
+    let expires_at = match &input.expires_in {
+        None => None,
+        Some(d) => {
+            let secs = d.seconds_within("expiresIn", TOKEN_LIFETIME).map_err(|e| ApiError::invalid(vec![e]))?;
+            Some(state.ctx.now() + chrono::Duration::seconds(secs as i64))
+        }
+    };
     idempotent(&state, &req, &caller, &body, || async {
         let token = generate_token();
-        let rec = state.store.create_token(&input.name, input.role, &hash_token(&token), &caller.name).await?;
-        let created = TokenCreated { name: rec.name, role: rec.role, token };
+        let rec =
+            state.store.create_token(&input.name, input.role, &hash_token(&token), &caller.name, expires_at).await?;
+        let created = TokenCreated { name: rec.name, role: rec.role, token, expires_at: rec.expires_at };
         Ok(Reply::json(StatusCode::CREATED, &created))
     })
     .await
@@ -82,7 +107,13 @@ pub async fn list_tokens(state: web::Data<AppState>, caller: Caller) -> Result<H
         .list_tokens()
         .await?
         .into_iter()
-        .map(|t| TokenInfo { name: t.name, role: t.role, created_at: t.created_at, created_by: t.created_by })
+        .map(|t| TokenInfo {
+            name: t.name,
+            role: t.role,
+            created_at: t.created_at,
+            created_by: t.created_by,
+            expires_at: t.expires_at,
+        })
         .collect();
     Ok(HttpResponse::Ok().json(ListResponse { items, next: None }))
 }
@@ -91,8 +122,8 @@ pub async fn list_tokens(state: web::Data<AppState>, caller: Caller) -> Result<H
     operation_id = "delete_token", tag = "tokens", security(("bearer" = [])),
     params(("name" = String, Path, description = "Token name")),
     responses(
-        (status = 204, description = "Revoked"),
-        (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
+        (status = 204, description = "Revoked (for good: a revoked bootstrap token is not restored at the next start)"),
+        (status = "4XX", description = "Problem: not_found, last_admin", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/tokens/{name}")]
@@ -102,7 +133,7 @@ pub async fn delete_token(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
-    state.store.delete_token(&path).await?;
+    state.store.delete_token(&path, &caller.name).await?;
     state.tokens.revoke(&path);
     Ok(HttpResponse::NoContent().finish())
 }

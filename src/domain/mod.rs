@@ -7,6 +7,7 @@
 pub mod crd;
 pub mod dataset;
 pub mod diff;
+pub mod duration;
 pub mod fluid;
 pub mod jindo;
 pub mod kinds;
@@ -17,9 +18,11 @@ pub mod parse;
 pub mod ports;
 pub mod quantity;
 pub mod quirks;
+pub mod redact;
 pub mod render;
 pub mod rollout;
 pub mod runtime;
+pub mod scope;
 pub mod selector;
 pub mod states;
 #[cfg(test)]

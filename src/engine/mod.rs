@@ -58,6 +58,8 @@ pub struct Settings {
     /// How old a credential version's last proof against its registry may be before a
     /// rotation's next batch proves it again.
     pub verify_max_age: chrono::Duration,
+    /// How long a reply saved under an `Idempotency-Key` is replayed.
+    pub idempotency_ttl: chrono::Duration,
 }
 
 impl Default for Settings {
@@ -68,6 +70,7 @@ impl Default for Settings {
             apply_concurrency: 16,
             rotation_tick: std::time::Duration::from_millis(500),
             verify_max_age: chrono::Duration::seconds(300),
+            idempotency_ttl: chrono::Duration::hours(24),
         }
     }
 }

@@ -212,7 +212,7 @@ async fn token(
                 "client_id=fluidform".to_string(),
                 format!("refresh_token={}", enc(token)),
             ];
-            form.extend(query.drain(..));
+            form.append(&mut query);
             (None, Some(form.join("&")))
         }
         _ => (None, None),

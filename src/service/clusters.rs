@@ -81,7 +81,10 @@ struct Connection {
 
 fn from_kubeconfig(text: &str) -> Result<Connection> {
     let bad = |m: String| ServiceError::invalid("kubeconfig", m);
-    let kc = kube::config::Kubeconfig::from_yaml(text).map_err(|e| bad(format!("not a kubeconfig: {e}")))?;
+    // The parser quotes the lines around an error, token included: only its first line,
+    // scrubbed of values, is shown.
+    let kc = kube::config::Kubeconfig::from_yaml(text)
+        .map_err(|e| bad(format!("not a kubeconfig: {}", crate::domain::redact::scrub(&e.to_string()))))?;
     let context = match (&kc.current_context, kc.contexts.as_slice()) {
         (Some(name), _) if !name.is_empty() => kc
             .contexts
@@ -363,10 +366,11 @@ pub async fn patch_cluster(
     let de = &mut serde_json::Deserializer::from_str(&text);
     let req: ClusterRequest = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        ServiceError::invalid(
-            if path == "." { String::new() } else { path },
-            crate::service::strip_position(&e.into_inner().to_string()),
-        )
+        let mut msg = crate::service::strip_position(&e.into_inner().to_string());
+        if crate::domain::redact::secret_field(&path) {
+            msg = crate::domain::redact::scrub(&msg);
+        }
+        ServiceError::invalid(if path == "." { String::new() } else { path }, msg)
     })?;
     let write = cluster_write(name, req, key)?;
     if write.auth.is_none() && (write.server != old.server || write.ca_data != old.ca_data) {

@@ -24,6 +24,10 @@ const MAX_NAME: usize = 200;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CredentialRequest {
     pub description: Option<String>,
+    /// Namespaces (names or `*` globs) runtimes using it may be in; absent: everywhere.
+    pub allowed_namespaces: Option<Vec<String>>,
+    /// Clusters (names or `*` globs) runtimes using it may be on; absent: everywhere.
+    pub allowed_clusters: Option<Vec<String>>,
     /// PEM CA bundle trusted (beside the system's roots) for the registries' TLS
     /// certificates when the daemon verifies a version.
     pub registry_ca_data: Option<String>,
@@ -174,6 +178,11 @@ pub async fn put_credential(
 ) -> Result<(CredentialRecord, bool)> {
     check_name(name)?;
     let description = req.description.clone();
+    let scope = crate::domain::scope::Scope {
+        namespaces: req.allowed_namespaces.clone(),
+        clusters: req.allowed_clusters.clone(),
+    };
+    let scope_errors = scope.validate();
     let tls = check_tls(req.registry_ca_data.clone(), req.insecure_skip_tls_verify);
     let dc = docker_config(&SecretMaterial {
         registry: req.registry,
@@ -182,14 +191,19 @@ pub async fn put_credential(
         dockerconfigjson: req.dockerconfigjson,
     });
     let (tls, dc) = match (tls, dc) {
-        (Ok(t), Ok(d)) => (t, d),
-        (Err(ServiceError::Invalid(mut a)), Err(ServiceError::Invalid(b))) => {
-            a.extend(b);
-            return Err(ServiceError::Invalid(a));
+        (Ok(t), Ok(d)) if scope_errors.is_empty() => (t, d),
+        (tls, dc) => {
+            let mut errors = scope_errors;
+            for r in [tls.err(), dc.err()].into_iter().flatten() {
+                match r {
+                    ServiceError::Invalid(e) => errors.extend(e),
+                    other => return Err(other),
+                }
+            }
+            return Err(ServiceError::Invalid(errors));
         }
-        (Err(e), _) | (_, Err(e)) => return Err(e),
     };
-    Ok(store.put_credential_trusting(name, description, tls, seal(key, name, 1, &dc), if_match, actor).await?)
+    Ok(store.put_credential(name, description, &scope, &tls, seal(key, name, 1, &dc), if_match, actor).await?)
 }
 
 pub async fn add_version(

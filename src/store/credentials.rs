@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_time};
+use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
+use crate::domain::scope::Scope;
 use crate::registry::{Outcome, RegistryCheck};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -47,6 +48,8 @@ impl Stage {
 pub struct CredentialRecord {
     pub name: String,
     pub description: Option<String>,
+    /// Where it may be used (`domain::scope`).
+    pub scope: Scope,
     pub generation: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -163,13 +166,43 @@ fn row_to_version(row: &sqlx::sqlite::SqliteRow) -> Result<VersionRecord> {
     })
 }
 
+/// Writes description and scope when they changed; a narrower scope must still hold every
+/// runtime bound to the credential.
+async fn set_metadata_tx(
+    conn: &mut sqlx::SqliteConnection,
+    old: &CredentialRecord,
+    description: Option<String>,
+    scope: &Scope,
+    tls: &CredentialTls,
+) -> Result<()> {
+    if old.description == description && &old.scope == scope && &old.tls == tls {
+        return Ok(());
+    }
+    if &old.scope != scope {
+        check_bound_within(&mut *conn, &old.name, scope).await?;
+    }
+    sqlx::query(
+        "UPDATE credentials SET description = ?, allowed_namespaces = ?, allowed_clusters = ?,
+           generation = generation + 1, updated_at = ? WHERE name = ?",
+    )
+    .bind(&description)
+    .bind(scope_json(&scope.namespaces))
+    .bind(scope_json(&scope.clusters))
+    .bind(fmt_time(now()))
+    .bind(&old.name)
+    .execute(&mut *conn)
+    .await?;
+    set_tls_tx(conn, &old.name, tls).await
+}
+
 pub(crate) async fn get_credential_tx(
     conn: &mut sqlx::SqliteConnection,
     name: &str,
 ) -> Result<Option<CredentialRecord>> {
     let Some(row) = sqlx::query(
-        "SELECT name, description, generation, created_at, updated_at, registry_ca_data, insecure_skip_tls_verify
-         FROM credentials WHERE name = ?",
+        "SELECT name, description, allowed_namespaces, allowed_clusters, generation, created_at, updated_at,
+                registry_ca_data, insecure_skip_tls_verify
+           FROM credentials WHERE name = ?",
     )
     .bind(name)
     .fetch_optional(&mut *conn)
@@ -182,6 +215,7 @@ pub(crate) async fn get_credential_tx(
     Ok(Some(CredentialRecord {
         name: row.try_get("name")?,
         description: row.try_get("description")?,
+        scope: scope_of(&row)?,
         generation: row.try_get("generation")?,
         created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
         updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
@@ -191,6 +225,63 @@ pub(crate) async fn get_credential_tx(
             insecure_skip_tls_verify: row.try_get::<i64, _>("insecure_skip_tls_verify")? != 0,
         },
     }))
+}
+
+fn scope_of(row: &sqlx::sqlite::SqliteRow) -> Result<Scope> {
+    let list = |col: &str| -> Result<Option<Vec<String>>> {
+        row.try_get::<Option<String>, _>(col)?.as_deref().map(parse_json).transpose()
+    };
+    Ok(Scope { namespaces: list("allowed_namespaces")?, clusters: list("allowed_clusters")? })
+}
+
+fn scope_json(list: &Option<Vec<String>>) -> Option<String> {
+    list.as_ref().map(|l| serde_json::to_string(l).expect("strings serialize"))
+}
+
+/// The scopes of the credentials among `names` that have one (others are unscoped or are
+/// not credentials).
+pub(crate) async fn scopes_tx(
+    conn: &mut sqlx::SqliteConnection,
+    names: &[&String],
+) -> Result<std::collections::BTreeMap<String, Scope>> {
+    let mut out = std::collections::BTreeMap::new();
+    for name in names {
+        let row = sqlx::query(
+            "SELECT allowed_namespaces, allowed_clusters FROM credentials
+              WHERE name = ? AND (allowed_namespaces IS NOT NULL OR allowed_clusters IS NOT NULL)",
+        )
+        .bind(name.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(r) = row {
+            out.insert(name.to_string(), scope_of(&r)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses a scope that leaves out a runtime already bound to the credential.
+async fn check_bound_within(conn: &mut sqlx::SqliteConnection, name: &str, scope: &Scope) -> Result<()> {
+    let rows = sqlx::query(
+        "SELECT r.namespace, r.name, r.cluster FROM runtime_bindings b JOIN runtimes r ON r.id = b.runtime_id
+          WHERE b.credential = ? ORDER BY r.namespace, r.name",
+    )
+    .bind(name)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in rows {
+        let (ns, rt, cluster): (String, String, String) =
+            (r.try_get("namespace")?, r.try_get("name")?, r.try_get("cluster")?);
+        if let Err(denied) = scope.allows(&ns, &cluster) {
+            return Err(StoreError::conflict(
+                "scope_excludes_bindings",
+                format!(
+                    "runtime {ns}/{rt} on cluster {cluster:?} is bound to credential {name:?}, and the new scope leaves out its {denied}; change the runtime first"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Names of every credential that has a `current` version, with that version.
@@ -261,23 +352,13 @@ impl Store {
     /// Creates a credential with version 1 (`current`). On an existing credential, the same
     /// secret (by fingerprint) only updates the description; a different secret is refused:
     /// new secrets are new versions.
+    #[allow(clippy::too_many_arguments)]
     pub async fn put_credential(
         &self,
         name: &str,
         description: Option<String>,
-        first: NewVersion,
-        if_match: Option<&str>,
-        actor: &str,
-    ) -> Result<(CredentialRecord, bool)> {
-        self.put_credential_trusting(name, description, CredentialTls::default(), first, if_match, actor).await
-    }
-
-    /// `put_credential`, with how its registries' TLS certificates are trusted.
-    pub async fn put_credential_trusting(
-        &self,
-        name: &str,
-        description: Option<String>,
-        tls: CredentialTls,
+        scope: &Scope,
+        tls: &CredentialTls,
         first: NewVersion,
         if_match: Option<&str>,
         actor: &str,
@@ -292,14 +373,16 @@ impl Store {
                         current: "none".into(),
                     });
                 }
-                sqlx::query("INSERT INTO credentials (name, description, generation, created_at, updated_at) VALUES (?, ?, 1, ?, ?)")
+                sqlx::query("INSERT INTO credentials (name, description, allowed_namespaces, allowed_clusters, generation, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)")
                     .bind(name)
                     .bind(&description)
+                    .bind(scope_json(&scope.namespaces))
+                    .bind(scope_json(&scope.clusters))
                     .bind(fmt_time(at))
                     .bind(fmt_time(at))
                     .execute(&mut *tx)
                     .await?;
-                set_tls_tx(&mut tx, name, &tls).await?;
+                set_tls_tx(&mut tx, name, tls).await?;
                 insert_version(&mut tx, name, 1, Stage::Current, &first, at, actor).await?;
                 true
             }
@@ -314,15 +397,7 @@ impl Store {
                         ),
                     ));
                 }
-                if old.description != description || old.tls != tls {
-                    sqlx::query("UPDATE credentials SET description = ?, generation = generation + 1, updated_at = ? WHERE name = ?")
-                        .bind(&description)
-                        .bind(fmt_time(at))
-                        .bind(name)
-                        .execute(&mut *tx)
-                        .await?;
-                    set_tls_tx(&mut tx, name, &tls).await?;
-                }
+                set_metadata_tx(&mut tx, &old, description, scope, tls).await?;
                 false
             }
         };
@@ -331,13 +406,14 @@ impl Store {
         Ok((rec, created))
     }
 
-    /// Changes a credential's metadata (description, how its registries are trusted); its
-    /// versions are untouched. `None` leaves a field as it is.
-    pub async fn patch_credential(
+    /// Changes a credential's metadata: description, scope and how its registries are
+    /// trusted (its versions are untouched).
+    pub async fn set_credential_metadata(
         &self,
         name: &str,
-        description: Option<Option<String>>,
-        tls: Option<CredentialTls>,
+        description: Option<String>,
+        scope: &Scope,
+        tls: &CredentialTls,
         if_match: Option<&str>,
     ) -> Result<CredentialRecord> {
         let mut tx = self.begin().await?;
@@ -345,19 +421,7 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::not_found(format!("credential {name:?}")))?;
         check_if_match(&format!("credential {name:?}"), if_match, &old.etag())?;
-        let description = description.unwrap_or_else(|| old.description.clone());
-        let tls = tls.unwrap_or_else(|| old.tls.clone());
-        if old.description != description || old.tls != tls {
-            sqlx::query(
-                "UPDATE credentials SET description = ?, generation = generation + 1, updated_at = ? WHERE name = ?",
-            )
-            .bind(&description)
-            .bind(fmt_time(now()))
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-            set_tls_tx(&mut tx, name, &tls).await?;
-        }
+        set_metadata_tx(&mut tx, &old, description, scope, tls).await?;
         let rec = get_credential_tx(&mut tx, name).await?.expect("just read");
         tx.commit().await?;
         Ok(rec)

@@ -1,9 +1,19 @@
-//! Saved replies to POST requests that carried an `Idempotency-Key`, per caller. Bodies may
-//! hold secrets shown once (a new API token), so they are stored sealed by the caller.
+//! Replies to POST requests that carried an `Idempotency-Key`, per token (by the hash of
+//! the token that sent them). A key is reserved before the request acts, so two
+//! concurrent retries never both act; the reply is saved sealed by the caller (it may
+//! show a secret once, such as a new API token) and replayed until it expires.
+//!
+//! A reservation whose request never finished (the process died, the connection was
+//! dropped mid-request) is abandoned after `ABANDONED_AFTER` and the key may be used
+//! again: the request may or may not have acted, as for any request without a reply.
 
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{Result, Store, fmt_time, now, parse_json};
+use super::{Result, Store, fmt_time, now, parse_json, parse_time};
+
+/// How long a reservation without a reply holds its key.
+pub const ABANDONED_AFTER: chrono::Duration = chrono::Duration::minutes(5);
 
 #[derive(Debug, Clone)]
 pub struct SavedReply {
@@ -13,44 +23,111 @@ pub struct SavedReply {
     pub sealed_body: String,
 }
 
+/// What a key holds when a request arrives with it.
+#[derive(Debug, Clone)]
+pub enum Reservation {
+    /// The key was free: it is now this request's.
+    Reserved,
+    /// Another request with this key is still acting.
+    InProgress { request_hash: String },
+    /// A request with this key finished; its reply.
+    Done(SavedReply),
+}
+
 impl Store {
-    pub async fn find_reply(&self, actor: &str, key: &str) -> Result<Option<SavedReply>> {
-        let row =
-            sqlx::query("SELECT request_hash, status, headers, body FROM idempotency_keys WHERE actor = ? AND key = ?")
-                .bind(actor)
-                .bind(key)
-                .fetch_optional(self.reader())
-                .await?;
-        row.map(|r| {
-            Ok(SavedReply {
-                request_hash: r.try_get("request_hash")?,
-                status: r.try_get::<i64, _>("status")? as u16,
-                headers: parse_json(&r.try_get::<String, _>("headers")?)?,
-                sealed_body: String::from_utf8_lossy(&r.try_get::<Vec<u8>, _>("body")?).into_owned(),
-            })
-        })
-        .transpose()
+    /// Reserves `key` for a request (`request_hash`) of the token `token_hash`, or says
+    /// what holds it. Expired replies and abandoned reservations free their keys first.
+    pub async fn reserve_key(
+        &self,
+        token_hash: &str,
+        key: &str,
+        request_hash: &str,
+        ttl: chrono::Duration,
+    ) -> Result<Reservation> {
+        let at = now();
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= ?").bind(fmt_time(at)).execute(&mut *tx).await?;
+        let row = sqlx::query(
+            "SELECT request_hash, state, status, headers, body, created_at FROM idempotency_keys
+              WHERE token_hash = ? AND key = ?",
+        )
+        .bind(token_hash)
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(r) = row {
+            let state: String = r.try_get("state")?;
+            let created: DateTime<Utc> = parse_time(&r.try_get::<String, _>("created_at")?)?;
+            let held = r.try_get::<String, _>("request_hash")?;
+            if state == "done" {
+                return Ok(Reservation::Done(SavedReply {
+                    request_hash: held,
+                    status: r.try_get::<Option<i64>, _>("status")?.unwrap_or(200) as u16,
+                    headers: parse_json(&r.try_get::<Option<String>, _>("headers")?.unwrap_or_else(|| "[]".into()))?,
+                    sealed_body: String::from_utf8_lossy(&r.try_get::<Option<Vec<u8>>, _>("body")?.unwrap_or_default())
+                        .into_owned(),
+                }));
+            }
+            if created + ABANDONED_AFTER > at {
+                return Ok(Reservation::InProgress { request_hash: held });
+            }
+        }
+        sqlx::query(
+            "INSERT INTO idempotency_keys (token_hash, key, request_hash, state, created_at, expires_at)
+             VALUES (?, ?, ?, 'in_progress', ?, ?)
+             ON CONFLICT (token_hash, key) DO UPDATE SET request_hash = excluded.request_hash,
+               state = 'in_progress', status = NULL, headers = NULL, body = NULL,
+               created_at = excluded.created_at, expires_at = excluded.expires_at",
+        )
+        .bind(token_hash)
+        .bind(key)
+        .bind(request_hash)
+        .bind(fmt_time(at))
+        .bind(fmt_time(at + ttl.max(ABANDONED_AFTER)))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Reservation::Reserved)
     }
 
-    /// Saves a reply unless one is already saved under the key (the first reply wins).
-    pub async fn save_reply(&self, actor: &str, key: &str, reply: &SavedReply) -> Result<()> {
+    /// Saves the reply of a reserved key; it is replayed for `ttl`.
+    pub async fn complete_key(
+        &self,
+        token_hash: &str,
+        key: &str,
+        reply: &SavedReply,
+        ttl: chrono::Duration,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
         sqlx::query(
-            "INSERT INTO idempotency_keys (actor, key, request_hash, status, headers, body, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (actor, key) DO NOTHING",
+            "UPDATE idempotency_keys SET state = 'done', status = ?, headers = ?, body = ?, expires_at = ?
+              WHERE token_hash = ? AND key = ? AND request_hash = ?",
         )
-        .bind(actor)
-        .bind(key)
-        .bind(&reply.request_hash)
         .bind(reply.status as i64)
         .bind(serde_json::to_string(&reply.headers).expect("headers serialize"))
         .bind(reply.sealed_body.as_bytes())
-        .bind(fmt_time(now()))
-        .execute(&mut *self.begin_plain().await?)
+        .bind(fmt_time(now() + ttl))
+        .bind(token_hash)
+        .bind(key)
+        .bind(&reply.request_hash)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    async fn begin_plain(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
-        Ok(self.write.acquire().await?)
+    /// Frees a reserved key whose request failed (it may be retried with the same key).
+    pub async fn release_key(&self, token_hash: &str, key: &str, request_hash: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE token_hash = ? AND key = ? AND request_hash = ? AND state = 'in_progress'",
+        )
+        .bind(token_hash)
+        .bind(key)
+        .bind(request_hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@
 //! readers that never block it. `synchronous=FULL` makes every committed write survive a
 //! crash or power loss. The SQL is kept plain so a PostgreSQL backend can sit beside it.
 
+pub mod audit;
 pub mod clusters;
 pub mod credentials;
 pub mod datasets;

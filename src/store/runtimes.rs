@@ -183,7 +183,9 @@ async fn latest_revision_tx(conn: &mut SqliteConnection, runtime_id: i64) -> Res
 }
 
 /// Rebinds `runtime_id` to exactly the referenced credentials (see the module doc) and
-/// returns what moved.
+/// returns what moved. A new binding to a credential whose scope leaves out the runtime's
+/// namespace or cluster is refused (`credential_not_allowed`), and the caller's
+/// transaction with it.
 pub(crate) async fn sync_bindings(
     conn: &mut SqliteConnection,
     runtime_id: i64,
@@ -196,6 +198,28 @@ pub(crate) async fn sync_bindings(
     for name in &referenced {
         if let Some(v) = old.get(name).or_else(|| current.get(name)) {
             new.insert(name.clone(), *v);
+        }
+    }
+    let added: Vec<&String> = new.keys().filter(|n| !old.contains_key(*n)).collect();
+    if !added.is_empty() {
+        let scopes = super::credentials::scopes_tx(&mut *conn, &added).await?;
+        if !scopes.is_empty() {
+            let (ns, rt, cluster): (String, String, String) =
+                sqlx::query_as("SELECT namespace, name, cluster FROM runtimes WHERE id = ?")
+                    .bind(runtime_id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            for (cred, scope) in &scopes {
+                if let Err(denied) = scope.allows(&ns, &cluster) {
+                    return Err(StoreError::conflict(
+                        "credential_not_allowed",
+                        format!(
+                            "credential {cred:?} may not be used in {denied} (runtime {ns}/{rt} on cluster {cluster:?}); its scope allows {}",
+                            scope_words(scope)
+                        ),
+                    ));
+                }
+            }
         }
     }
     let mut changes = Vec::new();
@@ -221,6 +245,11 @@ pub(crate) async fn sync_bindings(
         }
     }
     Ok(changes)
+}
+
+fn scope_words(s: &crate::domain::scope::Scope) -> String {
+    let list = |l: &Option<Vec<String>>| l.as_ref().map(|l| l.join(", ")).unwrap_or_else(|| "any".into());
+    format!("namespaces {} and clusters {}", list(&s.namespaces), list(&s.clusters))
 }
 
 pub(crate) async fn insert_revision(

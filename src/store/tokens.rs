@@ -1,4 +1,10 @@
-//! API tokens: stored as SHA-256 hashes with a name and a role; never the token itself.
+//! API tokens: stored as SHA-256 hashes with a name, a role and an optional expiry; never
+//! the token itself.
+//!
+//! The last admin token that has not expired cannot be revoked (`last_admin`): a fleet
+//! must never be left without someone who can manage it. Revoked hashes are remembered,
+//! so the bootstrap token a revoked admin was started with is not restored at the next
+//! start (`upsert_bootstrap_token` answers `false`).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -38,7 +44,17 @@ pub struct TokenRecord {
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    /// When the token stops working; `None` never.
+    pub expires_at: Option<DateTime<Utc>>,
 }
+
+impl TokenRecord {
+    pub fn expired(&self, at: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|e| e <= at)
+    }
+}
+
+const COLUMNS: &str = "name, role, created_at, created_by, expires_at";
 
 fn row_to_token(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord> {
     let role: String = row.try_get("role")?;
@@ -47,41 +63,59 @@ fn row_to_token(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord> {
         role: Role::parse(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role:?}")))?,
         created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
         created_by: row.try_get("created_by")?,
+        expires_at: row.try_get::<Option<String>, _>("expires_at")?.as_deref().map(parse_time).transpose()?,
     })
 }
 
 impl Store {
+    /// The token with this hash, expired ones included (the caller decides).
     pub async fn find_token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
-        let row = sqlx::query("SELECT name, role, created_at, created_by FROM api_tokens WHERE token_hash = ?")
-            .bind(hash)
-            .fetch_optional(self.reader())
-            .await?;
+        let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = ?");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hash).fetch_optional(self.reader()).await?;
         row.as_ref().map(row_to_token).transpose()
     }
 
-    pub async fn create_token(&self, name: &str, role: Role, hash: &str, actor: &str) -> Result<TokenRecord> {
+    pub async fn create_token(
+        &self,
+        name: &str,
+        role: Role,
+        hash: &str,
+        actor: &str,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<TokenRecord> {
         let mut tx = self.begin().await?;
         let exists = sqlx::query("SELECT 1 FROM api_tokens WHERE name = ?").bind(name).fetch_optional(&mut *tx).await?;
         if exists.is_some() {
             return Err(StoreError::conflict("token_exists", format!("a token named {name:?} already exists")));
         }
         let at = now();
-        sqlx::query("INSERT INTO api_tokens (name, role, token_hash, created_at, created_by) VALUES (?, ?, ?, ?, ?)")
-            .bind(name)
-            .bind(role.as_str())
-            .bind(hash)
-            .bind(fmt_time(at))
-            .bind(actor)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO api_tokens (name, role, token_hash, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(name)
+        .bind(role.as_str())
+        .bind(hash)
+        .bind(fmt_time(at))
+        .bind(actor)
+        .bind(expires_at.map(fmt_time))
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(TokenRecord { name: name.to_string(), role, created_at: at, created_by: actor.to_string() })
+        Ok(TokenRecord { name: name.to_string(), role, created_at: at, created_by: actor.to_string(), expires_at })
     }
 
     /// Makes `name` an admin token with this hash (the bootstrap token), replacing any
-    /// earlier hash under that name.
-    pub async fn upsert_bootstrap_token(&self, name: &str, hash: &str) -> Result<()> {
+    /// earlier hash under that name; `false` (and nothing written) when this hash was
+    /// revoked.
+    pub async fn upsert_bootstrap_token(&self, name: &str, hash: &str) -> Result<bool> {
         let mut tx = self.begin().await?;
+        let revoked = sqlx::query("SELECT 1 FROM revoked_tokens WHERE token_hash = ?")
+            .bind(hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if revoked.is_some() {
+            return Ok(false);
+        }
         sqlx::query("DELETE FROM api_tokens WHERE name = ? OR token_hash = ?")
             .bind(name)
             .bind(hash)
@@ -94,22 +128,52 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     pub async fn list_tokens(&self) -> Result<Vec<TokenRecord>> {
-        let rows = sqlx::query("SELECT name, role, created_at, created_by FROM api_tokens ORDER BY name")
-            .fetch_all(self.reader())
-            .await?;
+        let sql = format!("SELECT {COLUMNS} FROM api_tokens ORDER BY name");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(self.reader()).await?;
         rows.iter().map(row_to_token).collect()
     }
 
-    pub async fn delete_token(&self, name: &str) -> Result<()> {
+    /// Revokes a token and remembers its hash. The last admin that has not expired stays.
+    pub async fn delete_token(&self, name: &str, actor: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("DELETE FROM api_tokens WHERE name = ?").bind(name).execute(&mut *tx).await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found(format!("token {name:?}")));
+        let row = sqlx::query("SELECT role, token_hash FROM api_tokens WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("token {name:?}")))?;
+        let role: String = row.try_get("role")?;
+        let hash: String = row.try_get("token_hash")?;
+        let at = fmt_time(now());
+        if role == "admin" {
+            let others: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM api_tokens WHERE role = 'admin' AND name != ? AND (expires_at IS NULL OR expires_at > ?)",
+            )
+            .bind(name)
+            .bind(&at)
+            .fetch_one(&mut *tx)
+            .await?;
+            if others == 0 {
+                return Err(StoreError::conflict(
+                    "last_admin",
+                    format!("token {name:?} is the last admin token; create another admin token before revoking it"),
+                ));
+            }
         }
+        sqlx::query("DELETE FROM api_tokens WHERE name = ?").bind(name).execute(&mut *tx).await?;
+        sqlx::query(
+            "INSERT INTO revoked_tokens (token_hash, name, revoked_at, revoked_by) VALUES (?, ?, ?, ?)
+             ON CONFLICT (token_hash) DO NOTHING",
+        )
+        .bind(&hash)
+        .bind(name)
+        .bind(&at)
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }

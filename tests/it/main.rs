@@ -10,6 +10,7 @@ mod clusters;
 mod credentials;
 mod drift;
 mod fluid;
+mod hardening;
 mod openapi;
 mod restart;
 mod rotation;

@@ -92,6 +92,15 @@ impl TestApp {
         TestApp { dir, state: web::Data::new(state) }
     }
 
+    /// Starts the app with engine settings changed by `f` (short lifetimes, say).
+    pub async fn start_with_settings(f: impl FnOnce(&mut fluidform::engine::Settings)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cfg = serve_config(dir.path());
+        let mut state = fluidform::daemon::prepare(&cfg).await.expect("daemon prepares");
+        f(&mut Arc::get_mut(&mut state.ctx).expect("nothing else holds the context yet").settings);
+        TestApp { dir, state: web::Data::new(state) }
+    }
+
     /// Starts the app on an existing data directory (a restart).
     pub async fn start_in(dir: TempDir, clusters: Option<Arc<dyn Clusters>>) -> TestApp {
         let cfg = serve_config(dir.path());

@@ -147,7 +147,10 @@ impl TestRegistry {
         );
         fs::write(dir.join("config.yml"), config)?;
         let mut cmd = Command::new(bin);
-        cmd.arg("serve").arg(dir.join("config.yml")).env("OTEL_TRACES_EXPORTER", "none").env("OTEL_SDK_DISABLED", "true");
+        cmd.arg("serve")
+            .arg(dir.join("config.yml"))
+            .env("OTEL_TRACES_EXPORTER", "none")
+            .env("OTEL_SDK_DISABLED", "true");
         let child = spawn_logged(cmd, &dir, "registry")?;
         let reg = TestRegistry { host, ca_pem, dir, child: Some(child), token, _tempdir: tempdir };
         reg.wait_ready().await?;
@@ -259,12 +262,7 @@ async fn read_head<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> Option<String>
     Some(String::from_utf8_lossy(&buf).into_owned())
 }
 
-fn answer_token(
-    head: &str,
-    state: &Mutex<TokenState>,
-    key: &ring::signature::RsaKeyPair,
-    cert: &str,
-) -> (u16, String) {
+fn answer_token(head: &str, state: &Mutex<TokenState>, key: &ring::signature::RsaKeyPair, cert: &str) -> (u16, String) {
     let basic = head.lines().find_map(|l| {
         let (name, value) = l.split_once(':')?;
         if !name.eq_ignore_ascii_case("authorization") {
@@ -286,8 +284,7 @@ fn answer_token(
     let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5c": [cert]});
     let claims = serde_json::json!({"iss": ISSUER, "sub": user, "aud": SERVICE, "exp": exp, "nbf": nbf,
         "iat": nbf, "jti": random_token().unwrap(), "access": []});
-    let signing_input =
-        format!("{}.{}", B64URL.encode(header.to_string()), B64URL.encode(claims.to_string()));
+    let signing_input = format!("{}.{}", B64URL.encode(header.to_string()), B64URL.encode(claims.to_string()));
     let mut sig = vec![0u8; key.public().modulus_len()];
     key.sign(&ring::signature::RSA_PKCS1_SHA256, &ring::rand::SystemRandom::new(), signing_input.as_bytes(), &mut sig)
         .expect("signs");

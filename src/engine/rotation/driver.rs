@@ -528,6 +528,17 @@ async fn prune(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<(), PlanError
     Ok(())
 }
 
+/// The state a paused rotation was in when it was paused: the state event before its last
+/// `paused` one (every state change writes an event named after the new state).
+async fn paused_from(ctx: &Context, id: &str) -> Result<Option<RotationState>, StoreError> {
+    let events = ctx.store.rotation_events(id, 0).await?;
+    let mut states = events.iter().rev().filter_map(|e| RotationState::parse(&e.kind));
+    Ok(match states.next() {
+        Some(RotationState::Paused) => states.next(),
+        _ => None,
+    })
+}
+
 /// A command on a rotation. Commands already in effect change nothing (pause on a paused
 /// rotation, …), except `approve`, which only a rotation waiting for approval takes.
 pub async fn rotation_command(
@@ -560,6 +571,12 @@ pub async fn rotation_command(
             }
             if rot.state != S::Paused {
                 return Err(refuse());
+            }
+            if paused_from(ctx, id).await? == Some(S::WaitingApproval) {
+                // Paused at the gate: resuming returns it there. Going on to `running`
+                // would start the next batch that nobody approved.
+                store.set_rotation_state(id, &[S::Paused], S::WaitingApproval, None, &data).await?;
+                return Ok(store.get_rotation(id).await?);
             }
             let req = request(&rot)?;
             let deadline = ctx.now() + Duration::seconds(req.health_timeout_secs() as i64);

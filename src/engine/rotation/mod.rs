@@ -39,7 +39,8 @@
 //!   place, with its reason) and streams it as `batch_waiting` events when it changes.
 //! - `resume` gives the batch it resumes a fresh deadline; a rotation that then succeeds
 //!   clears its error (the events keep it). `approve` when nothing waits for approval is
-//!   refused (409 `not_waiting_approval`).
+//!   refused (409 `not_waiting_approval`). A rotation paused while it waits for approval
+//!   goes back to waiting on `resume`: only `approve` lets the next batch start.
 //! - A credential rotation proves its target version at its registries from the daemon
 //!   (`verify`, default `true`): the start verifies it now and is refused (422
 //!   `credential_unverified`, naming the registry) when it is `invalid` or, unless
@@ -388,6 +389,9 @@ pub enum RotationError {
     Unverified(String),
     #[error(transparent)]
     Verify(#[from] crate::service::ServiceError),
+    /// A credential's scope leaves out a runtime the rotation would bind to it.
+    #[error("{0}")]
+    NotAllowed(String),
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

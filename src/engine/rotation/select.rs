@@ -211,9 +211,31 @@ pub(super) async fn select(ctx: &Context, req: &RotationRequest) -> Result<Selec
     let syncs: HashMap<(String, String), _> =
         store.list_sync(None).await?.into_iter().map(|s| ((s.namespace.clone(), s.name.clone()), s)).collect();
     let locks: BTreeMap<String, _> = store.list_locks().await?.into_iter().map(|l| (l.id.clone(), l)).collect();
+    // A layer rotation that writes a managed credential's name binds runtimes to it:
+    // every one must be in the credential's scope.
+    let to_scope = match &req.layer {
+        Some(l) => match store.get_credential(&l.to).await {
+            Ok(c) => Some((c.name, c.scope)),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
     let mut eligible = Vec::new();
     let mut skipped = Vec::new();
     for rt in contexts {
+        if let Some((name, scope)) = &to_scope
+            && let Err(denied) = scope.allows(&rt.record.namespace, &rt.record.cluster)
+        {
+            let layers = rt.runtime.layers();
+            let moves = req.layer.as_ref().is_some_and(|l| l.layer.names(&layers).contains(&l.from));
+            if moves {
+                return Err(RotationError::NotAllowed(format!(
+                    "credential {name:?} may not be used in {denied}: runtime {}/{} on cluster {:?} would be bound to it",
+                    rt.record.namespace, rt.record.name, rt.record.cluster
+                )));
+            }
+        }
         let skip = |reason: &str, detail: String| SkippedRuntime {
             cluster: rt.record.cluster.clone(),
             namespace: rt.record.namespace.clone(),

@@ -136,6 +136,37 @@ async fn the_manual_gate_is_written_with_the_batch_and_approve_needs_a_wait() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_at_the_gate_resumes_to_the_gate_and_never_approves() {
+    let h = Harness::new().await;
+    fleet(&h, 2).await;
+    let id = start(&h, json!({"credential": "global-secret", "batches": [1, "100%"], "gate": "manual"})).await;
+    drive_until(&h, &id, 100, |r| r.state == RotationState::WaitingApproval).await;
+    for round in 0..2 {
+        let paused = rotation_command(&h.ctx, &id, "pause", "test").await.unwrap();
+        assert_eq!(paused.state, RotationState::Paused, "round {round}");
+        let e = rotation_command(&h.ctx, &id, "approve", "test").await.unwrap_err();
+        assert!(matches!(e, crate::engine::rotation::RotationError::NotWaitingApproval { .. }), "{e}");
+        let resumed = rotation_command(&h.ctx, &id, "resume", "test").await.unwrap();
+        assert_eq!(resumed.state, RotationState::WaitingApproval, "round {round}: back at the gate");
+        for _ in 0..5 {
+            drive_once(&h.ctx).await.unwrap();
+        }
+        let r = h.ctx.store.get_rotation(&id).await.unwrap();
+        assert_eq!(
+            (r.state, r.batches[1].state),
+            (RotationState::WaitingApproval, BatchState::Pending),
+            "round {round}"
+        );
+    }
+    rotation_command(&h.ctx, &id, "approve", "test").await.unwrap();
+    // A pause after the approval, before the batch moved anything, keeps the approval.
+    rotation_command(&h.ctx, &id, "pause", "test").await.unwrap();
+    let resumed = rotation_command(&h.ctx, &id, "resume", "test").await.unwrap();
+    assert_eq!(resumed.state, RotationState::Running);
+    drive_until(&h, &id, 100, |r| r.state == RotationState::Succeeded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_judged_on_what_the_batch_changes_and_waiting_says_why() {
     let h = Harness::new().await;
     h.credential("global-secret", "v1").await;
