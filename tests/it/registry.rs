@@ -92,6 +92,10 @@ async fn htpasswd_registry_valid_wrong_password_unknown_user_and_untrusted_tls()
         assert_no_secret(&text, "nobody", &["whatever-3"]);
     }
     assert_no_secret(&db_bytes(&app), "puller", &["right-pass-1", "wrong-pass-2"]);
+    let audit = app.get("/v1/audit").await;
+    assert_eq!(audit.status, 200, "{}", audit.text());
+    assert!(audit.text().contains("/verify"), "the proofs are audited: {}", audit.text());
+    assert_no_secret(&audit.text(), "puller", &["right-pass-1", "wrong-pass-2"]);
 
     // Without the test CA the registry's certificate is not trusted: unreachable, and the
     // answer says why. insecureSkipTlsVerify (asked for) gets through.
