@@ -71,6 +71,7 @@ async fn main() {
             "global-secret",
             None,
             &fluidform::domain::scope::Scope::everywhere(),
+            &fluidform::store::credentials::CredentialTls::default(),
             NewVersion {
                 registry: Some("r.example.com".into()),
                 fingerprint: key.fingerprint(dc),

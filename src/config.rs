@@ -92,6 +92,19 @@ pub struct ServeConfig {
     #[arg(long, env = "FLUIDFORM_PLAN_TTL", default_value_t = 3600)]
     pub plan_ttl_secs: u64,
 
+    /// Seconds one credential verification may take per registry (connect, challenge,
+    /// token, proof).
+    #[arg(long, env = "FLUIDFORM_REGISTRY_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub registry_timeout_secs: u64,
+
+    /// Verifications per second at most against one registry.
+    #[arg(long, env = "FLUIDFORM_REGISTRY_RATE", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub registry_rate: u32,
+
+    /// Seconds a credential version's proof stays good for a rotation's next batch; older,
+    /// the batch proves it again before it moves anything (0: every batch).
+    #[arg(long, env = "FLUIDFORM_VERIFY_MAX_AGE", default_value_t = 300)]
+    pub verify_max_age_secs: u64,
     /// Seconds a reply saved under an Idempotency-Key is replayed (60 to 2592000).
     #[arg(long, env = "FLUIDFORM_IDEMPOTENCY_TTL", default_value_t = 86_400,
           value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
@@ -103,6 +116,21 @@ impl ServeConfig {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("fluidform.db").display()))
+    }
+
+    /// The registry client's settings, with the proxy from `HTTPS_PROXY`, `HTTP_PROXY` and
+    /// `NO_PROXY` (or their lowercase forms), as container runtimes read them.
+    pub fn registry_client(&self) -> crate::registry::http::ClientSettings {
+        let var = |names: [&str; 2]| names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()));
+        crate::registry::http::ClientSettings {
+            timeout: Duration::from_secs(self.registry_timeout_secs),
+            interval: Duration::from_secs_f64(1.0 / f64::from(self.registry_rate.max(1))),
+            proxy: crate::registry::http::Proxy {
+                https: var(["HTTPS_PROXY", "https_proxy"]),
+                http: var(["HTTP_PROXY", "http_proxy"]),
+                no: var(["NO_PROXY", "no_proxy"]),
+            },
+        }
     }
 
     pub fn drift_interval(&self) -> Option<Duration> {

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::engine::{Context, Settings, SystemClock};
 use crate::k8s::KubeClusters;
+use crate::registry::http::HttpRegistries;
 use crate::secrets::{MasterKey, generate_token, hash_token, write_private_file};
 use crate::store::Store;
 
@@ -131,6 +132,7 @@ pub async fn prepare(cfg: &ServeConfig) -> Result<AppState, StartError> {
     }
     let settings = Settings {
         plan_ttl: chrono::Duration::seconds(cfg.plan_ttl_secs as i64),
+        verify_max_age: chrono::Duration::seconds(cfg.verify_max_age_secs as i64),
         idempotency_ttl: chrono::Duration::seconds(cfg.idempotency_ttl_secs as i64),
         ..Settings::default()
     };
@@ -138,6 +140,7 @@ pub async fn prepare(cfg: &ServeConfig) -> Result<AppState, StartError> {
         store: store.clone(),
         key: key.clone(),
         clusters: Arc::new(KubeClusters::new()),
+        registries: Arc::new(HttpRegistries::new(cfg.registry_client())),
         clock: Arc::new(SystemClock),
         settings,
         replica,

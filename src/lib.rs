@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod domain;
 pub mod engine;
 pub mod k8s;
+pub mod registry;
 pub mod secrets;
 pub mod service;
 pub mod store;

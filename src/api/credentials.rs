@@ -12,9 +12,9 @@ use super::idempotency::{Reply, idempotent};
 use super::{AppState, ListResponse, if_match};
 use crate::domain::layers::managed_secret_name;
 use crate::service::credentials::{
-    CredentialRequest, VersionRequest, add_version, put_credential as put_credential_service,
+    CredentialRequest, VersionRequest, add_version, check_tls, put_credential as put_credential_service,
 };
-use crate::store::credentials::{CredentialRecord, Stage, VersionRecord};
+use crate::store::credentials::{CredentialRecord, Stage, Verification, VersionRecord};
 use crate::store::tokens::Role;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -38,6 +38,20 @@ pub struct VersionResponse {
     pub bound_runtimes: Vec<String>,
     /// Where its Secret still exists (`cluster/namespace`).
     pub materialized_in: Vec<String>,
+    /// Its last proof against its registries (`POST …/versions/{version}/verify`, or a
+    /// rotation's); absent when never proven.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+    /// Whether its registries took it at its last proof: true (`valid`), false
+    /// (`invalid`); absent when never proven or `unreachable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<bool>,
+    /// When a proof confirmed it revoked at its registry (it was superseded and came out
+    /// `invalid`), and who asked for that proof.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_by: Option<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -58,11 +72,18 @@ pub struct CredentialResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_version: Option<u32>,
     pub versions: Vec<VersionResponse>,
+    /// Versions whose last proof found them live at their registries.
+    pub live_versions: Vec<u32>,
+    /// PEM CA bundle trusted (beside the system's roots) when verifying at the registries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_ca_data: Option<String>,
+    /// Verification accepts any TLS certificate of the registries.
+    pub insecure_skip_tls_verify: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-fn version_response(name: &str, v: &VersionRecord, holders: (Vec<String>, Vec<String>)) -> VersionResponse {
+pub(crate) fn version_response(name: &str, v: &VersionRecord, holders: (Vec<String>, Vec<String>)) -> VersionResponse {
     VersionResponse {
         safe_to_revoke: holders.0.is_empty() && holders.1.is_empty(),
         bound_runtimes: holders.0,
@@ -74,6 +95,10 @@ fn version_response(name: &str, v: &VersionRecord, holders: (Vec<String>, Vec<St
         fingerprint: v.fingerprint.clone(),
         created_at: v.created_at,
         created_by: v.created_by.clone(),
+        live: v.live(),
+        verification: v.verification.clone(),
+        revoked_at: v.revoked.as_ref().map(|r| r.at),
+        revoked_by: v.revoked.as_ref().map(|r| r.by.clone()),
     }
 }
 
@@ -96,6 +121,9 @@ impl CredentialResponse {
             generation: c.generation,
             current_version: c.version_with(Stage::Current).map(|v| v.version),
             pending_version: c.version_with(Stage::Pending).map(|v| v.version),
+            live_versions: c.versions.iter().filter(|v| v.live() == Some(true)).map(|v| v.version).collect(),
+            registry_ca_data: c.tls.registry_ca_data.clone(),
+            insecure_skip_tls_verify: c.tls.insecure_skip_tls_verify,
             versions,
             created_at: c.created_at,
             updated_at: c.updated_at,
@@ -150,6 +178,14 @@ pub struct CredentialPatch {
     #[serde(default, deserialize_with = "some_or_null")]
     #[schema(value_type = Option<Vec<String>>)]
     pub allowed_clusters: Option<Option<Vec<String>>>,
+    /// PEM CA bundle trusted (beside the system's roots) when verifying; null removes it.
+    #[serde(default, deserialize_with = "some_or_null")]
+    #[schema(value_type = Option<String>)]
+    pub registry_ca_data: Option<Option<String>>,
+    /// Accept any TLS certificate of the registries when verifying; null resets to false.
+    #[serde(default, deserialize_with = "some_or_null")]
+    #[schema(value_type = Option<bool>)]
+    pub insecure_skip_tls_verify: Option<Option<bool>>,
 }
 
 fn some_or_null<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
@@ -188,20 +224,40 @@ pub async fn patch_credential(
             crate::service::strip_position(&e.into_inner().to_string()),
         )
     })?;
-    let old = state.store.get_credential(&path).await?;
-    let description = input.description.unwrap_or(old.description.clone());
-    let scope = crate::domain::scope::Scope {
-        namespaces: input.allowed_namespaces.unwrap_or(old.scope.namespaces.clone()),
-        clusters: input.allowed_clusters.unwrap_or(old.scope.clusters.clone()),
-    };
-    let errors = scope.validate();
-    if !errors.is_empty() {
-        return Err(ApiError::invalid(errors));
-    }
-    let guard = if_match(&req).unwrap_or_else(|| old.etag());
-    let rec = state.store.set_credential_metadata(&path, description, &scope, Some(&guard)).await?;
+    let rec = patch_credential_service(&state.store, &path, input, if_match(&req).as_deref()).await?;
     let versions = versions(&state, &rec).await?;
     Ok(HttpResponse::Ok().insert_header(("ETag", rec.etag())).json(CredentialResponse::new(&rec, versions)))
+}
+
+/// Applies a credential merge patch: unnamed fields keep their value; the scope and the
+/// TLS settings are checked as they will be stored, every bad field named at once. Without
+/// `If-Match`, the credential as read here guards the write.
+async fn patch_credential_service(
+    store: &crate::store::Store,
+    name: &str,
+    p: CredentialPatch,
+    if_match: Option<&str>,
+) -> Result<CredentialRecord, ApiError> {
+    let old = store.get_credential(name).await?;
+    let description = p.description.unwrap_or(old.description.clone());
+    let scope = crate::domain::scope::Scope {
+        namespaces: p.allowed_namespaces.unwrap_or(old.scope.namespaces.clone()),
+        clusters: p.allowed_clusters.unwrap_or(old.scope.clusters.clone()),
+    };
+    let mut errors = scope.validate();
+    let ca = p.registry_ca_data.unwrap_or(old.tls.registry_ca_data.clone());
+    let insecure = p.insecure_skip_tls_verify.map_or(old.tls.insecure_skip_tls_verify, |v| v.unwrap_or(false));
+    let tls = match check_tls(ca, insecure) {
+        Ok(t) => Some(t),
+        Err(crate::service::ServiceError::Invalid(e)) => {
+            errors.extend(e);
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(tls) = tls.filter(|_| errors.is_empty()) else { return Err(ApiError::invalid(errors)) };
+    let guard = if_match.map(str::to_string).unwrap_or_else(|| old.etag());
+    Ok(store.set_credential_metadata(name, description, &scope, &tls, Some(&guard)).await?)
 }
 
 #[utoipa::path(
@@ -295,4 +351,55 @@ pub async fn list_credential_versions(
     let rec = state.store.get_credential(&path).await?;
     let items = versions(&state, &rec).await?;
     Ok(HttpResponse::Ok().insert_header(("ETag", rec.etag())).json(ListResponse { items, next: None }))
+}
+
+/// The answer of a verification: the version's outcome at its registries.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationResponse {
+    pub credential: String,
+    pub version: u32,
+    #[serde(flatten)]
+    pub verification: Verification,
+    /// Whether this proof marked the version revoked (it was superseded and came out
+    /// `invalid`).
+    pub revoked_now: bool,
+    /// The version, as listed after this proof.
+    pub version_status: VersionResponse,
+}
+
+#[utoipa::path(
+    operation_id = "verify_credential_version", tag = "credentials", security(("bearer" = [])),
+    params(
+        ("name" = String, Path, description = "Credential name"),
+        ("version" = u32, Path, description = "Version number"),
+    ),
+    responses(
+        (status = 200, description = "Proven from the daemon against every registry of the version: valid, invalid (with the registry's status) or unreachable; recorded on the version (a superseded version that comes out invalid is marked revoked)", body = VerificationResponse),
+        (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/credentials/{name}/versions/{version}/verify")]
+pub async fn verify_credential_version(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Operator)?;
+    let (name, version) = path.into_inner();
+    let version: u32 = version
+        .parse()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(|| ApiError::field("version", format!("{version:?} is not a version number (1, 2, …)")))?;
+    let proven = crate::engine::verify::verify_version(&state.ctx, &name, version, &caller.name).await?;
+    let holders = state.store.version_holders(&name, version).await?;
+    let verification = proven.version.verification.clone().expect("just recorded");
+    Ok(HttpResponse::Ok().json(VerificationResponse {
+        credential: name.clone(),
+        version,
+        verification,
+        revoked_now: proven.revoked_now,
+        version_status: version_response(&name, &proven.version, holders),
+    }))
 }

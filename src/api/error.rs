@@ -37,6 +37,7 @@ pub enum ErrorCode {
     RotationState,
     NotWaitingApproval,
     WorkloadsUnhealthy,
+    CredentialUnverified,
     ClusterModeUnknown,
     ProfileInUse,
     HostPortsExhausted,
@@ -84,6 +85,9 @@ impl ErrorCode {
             NotWaitingApproval => (StatusCode::CONFLICT, "The rotation is not waiting for approval"),
             WorkloadsUnhealthy => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "Workloads the rotation would restart are unhealthy")
+            }
+            CredentialUnverified => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "The target credential version did not prove valid at its registry")
             }
             ClusterModeUnknown => (StatusCode::CONFLICT, "How the cluster runs runtimes is not known yet; probe it"),
             ProfileInUse => (StatusCode::CONFLICT, "A ThinRuntime still names this profile"),

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod clusters;
+pub mod credential_schema;
 pub mod credentials;
 pub mod datasets;
 pub mod error;
@@ -78,6 +79,7 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(credentials::get_credential)
         .service(credentials::create_credential_version)
         .service(credentials::list_credential_versions)
+        .service(credentials::verify_credential_version)
         .service(runtimes::list_runtimes)
         .service(runtimes::put_runtime)
         .service(runtimes::get_runtime)

@@ -93,6 +93,12 @@ impl From<RotationError> for ApiError {
             RotationError::Locked(m) => ApiError::new(ErrorCode::RuntimeLocked, m),
             e @ RotationError::State { .. } => ApiError::new(ErrorCode::RotationState, e.to_string()),
             e @ RotationError::NotWaitingApproval { .. } => ApiError::new(ErrorCode::NotWaitingApproval, e.to_string()),
+            RotationError::Unverified(m) => ApiError {
+                code: ErrorCode::CredentialUnverified,
+                detail: m.clone(),
+                errors: vec![crate::domain::FieldError::new("toVersion", m)],
+            },
+            RotationError::Verify(e) => e.into(),
             RotationError::NotAllowed(m) => ApiError::new(ErrorCode::CredentialNotAllowed, m),
             RotationError::Unhealthy(m) => ApiError {
                 code: ErrorCode::WorkloadsUnhealthy,
@@ -129,7 +135,7 @@ pub async fn preview_rotation(
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first reply for a retried request")),
     responses(
         (status = 201, description = "Started", body = RotationResponse),
-        (status = "4XX", description = "Problem: rotation_active, runtime_locked, validation_failed", body = Problem, content_type = "application/problem+json"),
+        (status = "4XX", description = "Problem: rotation_active, runtime_locked, validation_failed, workloads_unhealthy, credential_unverified (the target version is invalid at a registry, or unreachable without verify: \"best-effort\")", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/rotations")]

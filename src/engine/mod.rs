@@ -14,6 +14,7 @@ pub mod port;
 pub mod probe;
 pub mod rotation;
 pub mod runner;
+pub mod verify;
 
 pub use capped::MAX_WRITES_IN_FLIGHT;
 
@@ -55,6 +56,9 @@ pub struct Settings {
     pub apply_concurrency: usize,
     /// Time between two steps of the rotation driver.
     pub rotation_tick: std::time::Duration,
+    /// How old a credential version's last proof against its registry may be before a
+    /// rotation's next batch proves it again.
+    pub verify_max_age: chrono::Duration,
     /// How long a reply saved under an `Idempotency-Key` is replayed.
     pub idempotency_ttl: chrono::Duration,
 }
@@ -66,6 +70,7 @@ impl Default for Settings {
             plan_ttl: chrono::Duration::seconds(3600),
             apply_concurrency: 16,
             rotation_tick: std::time::Duration::from_millis(500),
+            verify_max_age: chrono::Duration::seconds(300),
             idempotency_ttl: chrono::Duration::hours(24),
         }
     }
@@ -76,6 +81,8 @@ pub struct Context {
     pub store: Store,
     pub key: MasterKey,
     pub clusters: Arc<dyn Clusters>,
+    /// Where credential versions are proven (`crate::registry`).
+    pub registries: Arc<dyn crate::registry::Registries>,
     pub clock: Arc<dyn Clock>,
     pub settings: Settings,
     /// This process's name in lock and lease records.

@@ -14,13 +14,13 @@ use crate::domain::FieldError;
 use crate::domain::names::is_dns1123_subdomain;
 use crate::secrets::MasterKey;
 use crate::store::Store;
-use crate::store::credentials::{CredentialRecord, NewVersion, seal_context};
+use crate::store::credentials::{CredentialRecord, CredentialTls, NewVersion, seal_context};
 
 /// Longest credential name: `<name>-v<version>` must stay a valid Secret name.
 const MAX_NAME: usize = 200;
 
 /// A credential's first version, and an optional description.
-#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CredentialRequest {
     pub description: Option<String>,
@@ -28,18 +28,23 @@ pub struct CredentialRequest {
     pub allowed_namespaces: Option<Vec<String>>,
     /// Clusters (names or `*` globs) runtimes using it may be on; absent: everywhere.
     pub allowed_clusters: Option<Vec<String>>,
+    /// PEM CA bundle trusted (beside the system's roots) for the registries' TLS
+    /// certificates when the daemon verifies a version.
+    pub registry_ca_data: Option<String>,
+    /// Accept any TLS certificate of the registries when verifying (only when asked).
+    #[serde(default)]
+    pub insecure_skip_tls_verify: bool,
     /// Registry server, e.g. `registry.example.com`.
     pub registry: Option<String>,
     pub username: Option<String>,
     /// Password or token. Write-only.
     pub password: Option<String>,
     /// A whole `.dockerconfigjson` (object or string). Write-only.
-    #[schema(value_type = Object)]
     pub dockerconfigjson: Option<serde_json::Value>,
 }
 
 /// A new version's secret.
-#[derive(Clone, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VersionRequest {
     /// Registry server, e.g. `registry.example.com`.
@@ -48,7 +53,6 @@ pub struct VersionRequest {
     /// Password or token. Write-only.
     pub password: Option<String>,
     /// A whole `.dockerconfigjson` (object or string). Write-only.
-    #[schema(value_type = Object)]
     pub dockerconfigjson: Option<serde_json::Value>,
 }
 
@@ -134,6 +138,28 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// How a credential's registries are trusted, checked: a CA bundle must hold PEM
+/// certificates and cannot be combined with `insecureSkipTlsVerify`.
+pub fn check_tls(registry_ca_data: Option<String>, insecure: bool) -> Result<CredentialTls> {
+    let mut errors = Vec::new();
+    let ca = registry_ca_data.filter(|c| !c.trim().is_empty());
+    if let Some(ca) = &ca
+        && let Err(e) = crate::registry::http::pem_certificates(ca)
+    {
+        errors.push(FieldError { field: "registryCaData".into(), message: e });
+    }
+    if ca.is_some() && insecure {
+        errors.push(FieldError {
+            field: "insecureSkipTlsVerify".into(),
+            message: "cannot be combined with registryCaData".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ServiceError::Invalid(errors));
+    }
+    Ok(CredentialTls { registry_ca_data: ca, insecure_skip_tls_verify: insecure })
+}
+
 fn seal(key: &MasterKey, name: &str, version: u32, dc: &DockerConfig) -> NewVersion {
     NewVersion {
         registry: Some(dc.registry.clone()),
@@ -157,16 +183,27 @@ pub async fn put_credential(
         clusters: req.allowed_clusters.clone(),
     };
     let scope_errors = scope.validate();
-    if !scope_errors.is_empty() {
-        return Err(ServiceError::Invalid(scope_errors));
-    }
+    let tls = check_tls(req.registry_ca_data.clone(), req.insecure_skip_tls_verify);
     let dc = docker_config(&SecretMaterial {
         registry: req.registry,
         username: req.username,
         password: req.password,
         dockerconfigjson: req.dockerconfigjson,
-    })?;
-    Ok(store.put_credential(name, description, &scope, seal(key, name, 1, &dc), if_match, actor).await?)
+    });
+    let (tls, dc) = match (tls, dc) {
+        (Ok(t), Ok(d)) if scope_errors.is_empty() => (t, d),
+        (tls, dc) => {
+            let mut errors = scope_errors;
+            for r in [tls.err(), dc.err()].into_iter().flatten() {
+                match r {
+                    ServiceError::Invalid(e) => errors.extend(e),
+                    other => return Err(other),
+                }
+            }
+            return Err(ServiceError::Invalid(errors));
+        }
+    };
+    Ok(store.put_credential(name, description, &scope, &tls, seal(key, name, 1, &dc), if_match, actor).await?)
 }
 
 pub async fn add_version(

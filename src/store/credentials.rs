@@ -4,6 +4,11 @@
 //! created `pending`; a newer version takes the `pending` label from an older one that was
 //! never promoted (that one is left unlabelled). A rotation that completes moves `pending` →
 //! `current` and the old `current` → `previous`. At most one version carries each label.
+//!
+//! Verification: each version keeps its last proof against its registry (`Verification`).
+//! A version older than the `current` one whose proof comes out `invalid` is marked
+//! revoked (time, actor): the registry no longer takes it. A later `valid` proof clears the
+//! mark (it is live again).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,6 +16,7 @@ use sqlx::Row;
 
 use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
 use crate::domain::scope::Scope;
+use crate::registry::{Outcome, RegistryCheck};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -48,6 +54,35 @@ pub struct CredentialRecord {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub versions: Vec<VersionRecord>,
+    pub tls: CredentialTls,
+}
+
+/// How the credential's registries are trusted (PEM CA bundle, or no verification at all).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialTls {
+    pub registry_ca_data: Option<String>,
+    pub insecure_skip_tls_verify: bool,
+}
+
+/// The last proof of a version against its registries (never the secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    /// `invalid` when any registry refused it, else `unreachable` when any could not say,
+    /// else `valid`.
+    pub outcome: Outcome,
+    pub at: DateTime<Utc>,
+    /// Who asked: a token name, or `rotation:<id>`.
+    pub actor: String,
+    /// Each registry of the version (every `auths` entry of a dockerconfigjson).
+    pub registries: Vec<RegistryCheck>,
+}
+
+/// When a superseded version was confirmed revoked at its registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub at: DateTime<Utc>,
+    pub by: String,
 }
 
 impl CredentialRecord {
@@ -68,6 +103,19 @@ pub struct VersionRecord {
     pub sealed: String,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+    pub verification: Option<Verification>,
+    pub revoked: Option<Revocation>,
+}
+
+impl VersionRecord {
+    /// Whether the registry took it at its last proof (`None`: never proven, or unreachable).
+    pub fn live(&self) -> Option<bool> {
+        match self.verification.as_ref().map(|v| v.outcome) {
+            Some(Outcome::Valid) => Some(true),
+            Some(Outcome::Invalid) => Some(false),
+            _ => None,
+        }
+    }
 }
 
 /// A new version's secret, already sealed by the caller.
@@ -83,9 +131,31 @@ pub fn seal_context(credential: &str, version: u32) -> String {
     format!("credential:{credential}:v{version}")
 }
 
+/// `SELECT <every version column> FROM credential_versions <rest>`, as one literal.
+macro_rules! select_versions {
+    ($rest:literal) => {
+        concat!(
+            "SELECT version, stage, registry, fingerprint, sealed, created_at, created_by, verification, revoked_at, revoked_by FROM credential_versions ",
+            $rest
+        )
+    };
+}
+
 fn row_to_version(row: &sqlx::sqlite::SqliteRow) -> Result<VersionRecord> {
     let stage: Option<String> = row.try_get("stage")?;
+    let verification: Option<String> = row.try_get("verification")?;
+    let revoked_at: Option<String> = row.try_get("revoked_at")?;
     Ok(VersionRecord {
+        verification: verification
+            .map(|v| serde_json::from_str(&v).map_err(|e| StoreError::Corrupt(format!("verification: {e}"))))
+            .transpose()?,
+        revoked: match revoked_at {
+            Some(at) => Some(Revocation {
+                at: parse_time(&at)?,
+                by: row.try_get::<Option<String>, _>("revoked_by")?.unwrap_or_default(),
+            }),
+            None => None,
+        },
         version: row.try_get::<i64, _>("version")? as u32,
         stage: stage.as_deref().map(Stage::parse).transpose()?,
         registry: row.try_get("registry")?,
@@ -103,8 +173,9 @@ async fn set_metadata_tx(
     old: &CredentialRecord,
     description: Option<String>,
     scope: &Scope,
+    tls: &CredentialTls,
 ) -> Result<()> {
-    if old.description == description && &old.scope == scope {
+    if old.description == description && &old.scope == scope && &old.tls == tls {
         return Ok(());
     }
     if &old.scope != scope {
@@ -119,9 +190,9 @@ async fn set_metadata_tx(
     .bind(scope_json(&scope.clusters))
     .bind(fmt_time(now()))
     .bind(&old.name)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    set_tls_tx(conn, &old.name, tls).await
 }
 
 pub(crate) async fn get_credential_tx(
@@ -129,7 +200,8 @@ pub(crate) async fn get_credential_tx(
     name: &str,
 ) -> Result<Option<CredentialRecord>> {
     let Some(row) = sqlx::query(
-        "SELECT name, description, allowed_namespaces, allowed_clusters, generation, created_at, updated_at
+        "SELECT name, description, allowed_namespaces, allowed_clusters, generation, created_at, updated_at,
+                registry_ca_data, insecure_skip_tls_verify
            FROM credentials WHERE name = ?",
     )
     .bind(name)
@@ -138,13 +210,8 @@ pub(crate) async fn get_credential_tx(
     else {
         return Ok(None);
     };
-    let versions = sqlx::query(
-        "SELECT version, stage, registry, fingerprint, sealed, created_at, created_by
-         FROM credential_versions WHERE credential = ? ORDER BY version",
-    )
-    .bind(name)
-    .fetch_all(&mut *conn)
-    .await?;
+    let versions =
+        sqlx::query(select_versions!("WHERE credential = ? ORDER BY version")).bind(name).fetch_all(&mut *conn).await?;
     Ok(Some(CredentialRecord {
         name: row.try_get("name")?,
         description: row.try_get("description")?,
@@ -153,6 +220,10 @@ pub(crate) async fn get_credential_tx(
         created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
         updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
         versions: versions.iter().map(row_to_version).collect::<Result<_>>()?,
+        tls: CredentialTls {
+            registry_ca_data: row.try_get("registry_ca_data")?,
+            insecure_skip_tls_verify: row.try_get::<i64, _>("insecure_skip_tls_verify")? != 0,
+        },
     }))
 }
 
@@ -223,6 +294,16 @@ pub(crate) async fn current_versions_tx(
     rows.iter().map(|r| Ok((r.try_get("credential")?, r.try_get::<i64, _>("version")? as u32))).collect()
 }
 
+async fn set_tls_tx(conn: &mut sqlx::SqliteConnection, name: &str, tls: &CredentialTls) -> Result<()> {
+    sqlx::query("UPDATE credentials SET registry_ca_data = ?, insecure_skip_tls_verify = ? WHERE name = ?")
+        .bind(&tls.registry_ca_data)
+        .bind(tls.insecure_skip_tls_verify as i64)
+        .bind(name)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 async fn insert_version(
     conn: &mut sqlx::SqliteConnection,
     credential: &str,
@@ -277,6 +358,7 @@ impl Store {
         name: &str,
         description: Option<String>,
         scope: &Scope,
+        tls: &CredentialTls,
         first: NewVersion,
         if_match: Option<&str>,
         actor: &str,
@@ -300,6 +382,7 @@ impl Store {
                     .bind(fmt_time(at))
                     .execute(&mut *tx)
                     .await?;
+                set_tls_tx(&mut tx, name, tls).await?;
                 insert_version(&mut tx, name, 1, Stage::Current, &first, at, actor).await?;
                 true
             }
@@ -314,7 +397,7 @@ impl Store {
                         ),
                     ));
                 }
-                set_metadata_tx(&mut tx, &old, description, scope).await?;
+                set_metadata_tx(&mut tx, &old, description, scope, tls).await?;
                 false
             }
         };
@@ -323,14 +406,14 @@ impl Store {
         Ok((rec, created))
     }
 
-    /// Adds version N+1 with stage `pending` (see the module doc). `seal` receives the new
-    /// version number so the secret is sealed under that version's context.
-    /// Changes a credential's description and scope (its versions are untouched).
+    /// Changes a credential's metadata: description, scope and how its registries are
+    /// trusted (its versions are untouched).
     pub async fn set_credential_metadata(
         &self,
         name: &str,
         description: Option<String>,
         scope: &Scope,
+        tls: &CredentialTls,
         if_match: Option<&str>,
     ) -> Result<CredentialRecord> {
         let mut tx = self.begin().await?;
@@ -338,12 +421,14 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::not_found(format!("credential {name:?}")))?;
         check_if_match(&format!("credential {name:?}"), if_match, &old.etag())?;
-        set_metadata_tx(&mut tx, &old, description, scope).await?;
+        set_metadata_tx(&mut tx, &old, description, scope, tls).await?;
         let rec = get_credential_tx(&mut tx, name).await?.expect("just read");
         tx.commit().await?;
         Ok(rec)
     }
 
+    /// Adds version N+1 with stage `pending` (see the module doc). `seal` receives the new
+    /// version number so the secret is sealed under that version's context.
     pub async fn add_credential_version(
         &self,
         name: &str,
@@ -375,15 +460,12 @@ impl Store {
 
     /// The sealed secret of one version, for rendering the Secret that carries it.
     pub async fn credential_version(&self, name: &str, version: u32) -> Result<VersionRecord> {
-        let row = sqlx::query(
-            "SELECT version, stage, registry, fingerprint, sealed, created_at, created_by
-             FROM credential_versions WHERE credential = ? AND version = ?",
-        )
-        .bind(name)
-        .bind(version as i64)
-        .fetch_optional(self.reader())
-        .await?
-        .ok_or_else(|| StoreError::not_found(format!("credential {name:?} version {version}")))?;
+        let row = sqlx::query(select_versions!("WHERE credential = ? AND version = ?"))
+            .bind(name)
+            .bind(version as i64)
+            .fetch_optional(self.reader())
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("credential {name:?} version {version}")))?;
         row_to_version(&row)
     }
 }
@@ -408,5 +490,61 @@ impl Store {
         .fetch_all(self.reader())
         .await?;
         Ok((runtimes, secrets))
+    }
+}
+
+impl Store {
+    /// Records a version's proof; a superseded version (older than `current`) that comes out
+    /// `invalid` is marked revoked by `v.actor` unless it was already, and a `valid` proof
+    /// clears the mark. Returns the version as stored and whether it was marked revoked now.
+    pub async fn record_verification(
+        &self,
+        name: &str,
+        version: u32,
+        v: &Verification,
+    ) -> Result<(VersionRecord, bool)> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(select_versions!("WHERE credential = ? AND version = ?"))
+            .bind(name)
+            .bind(version as i64)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("credential {name:?} version {version}")))?;
+        let old = row_to_version(&row)?;
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM credential_versions WHERE credential = ? AND stage = 'current'")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let superseded = current.is_some_and(|c| (version as i64) < c);
+        let json = serde_json::to_string(v).expect("verification serializes");
+        let revoke = superseded && v.outcome == Outcome::Invalid && old.revoked.is_none();
+        let clear = v.outcome == Outcome::Valid && old.revoked.is_some();
+        sqlx::query("UPDATE credential_versions SET verification = ? WHERE credential = ? AND version = ?")
+            .bind(&json)
+            .bind(name)
+            .bind(version as i64)
+            .execute(&mut *tx)
+            .await?;
+        if revoke || clear {
+            let (at, by) = if revoke { (Some(fmt_time(v.at)), Some(v.actor.clone())) } else { (None, None) };
+            sqlx::query(
+                "UPDATE credential_versions SET revoked_at = ?, revoked_by = ? WHERE credential = ? AND version = ?",
+            )
+            .bind(at)
+            .bind(by)
+            .bind(name)
+            .bind(version as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let row = sqlx::query(select_versions!("WHERE credential = ? AND version = ?"))
+            .bind(name)
+            .bind(version as i64)
+            .fetch_one(&mut *tx)
+            .await?;
+        let rec = row_to_version(&row)?;
+        tx.commit().await?;
+        Ok((rec, revoke))
     }
 }

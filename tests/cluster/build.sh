@@ -9,7 +9,8 @@
 # (VERSION is read from tests/cluster/VERSION). A binary already present is not
 # rebuilt, so running this again is cheap. kube-apiserver and etcd are built
 # first (the tests need only those two), then kubectl, kube-controller-manager,
-# kube-scheduler and kwok, plus kwok's stage configs (kwok-stages/*.yaml).
+# kube-scheduler, kwok and the Distribution registry, plus kwok's stage configs
+# (kwok-stages/*.yaml).
 #
 # Progress goes to stderr; the last line of stdout is the bin dir.
 # Cold build: ~0.5-1 GB of module downloads and 10-25 min on 2 cores.
@@ -79,6 +80,10 @@ build kube-scheduler          "$here" k8s.io/kubernetes/cmd/kube-scheduler      
 # ../go.mod would bump otel, grpc and x/* under kube-apiserver and etcd.
 kwok_dir="$here/kwok"
 build kwok "$kwok_dir" sigs.k8s.io/kwok/cmd/kwok "-s -w"
+
+# The container registry (Distribution, with htpasswd and token auth) for the credential
+# verification tests: a module of its own (registry/go.mod) too, for the same reason.
+build registry "$here/registry" github.com/distribution/distribution/v3/cmd/registry "-s -w"
 
 # kwok's "fast" stage configs (the set its kustomize/stage/fast bundles):
 # nodes become Ready and keep a lease, pods become Ready, finish and go away.

@@ -257,7 +257,10 @@ async fn a_rotation_across_kinds_in_a_fluid_cluster_changes_only_fluids_pull_sec
         .await;
     assert_eq!(v2.status, 201);
     let r = app
-        .post("/v1/rotations", json!({"credential": "global-secret", "batches": [1, "100%"], "healthTimeout": 120}))
+        .post(
+            "/v1/rotations",
+            json!({"verify": false, "credential": "global-secret", "batches": [1, "100%"], "healthTimeout": 120}),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_string();
@@ -357,7 +360,7 @@ async fn sigkill_mid_batch_in_a_fluid_cluster_resumes_without_skipping_or_repeat
         &d,
         "POST",
         "/v1/rotations",
-        json!({"credential": "global-secret", "batches": [1, "100%"], "healthTimeout": 120}),
+        json!({"verify": false, "credential": "global-secret", "batches": [1, "100%"], "healthTimeout": 120}),
     );
     let id = rot["id"].as_str().unwrap().to_string();
     poll(&d, &format!("/v1/rotations/{id}"), 120, &|r| r["batches"][1]["state"] == "restarting");

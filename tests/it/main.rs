@@ -12,6 +12,7 @@ mod drift;
 mod fluid;
 mod hardening;
 mod openapi;
+mod registry;
 mod restart;
 mod rotation;
 mod runtimes;

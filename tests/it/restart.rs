@@ -69,7 +69,7 @@ async fn sigkill_mid_batch_resumes_without_skipping_or_repeating() {
         &d,
         "POST",
         "/v1/rotations",
-        json!({"credential": "global-secret", "batches": [1, "100%"], "healthTimeout": 120}),
+        json!({"verify": false, "credential": "global-secret", "batches": [1, "100%"], "healthTimeout": 120}),
     );
     let id = rot["id"].as_str().unwrap().to_string();
     // Kill it while the second batch is replacing pods.

@@ -75,8 +75,7 @@ async fn three_clusters_rotate_in_batch_order_and_the_old_version_is_pruned() {
     );
     let app = TestApp::start().await;
     let all = fleet(&app, &[("a", &a), ("b", &b), ("c", &c)], 4).await;
-    let req =
-        json!({"credential": "global-secret", "batches": [1, "50%", "100%"], "gate": "auto", "healthTimeout": "120s"});
+    let req = json!({"verify": false, "credential": "global-secret", "batches": [1, "50%", "100%"], "gate": "auto", "healthTimeout": "120s"});
 
     let preview = app.post("/v1/rotations/preview", req.clone()).await;
     assert_eq!(preview.status, 200, "{}", preview.text());
@@ -132,7 +131,7 @@ async fn manual_gate_waits_for_approval() {
     let cluster = TestCluster::start_with_nodes(1).await.expect("cluster");
     let app = TestApp::start().await;
     fleet(&app, &[("m", &cluster)], 2).await;
-    let req = json!({"credential": "global-secret", "batches": [1, "100%"], "gate": "manual", "components": ["fuse", "worker", "master"]});
+    let req = json!({"verify": false, "credential": "global-secret", "batches": [1, "100%"], "gate": "manual", "components": ["fuse", "worker", "master"]});
     let r = app.post("/v1/rotations", req).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_string();
@@ -172,8 +171,7 @@ async fn an_unhealthy_batch_stops_the_rotation_and_rolls_back() {
         201
     );
 
-    let req =
-        json!({"credential": "global-secret", "batches": [1, "100%"], "healthTimeout": 6, "onFailure": "rollback"});
+    let req = json!({"verify": false, "credential": "global-secret", "batches": [1, "100%"], "healthTimeout": 6, "onFailure": "rollback"});
     let r = app.post("/v1/rotations", req).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_string();
@@ -239,7 +237,7 @@ async fn commands_conflicts_and_locked_runtimes() {
             .unwrap()
             .is_none()
     );
-    let req = json!({"credential": "global-secret", "batches": [1, "100%"], "gate": "manual"});
+    let req = json!({"verify": false, "credential": "global-secret", "batches": [1, "100%"], "gate": "manual"});
     let pv = app.post("/v1/rotations/preview", req.clone()).await.json();
     let skipped: Vec<(String, String)> = pv["skipped"]
         .as_array()
@@ -255,14 +253,17 @@ async fn commands_conflicts_and_locked_runtimes() {
 
     // Validation names fields.
     let p = app
-        .post("/v1/rotations", json!({"credential": "global-secret", "batches": ["0%"]}))
+        .post("/v1/rotations", json!({"verify": false, "credential": "global-secret", "batches": ["0%"]}))
         .await
         .problem(422, "validation_failed");
     assert_eq!(p["field"], "batches");
-    let p = app.post("/v1/rotations", json!({"credential": "nope"})).await.problem(422, "validation_failed");
+    let p = app
+        .post("/v1/rotations", json!({"verify": false, "credential": "nope"}))
+        .await
+        .problem(422, "validation_failed");
     assert_eq!(p["field"], "credential");
     let p = app
-        .post("/v1/rotations", json!({"credential": "global-secret", "toVersion": 9}))
+        .post("/v1/rotations", json!({"verify": false, "credential": "global-secret", "toVersion": 9}))
         .await
         .problem(422, "validation_failed");
     assert_eq!(p["field"], "toVersion");
@@ -433,7 +434,7 @@ async fn gates_judge_what_the_batch_changed_and_waiting_says_why() {
     //    global one, so they do change).
     let v2 = json!({"registry": "r", "username": "u", "password": "global-v2"});
     assert_eq!(app.post("/v1/credentials/global-secret/versions", v2).await.status, 201);
-    let req = json!({"credential": "global-secret", "batches": ["100%"], "healthTimeout": 60});
+    let req = json!({"verify": false, "credential": "global-secret", "batches": ["100%"], "healthTimeout": 60});
     let pv = app.post("/v1/rotations/preview", req.clone()).await.json();
     assert_eq!(pv["unhealthy"], json!([]), "the unhealthy master is not the rotation's business: {pv}");
     let r = app.post("/v1/rotations", req).await;
@@ -453,7 +454,7 @@ async fn gates_judge_what_the_batch_changed_and_waiting_says_why() {
     // A rotation that would restart the unhealthy master is refused up front by default.
     let mv2 = json!({"registry": "r", "username": "u", "password": "master-v2"});
     assert_eq!(app.post("/v1/credentials/master-secret/versions", mv2).await.status, 201);
-    let mreq = json!({"credential": "master-secret", "batches": ["100%"]});
+    let mreq = json!({"verify": false, "credential": "master-secret", "batches": ["100%"]});
     let pv = app.post("/v1/rotations/preview", mreq.clone()).await.json();
     let unhealthy = pv["unhealthy"].to_string();
     assert!(unhealthy.contains("hb-master"), "{pv}");
@@ -465,7 +466,7 @@ async fn gates_judge_what_the_batch_changed_and_waiting_says_why() {
     let wv2 = json!({"registry": "r", "username": "u", "password": "worker-v2"});
     assert_eq!(app.post("/v1/credentials/worker-secret/versions", wv2).await.status, 201);
     crate::support::live::cordon(&cluster, true).await;
-    let wreq = json!({"credential": "worker-secret", "batches": ["100%"], "healthTimeout": 8, "onFailure": "pause"});
+    let wreq = json!({"verify": false, "credential": "worker-secret", "batches": ["100%"], "healthTimeout": 8, "onFailure": "pause"});
     let r = app.post("/v1/rotations", wreq).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let wid = r.json()["id"].as_str().unwrap().to_string();

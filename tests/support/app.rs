@@ -82,6 +82,16 @@ impl TestApp {
         Self::start_in(dir, clusters).await
     }
 
+    /// Starts the app with its engine context adjusted first (settings, the registry
+    /// client, …).
+    pub async fn start_tuned(tune: impl FnOnce(&mut fluidform::engine::Context)) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cfg = serve_config(dir.path());
+        let mut state = fluidform::daemon::prepare(&cfg).await.expect("daemon prepares");
+        tune(Arc::get_mut(&mut state.ctx).expect("nothing else holds the context yet"));
+        TestApp { dir, state: web::Data::new(state) }
+    }
+
     /// Starts the app with engine settings changed by `f` (short lifetimes, say).
     pub async fn start_with_settings(f: impl FnOnce(&mut fluidform::engine::Settings)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -423,7 +423,7 @@ impl Drop for TestCluster {
     }
 }
 
-fn kill(mut child: Child) {
+pub fn kill(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -451,11 +451,11 @@ pub fn find_bin_dir(names: &[&str]) -> Result<PathBuf> {
 }
 
 /// A loopback port that was free a moment ago (bind port 0, read it, release it).
-fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn random_token() -> Result<String> {
+pub fn random_token() -> Result<String> {
     let mut b = [0u8; 24];
     File::open("/dev/urandom")?.read_exact(&mut b)?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
@@ -463,7 +463,7 @@ fn random_token() -> Result<String> {
 
 /// Spawn with stdout+stderr to `<dir>/<name>.log`, stdin closed, and a
 /// parent-death SIGKILL so the process never outlives the test binary.
-fn spawn_logged(mut cmd: Command, dir: &Path, name: &str) -> Result<Child> {
+pub fn spawn_logged(mut cmd: Command, dir: &Path, name: &str) -> Result<Child> {
     let log = File::options().create(true).append(true).open(dir.join(format!("{name}.log")))?;
     cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
     let program = cmd.get_program().to_owned();
@@ -585,7 +585,7 @@ async fn make_pki(dir: &Path) -> Result<Pki> {
 }
 
 /// `openssl <args>` in `dir`; `args` is split on whitespace.
-async fn openssl(dir: &Path, args: &str) -> Result<()> {
+pub async fn openssl(dir: &Path, args: &str) -> Result<()> {
     let out = tokio::process::Command::new("openssl")
         .args(args.split_whitespace())
         .current_dir(dir)

@@ -7,12 +7,17 @@
 //! (to now + `healthTimeout`) when it begins restarting pods and when it is resumed. A
 //! batch whose run cannot even be created (its cluster unreachable, its credentials
 //! refused) keeps trying until the deadline and then fails like an unhealthy batch.
+//!
+//! Proofs against the registry come in as observations too: the target version's before a
+//! batch moves anything (`Observed::proof`), and, with `awaitRevocation`, the old version's
+//! after the last batch (`Observed::revocation`).
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::{Gate, OnFailure};
+use super::{Gate, OnFailure, VerifyMode};
 use crate::domain::rollout::WaitingFor;
 use crate::domain::states::{BatchState, RollbackState, RotationState};
+use crate::registry::Outcome;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchView {
@@ -29,6 +34,8 @@ pub struct Policy {
     pub max_failed_batches: u32,
     pub on_failure: OnFailure,
     pub health_timeout: Duration,
+    pub verify: VerifyMode,
+    pub await_revocation: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +63,8 @@ pub enum Need {
     Rollout(usize),
     /// The workloads and pods of every runtime the rotation moved.
     RollbackRollout,
+    /// Whether the old version is revoked at its registry (after the last batch).
+    Revocation,
 }
 
 /// How a run looks to the driver.
@@ -95,6 +104,28 @@ pub struct Observed {
     pub rollout: Option<RolloutSeen>,
     /// Workloads already unhealthy before the batch, when the rotation blocks on them.
     pub blocked: Option<String>,
+    /// The target version's proof before the batch, when the rotation verifies.
+    pub proof: Option<ProofSeen>,
+    /// The old version at its registry, when the rotation awaits its revocation.
+    pub revocation: Option<RevocationSeen>,
+}
+
+/// A proof of the target version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProofSeen {
+    pub outcome: Outcome,
+    /// What it said, naming the registries that did not take it.
+    pub detail: String,
+}
+
+/// The old version, while the rotation awaits its revocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RevocationSeen {
+    Revoked,
+    /// Not revoked, and its last proof is too old (or missing): prove it again.
+    Stale,
+    /// Not revoked as of a recent proof (what it said).
+    Live(String),
 }
 
 /// After a healthy batch.
@@ -166,11 +197,16 @@ pub enum Step {
     FinishRollback {
         error: Option<String>,
     },
+    /// Prove the old version at its registry (awaiting its revocation).
+    ProveOld,
+    /// The labels shifted; wait for the old version's revocation.
+    AwaitRevocation(String),
 }
 
 pub fn needs(v: &RotationView) -> Need {
     match v.state {
         RotationState::Running => match v.batches.get(v.current) {
+            None if v.policy.await_revocation => Need::Revocation,
             None => Need::Nothing,
             Some(b) => match b.state {
                 BatchState::Pending => Need::Precheck(v.current),
@@ -228,13 +264,26 @@ pub fn decide(v: &RotationView, o: &Observed, now: DateTime<Utc>) -> Step {
     match v.state {
         RotationState::Running => {
             let i = v.current;
-            let Some(b) = v.batches.get(i) else { return Step::Complete };
+            let Some(b) = v.batches.get(i) else {
+                if !v.policy.await_revocation {
+                    return Step::Complete;
+                }
+                return match &o.revocation {
+                    Some(RevocationSeen::Revoked) => Step::Complete,
+                    Some(RevocationSeen::Stale) => Step::ProveOld,
+                    Some(RevocationSeen::Live(why)) => Step::AwaitRevocation(why.clone()),
+                    None => Step::Wait("reading the old version".into()),
+                };
+            };
             let fail =
                 |error: String| Step::FailBatch { batch: i, error, then: after_failure(v, v.failed_batches + 1) };
             match b.state {
-                BatchState::Pending => match &o.blocked {
-                    Some(why) => Step::Pause(why.clone()),
-                    None => Step::StartBatch { batch: i },
+                BatchState::Pending => match (&o.proof, &o.blocked) {
+                    (Some(p), _) if v.policy.verify.refuses(p.outcome) => {
+                        Step::Pause(format!("batch {i} did not start: {}", p.detail))
+                    }
+                    (_, Some(why)) => Step::Pause(why.clone()),
+                    _ => Step::StartBatch { batch: i },
                 },
                 BatchState::Applying => match &o.run {
                     None => Step::Wait("reading the run".into()),
@@ -339,6 +388,8 @@ mod tests {
                 max_failed_batches: 0,
                 on_failure: OnFailure::Pause,
                 health_timeout: Duration::seconds(60),
+                verify: VerifyMode::Required,
+                await_revocation: false,
             },
         }
     }
@@ -555,6 +606,80 @@ mod tests {
         }
         rolling.rollback = Some(RollbackState::Done);
         assert_eq!(decide(&rolling, &Observed::default(), now), Step::Nothing);
+    }
+
+    #[test]
+    fn proofs_at_the_registry_gate_batches_and_the_end() {
+        use BatchState as B;
+        use RotationState as R;
+        let now = t(100);
+        let proof = |outcome: Outcome| Observed {
+            proof: Some(ProofSeen { outcome, detail: format!("registry \"r\": {}", outcome.as_str()) }),
+            ..Default::default()
+        };
+        let pending = view(R::Running, 1, vec![batch(B::Healthy, None), batch(B::Pending, None)]);
+        let mut best_effort = pending.clone();
+        best_effort.policy.verify = VerifyMode::BestEffort;
+        let mut done = view(R::Running, 1, vec![batch(B::Healthy, None)]);
+        done.policy.await_revocation = true;
+        let revocation = |r: RevocationSeen| Observed { revocation: Some(r), ..Default::default() };
+        let rows: Vec<(&str, RotationView, Observed, Step)> = vec![
+            ("a valid target starts the batch", pending.clone(), proof(Outcome::Valid), Step::StartBatch { batch: 1 }),
+            (
+                "a target revoked since the last batch pauses before anything moves",
+                pending.clone(),
+                proof(Outcome::Invalid),
+                Step::Pause("batch 1 did not start: registry \"r\": invalid".into()),
+            ),
+            (
+                "an unreachable registry pauses a verifying rotation",
+                pending.clone(),
+                proof(Outcome::Unreachable),
+                Step::Pause("batch 1 did not start: registry \"r\": unreachable".into()),
+            ),
+            (
+                "…but not a best-effort one",
+                best_effort.clone(),
+                proof(Outcome::Unreachable),
+                Step::StartBatch { batch: 1 },
+            ),
+            (
+                "a best-effort rotation still stops on invalid",
+                best_effort,
+                proof(Outcome::Invalid),
+                Step::Pause("batch 1 did not start: registry \"r\": invalid".into()),
+            ),
+            (
+                "a refused proof wins over unhealthy workloads",
+                pending.clone(),
+                Observed { blocked: Some("unhealthy".into()), ..proof(Outcome::Invalid) },
+                Step::Pause("batch 1 did not start: registry \"r\": invalid".into()),
+            ),
+            (
+                "without awaiting revocation the end completes",
+                view(R::Running, 1, vec![batch(B::Healthy, None)]),
+                Observed::default(),
+                Step::Complete,
+            ),
+            (
+                "awaiting, a revoked old version completes",
+                done.clone(),
+                revocation(RevocationSeen::Revoked),
+                Step::Complete,
+            ),
+            ("awaiting, a stale proof is made again", done.clone(), revocation(RevocationSeen::Stale), Step::ProveOld),
+            (
+                "awaiting, a live old version waits",
+                done.clone(),
+                revocation(RevocationSeen::Live("still valid".into())),
+                Step::AwaitRevocation("still valid".into()),
+            ),
+        ];
+        for (what, v, o, want) in rows {
+            assert_eq!(decide(&v, &o, now), want, "{what}");
+        }
+        assert_eq!(needs(&done), Need::Revocation);
+        assert_eq!(needs(&view(R::Running, 1, vec![batch(B::Healthy, None)])), Need::Nothing);
     }
 
     #[test]

@@ -26,18 +26,21 @@ use futures::{FutureExt, StreamExt};
 use serde_json::json;
 
 use super::decide::{
-    AfterFailure, BatchView, Need, Observed, PodRef, Policy, RotationView, RunSeen, Step, Then, decide, needs,
+    AfterFailure, BatchView, Need, Observed, PodRef, Policy, ProofSeen, RevocationSeen, RotationView, RunSeen, Step,
+    Then, decide, needs,
 };
 use super::observe::{progress, read_rollouts, unhealthy};
-use super::select::ROTATION_LEASE;
-use super::{RotationError, RotationRequest, UnhealthyPolicy};
+use super::select::{ROTATION_LEASE, refusal};
+use super::{RotationError, RotationRequest, UnhealthyPolicy, VerifyMode};
 use crate::domain::rollout::{Target, WorkloadRef};
 use crate::domain::states::{RotationRuntimeState, RotationState, RunStatus};
 use crate::engine::plan::{PlanError, PlanRequest, create_plan};
 use crate::engine::runner::apply_plan_with;
+use crate::engine::verify::{recent_proof, verify_version};
 use crate::engine::{Context, lock_id};
 use crate::service::runtimes::resolution;
 use crate::store::StoreError;
+use crate::store::credentials::Stage;
 use crate::store::rotations::{BatchStart, NextState, RotationRecord, SkippedWorkload};
 use crate::store::runs::INTERRUPTED;
 
@@ -78,8 +81,16 @@ fn view(rot: &RotationRecord, req: &RotationRequest) -> RotationView {
             max_failed_batches: req.max_failed_batches,
             on_failure: req.on_failure,
             health_timeout: Duration::seconds(req.health_timeout_secs() as i64),
+            verify: if req.layer.is_some() { VerifyMode::Off } else { req.verify },
+            await_revocation: req.await_revocation && req.layer.is_none(),
         },
     }
+}
+
+/// Past its last batch, waiting for the old version's revocation: it holds no locks then.
+fn awaiting_revocation(rot: &RotationRecord) -> bool {
+    rot.current_batch.max(0) as usize >= rot.batches.len()
+        && request(rot).is_ok_and(|r| r.await_revocation && r.layer.is_none())
 }
 
 /// Drives every active rotation this process holds the lease of, forever.
@@ -109,7 +120,9 @@ pub async fn drive_once(ctx: &Arc<Context>) -> Result<(), StoreError> {
         }
         let rot = ctx.store.get_rotation(&id).await?;
         let locks: Vec<String> = rot.runtimes.iter().map(|r| lock_id(&r.namespace, &r.name)).collect();
-        if let Some(l) = ctx.store.take_locks(&owner(&rot), &ctx.replica, &locks, ROTATION_LEASE).await? {
+        if !awaiting_revocation(&rot)
+            && let Some(l) = ctx.store.take_locks(&owner(&rot), &ctx.replica, &locks, ROTATION_LEASE).await?
+        {
             tracing::warn!(rotation = %id, lock = %l.id, holder = %l.holder, "a runtime lock of the rotation is held by someone else");
             continue;
         }
@@ -226,6 +239,7 @@ async fn step(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<(), StoreError
             }
         }
         Need::Run(run_id) => observed.run = Some(run_seen(ctx, &run_id).await?),
+        Need::Revocation => observed.revocation = Some(revocation_seen(ctx, rot).await?),
         Need::Rollout(i) => {
             let targets = rot.batches.iter().find(|b| b.idx == i as i64).map(|b| b.targets.clone()).unwrap_or_default();
             let (states, errors) = read_rollouts(ctx, &targets).await;
@@ -241,8 +255,48 @@ async fn step(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<(), StoreError
             observed.rollout = Some(progress(&targets, &states, &errors, &Default::default(), req.max_unavailable()));
         }
     }
+    if let Need::Precheck(i) = needs(&v)
+        && v.policy.verify != VerifyMode::Off
+    {
+        observed.proof = Some(target_proof(ctx, rot, i).await?);
+    }
     let decision = decide(&v, &observed, now);
     act(ctx, rot, &req, decision, skipped_now).await
+}
+
+/// The target version's proof before batch `i` (a `valid` one younger than the setting is
+/// reused), recorded as an event.
+async fn target_proof(ctx: &Context, rot: &RotationRecord, i: usize) -> Result<ProofSeen, StoreError> {
+    let v = recent_proof(ctx, &rot.credential, rot.to_version, ctx.settings.verify_max_age, &owner(rot))
+        .await
+        .map_err(service_store_error)?;
+    ctx.store
+        .add_rotation_event(&rot.id, "target_verified", Some(i as i64), &serde_json::to_value(&v).expect("serializes"))
+        .await?;
+    let detail = refusal(&rot.credential, rot.to_version, &v);
+    Ok(ProofSeen { outcome: v.outcome, detail })
+}
+
+/// Whether the old version is revoked, or when it should be proven again.
+async fn revocation_seen(ctx: &Context, rot: &RotationRecord) -> Result<RevocationSeen, StoreError> {
+    let Some(old) = rot.from_version else { return Ok(RevocationSeen::Revoked) };
+    let rec = ctx.store.credential_version(&rot.credential, old).await?;
+    Ok(match (&rec.revoked, &rec.verification) {
+        (Some(_), _) => RevocationSeen::Revoked,
+        (None, Some(v)) if ctx.now() - v.at <= ctx.settings.verify_max_age => RevocationSeen::Live(format!(
+            "version {old} is still {} at its registry as of {}",
+            v.outcome.as_str(),
+            v.at.to_rfc3339()
+        )),
+        _ => RevocationSeen::Stale,
+    })
+}
+
+fn service_store_error(e: crate::service::ServiceError) -> StoreError {
+    match e {
+        crate::service::ServiceError::Store(s) => s,
+        other => StoreError::Corrupt(other.to_string()),
+    }
 }
 
 async fn act(
@@ -306,7 +360,14 @@ async fn act(
             store.end_batch(rot, batch as i64, true, None, next).await?;
             if then == Then::Complete {
                 let rot = store.get_rotation(&rot.id).await?;
-                complete(ctx, &rot, req).await?;
+                if req.await_revocation && req.layer.is_none() {
+                    shift_stages(ctx, &rot, req).await?;
+                    store.release_locks(&owner(&rot)).await?;
+                    let data = json!({"version": rot.from_version});
+                    store.add_rotation_event(&rot.id, "awaiting_revocation", None, &data).await?;
+                } else {
+                    complete(ctx, &rot, req).await?;
+                }
             }
             Ok(())
         }
@@ -347,6 +408,14 @@ async fn act(
             Ok(())
         }
         Step::FinishRollback { error } => store.finish_rollback(&rot.id, error.as_deref()).await,
+        Step::ProveOld => {
+            let Some(old) = rot.from_version else { return Ok(()) };
+            let proven = verify_version(ctx, &rot.credential, old, &owner(rot)).await.map_err(service_store_error)?;
+            let v = proven.version.verification.expect("just recorded");
+            let data = json!({"version": old, "outcome": v.outcome, "revoked": proven.version.revoked.is_some()});
+            store.add_rotation_event(&rot.id, "old_version_verified", None, &data).await
+        }
+        Step::AwaitRevocation(_) => Ok(()),
     }
 }
 
@@ -405,21 +474,39 @@ async fn delete_pods(ctx: &Context, pods: &[PodRef]) {
         .await;
 }
 
-/// Every batch healthy: shift stage labels, prune what nothing holds any more, succeed.
+/// Every batch healthy: the stage labels shift and the old version's Secrets are pruned
+/// where nothing holds them, once (a second call finds the labels shifted and does nothing).
+/// Returns what went wrong pruning, if anything.
+async fn shift_stages(
+    ctx: &Arc<Context>,
+    rot: &RotationRecord,
+    req: &RotationRequest,
+) -> Result<Option<String>, StoreError> {
+    let store = &ctx.store;
+    if req.layer.is_some() {
+        return Ok(None);
+    }
+    let current = store.get_credential(&rot.credential).await?.version_with(Stage::Current).map(|v| v.version);
+    if current == Some(rot.to_version) && rot.from_version != Some(rot.to_version) {
+        return Ok(None);
+    }
+    store.promote_version(&rot.credential, rot.to_version).await?;
+    store
+        .add_rotation_event(
+            &rot.id,
+            "stages_shifted",
+            None,
+            &json!({"current": rot.to_version, "previous": rot.from_version}),
+        )
+        .await?;
+    Ok(prune(ctx, rot).await.err().map(|e| e.to_string()))
+}
+
+/// Every batch healthy (and, when awaited, the old version revoked): shift stage labels,
+/// prune what nothing holds any more, succeed.
 async fn complete(ctx: &Arc<Context>, rot: &RotationRecord, req: &RotationRequest) -> Result<(), StoreError> {
     let store = &ctx.store;
-    if req.layer.is_none() {
-        store.promote_version(&rot.credential, rot.to_version).await?;
-        store
-            .add_rotation_event(
-                &rot.id,
-                "stages_shifted",
-                None,
-                &json!({"current": rot.to_version, "previous": rot.from_version}),
-            )
-            .await?;
-    }
-    let prune = if req.layer.is_none() { prune(ctx, rot).await.err().map(|e| e.to_string()) } else { None };
+    let prune = shift_stages(ctx, rot, req).await?;
     store
         .set_rotation_state(
             &rot.id,

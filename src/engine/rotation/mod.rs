@@ -41,6 +41,19 @@
 //!   clears its error (the events keep it). `approve` when nothing waits for approval is
 //!   refused (409 `not_waiting_approval`). A rotation paused while it waits for approval
 //!   goes back to waiting on `resume`: only `approve` lets the next batch start.
+//! - A credential rotation proves its target version at its registries from the daemon
+//!   (`verify`, default `true`): the start verifies it now and is refused (422
+//!   `credential_unverified`, naming the registry) when it is `invalid` or, unless
+//!   `verify: "best-effort"`, `unreachable`; each batch, before it moves bindings, proves
+//!   it again unless a `valid` proof younger than `FLUIDFORM_VERIFY_MAX_AGE` exists, and
+//!   pauses on the same outcomes, so a credential revoked mid-rotation stops the rotation
+//!   before any pod restarts with it. `verify: false` skips all of it. The preview shows
+//!   the proof and whether it would refuse the start.
+//! - `awaitRevocation: true`: after the last batch the stage labels shift and the
+//!   runtime locks are released, but the rotation stays `running` until the old version
+//!   is confirmed revoked at its registry (a proof of it comes out `invalid`); the driver
+//!   proves it again whenever its last proof is older than `FLUIDFORM_VERIFY_MAX_AGE`, and
+//!   `POST /v1/credentials/{name}/versions/{old}/verify` proves it at once.
 
 mod decide;
 pub mod driver;
@@ -174,7 +187,80 @@ pub struct RotationRequest {
     /// What to do with a workload the batch would restart that is already unhealthy.
     #[serde(default)]
     pub unhealthy_workloads: UnhealthyPolicy,
+    /// Prove the target version at its registries before the start and before each batch
+    /// (`true`, the default), also when the daemon cannot reach a registry
+    /// (`"best-effort"`: only `invalid` stops it), or not at all (`false`).
+    #[serde(default)]
+    pub verify: VerifyMode,
+    /// After the labels shift, stay `running` until the old version is confirmed revoked
+    /// at its registry.
+    #[serde(default)]
+    pub await_revocation: bool,
 }
+
+/// How a rotation proves its target version (see the module doc).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VerifyMode {
+    /// `true`: `invalid` and `unreachable` both stop it.
+    #[default]
+    Required,
+    /// `"best-effort"`: only `invalid` stops it (for registries the daemon cannot reach but
+    /// the clusters can).
+    BestEffort,
+    /// `false`: never proven.
+    Off,
+}
+
+impl VerifyMode {
+    /// Whether a proof with this outcome stops the rotation.
+    pub fn refuses(self, outcome: crate::registry::Outcome) -> bool {
+        use crate::registry::Outcome::*;
+        match self {
+            VerifyMode::Required => outcome != Valid,
+            VerifyMode::BestEffort => outcome == Invalid,
+            VerifyMode::Off => false,
+        }
+    }
+}
+
+impl Serialize for VerifyMode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            VerifyMode::Required => s.serialize_bool(true),
+            VerifyMode::Off => s.serialize_bool(false),
+            VerifyMode::BestEffort => s.serialize_str("best-effort"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for VerifyMode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(d).map_err(|_| serde::de::Error::custom("must be true, false or \"best-effort\""))? {
+            Raw::Bool(true) => Ok(VerifyMode::Required),
+            Raw::Bool(false) => Ok(VerifyMode::Off),
+            Raw::Text(t) if t == "best-effort" => Ok(VerifyMode::BestEffort),
+            Raw::Text(t) => Err(serde::de::Error::custom(format!("{t:?}: must be true, false or \"best-effort\""))),
+        }
+    }
+}
+
+impl utoipa::PartialSchema for VerifyMode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let v = serde_json::json!({
+            "description": "true (default): prove the target version and stop on invalid or unreachable; \"best-effort\": stop only on invalid; false: do not prove it.",
+            "default": true,
+            "oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["best-effort"]}],
+        });
+        utoipa::openapi::RefOr::T(serde_json::from_value(v).expect("a valid schema"))
+    }
+}
+impl utoipa::ToSchema for VerifyMode {}
 
 /// A workload that was unhealthy before the rotation touched it.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -299,6 +385,10 @@ pub enum RotationError {
     NotWaitingApproval { state: String },
     #[error("{0}")]
     Unhealthy(String),
+    #[error("{0}")]
+    Unverified(String),
+    #[error(transparent)]
+    Verify(#[from] crate::service::ServiceError),
     /// A credential's scope leaves out a runtime the rotation would bind to it.
     #[error("{0}")]
     NotAllowed(String),
@@ -364,6 +454,13 @@ pub struct Preview {
     /// Workloads the rotation would restart that are unhealthy already (see
     /// `unhealthyWorkloads`).
     pub unhealthy: Vec<String>,
+    /// The target version's proof at its registries (absent for layer rotations and with
+    /// `verify: false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<crate::store::credentials::Verification>,
+    /// Why the start would be refused with `credential_unverified`, if it would.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unverified: Option<String>,
 }
 
 #[cfg(test)]

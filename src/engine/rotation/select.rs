@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::observe::{read_rollouts, unhealthy};
 use super::{
     BatchSize, MAX_HEALTH_TIMEOUT_SECS, Preview, PreviewCluster, PreviewRuntime, PreviewWorkload, RotationError,
-    RotationRequest, SkippedRuntime, Timeout, UnhealthyPolicy, batch_sizes, parse_duration,
+    RotationRequest, SkippedRuntime, Timeout, UnhealthyPolicy, VerifyMode, batch_sizes, parse_duration,
 };
 use crate::domain::FieldError;
 use crate::domain::fluid::FLUID_RENDERER;
@@ -18,10 +18,13 @@ use crate::domain::rollout::Target;
 use crate::domain::selector::parse_selector;
 use crate::domain::states::{RotationRuntimeState, RotationState};
 use crate::engine::drift::{SyncState, sync_state};
+use crate::engine::verify::recent_proof;
 use crate::engine::{Context, lock_id};
+use crate::registry::Outcome;
 use crate::service::runtimes::resolution;
 use crate::store::StoreError;
 use crate::store::credentials::Stage;
+use crate::store::credentials::Verification;
 use crate::store::rotations::{NewRotation, RotationRuntime};
 use crate::store::runtimes::{RuntimeContext, RuntimeFilter};
 
@@ -79,6 +82,48 @@ fn check_request(req: &RotationRequest, errors: &mut Vec<FieldError>) {
     if req.max_failed_batches > 1000 {
         errors.push(FieldError::new("maxFailedBatches", "must be at most 1000"));
     }
+    if req.await_revocation && req.layer.is_some() {
+        errors.push(FieldError::new("awaitRevocation", "only for credential rotations"));
+    }
+}
+
+/// Why a proof of `credential` version `version` stops a rotation, naming each registry
+/// that did not take it.
+pub(super) fn refusal(credential: &str, version: u32, v: &Verification) -> String {
+    let bad: Vec<String> = v
+        .registries
+        .iter()
+        .filter(|c| c.outcome != Outcome::Valid)
+        .map(|c| {
+            let status = c.status.map(|s| format!(" ({s})")).unwrap_or_default();
+            format!("registry {:?}: {}{status}: {}", c.registry, c.outcome.as_str(), c.detail)
+        })
+        .collect();
+    let mut msg = format!(
+        "version {version} of credential {credential:?} did not prove valid at its registry: {}",
+        if bad.is_empty() { "it names no registry".to_string() } else { bad.join("; ") }
+    );
+    if v.outcome == Outcome::Unreachable {
+        msg.push_str("; if only the clusters can reach the registry, start with \"verify\": \"best-effort\"");
+    }
+    msg
+}
+
+/// The target version's proof for a credential rotation that verifies, and why it stops
+/// the rotation if it does. A `valid` proof at most `max_age` old is reused.
+async fn prove_target(
+    ctx: &Context,
+    req: &RotationRequest,
+    sel: &Selection,
+    max_age: chrono::Duration,
+    actor: &str,
+) -> Result<Option<(Verification, Option<String>)>, RotationError> {
+    if req.layer.is_some() || req.verify == VerifyMode::Off {
+        return Ok(None);
+    }
+    let v = recent_proof(ctx, &sel.subject, sel.to_version, max_age, actor).await?;
+    let why = req.verify.refuses(v.outcome).then(|| refusal(&sel.subject, sel.to_version, &v));
+    Ok(Some((v, why)))
 }
 
 pub(super) async fn select(ctx: &Context, req: &RotationRequest) -> Result<Selection, RotationError> {
@@ -342,7 +387,11 @@ pub async fn preview_rotation(ctx: &Arc<Context>, req: &RotationRequest) -> Resu
             workloads,
         });
     }
+    let proof = prove_target(ctx, req, &sel, ctx.settings.verify_max_age, "rotation-preview").await?;
+    let (verification, unverified) = proof.map_or((None, None), |(v, why)| (Some(v), why));
     Ok(Preview {
+        verification,
+        unverified,
         credential: sel.subject,
         to_version: sel.to_version,
         batches,
@@ -375,6 +424,10 @@ pub async fn start_rotation(ctx: &Arc<Context>, req: RotationRequest, actor: &st
             "selector",
             format!("no runtime to rotate ({} skipped; see POST /v1/rotations/preview)", sel.skipped.len()),
         )]));
+    }
+    let proof = prove_target(ctx, &req, &sel, chrono::Duration::zero(), actor).await?;
+    if let Some((_, Some(why))) = &proof {
+        return Err(RotationError::Unverified(why.clone()));
     }
     if req.unhealthy_workloads == UnhealthyPolicy::Block {
         let targets = targets(&req, &sel);
@@ -434,6 +487,9 @@ pub async fn start_rotation(ctx: &Arc<Context>, req: RotationRequest, actor: &st
     if let Err(e) = saved {
         store.release_locks(&owner).await?;
         return Err(e.into());
+    }
+    if let Some((v, _)) = proof {
+        store.add_rotation_event(&id, "target_verified", None, &serde_json::to_value(&v).expect("serializes")).await?;
     }
     Ok(id)
 }

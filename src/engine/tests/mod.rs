@@ -6,6 +6,7 @@
 mod fluid;
 mod plan_apply;
 mod rotation;
+mod verify;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use tempfile::TempDir;
 use super::fake::{FakeCluster, FakeClusters};
 use super::plan::{Plan, PlanRequest, create_plan};
 use super::runner::apply_plan;
+use super::verify::fake::FakeRegistries;
 use super::{Context, Settings, SystemClock};
 use crate::domain::manifest::ManifestFormat;
 use crate::domain::states::RunStatus;
@@ -29,6 +31,8 @@ pub struct Harness {
     pub dir: TempDir,
     pub ctx: Arc<Context>,
     pub fakes: Arc<FakeClusters>,
+    /// The registries credential versions are proven against.
+    pub registries: Arc<FakeRegistries>,
     key: MasterKey,
 }
 
@@ -37,19 +41,33 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let key = MasterKey::generate();
         let fakes = Arc::new(FakeClusters::default());
-        let ctx = Self::context(&dir, &key, fakes.clone(), format!("test-{}", uuid::Uuid::new_v4().simple())).await;
-        Harness { dir, ctx, fakes, key }
+        let registries = Arc::new(FakeRegistries::default());
+        let replica = format!("test-{}", uuid::Uuid::new_v4().simple());
+        let ctx = Self::context(&dir, &key, fakes.clone(), &registries, replica).await;
+        Harness { dir, ctx, fakes, registries, key }
     }
 
-    async fn context(dir: &TempDir, key: &MasterKey, fakes: Arc<FakeClusters>, replica: String) -> Arc<Context> {
+    async fn context(
+        dir: &TempDir,
+        key: &MasterKey,
+        fakes: Arc<FakeClusters>,
+        registries: &Arc<FakeRegistries>,
+        replica: String,
+    ) -> Arc<Context> {
         let url = format!("sqlite://{}", dir.path().join("fluidform.db").display());
         let store = Store::open(&url).await.unwrap();
         Arc::new(Context {
             store,
             key: key.clone(),
             clusters: fakes,
+            registries: registries.clone(),
             clock: Arc::new(SystemClock),
-            settings: Settings { rotation_tick: std::time::Duration::from_millis(10), ..Settings::default() },
+            settings: Settings {
+                rotation_tick: std::time::Duration::from_millis(10),
+                // Every batch proves its target again, so a test can revoke it in between.
+                verify_max_age: chrono::Duration::zero(),
+                ..Settings::default()
+            },
             replica,
             spawner: tokio::runtime::Handle::current(),
             write_permits: Default::default(),
@@ -60,13 +78,14 @@ impl Harness {
     /// The same database, as a freshly started process with the same replica id sees it
     /// (interrupted runs failed; its own leases its again at once).
     pub async fn restart(&mut self) {
-        self.ctx = Self::context(&self.dir, &self.key, self.fakes.clone(), self.ctx.replica.clone()).await;
+        self.ctx =
+            Self::context(&self.dir, &self.key, self.fakes.clone(), &self.registries, self.ctx.replica.clone()).await;
         self.ctx.store.fail_interrupted_runs(&self.ctx.replica).await.unwrap();
     }
 
     /// Another live process on the same database (a peer replica named `replica`).
     pub async fn peer(&self, replica: &str) -> Arc<Context> {
-        Self::context(&self.dir, &self.key, self.fakes.clone(), format!("{replica}/1")).await
+        Self::context(&self.dir, &self.key, self.fakes.clone(), &self.registries, format!("{replica}/1")).await
     }
 
     pub fn fake(&self, cluster: &str) -> Arc<FakeCluster> {
