@@ -8,6 +8,7 @@ mod capped;
 pub mod drift;
 #[cfg(test)]
 pub mod fake;
+pub mod notify;
 pub mod plan;
 pub mod port;
 pub mod probe;
@@ -56,6 +57,14 @@ pub struct Settings {
     pub rotation_tick: std::time::Duration,
     /// How long a reply saved under an `Idempotency-Key` is replayed.
     pub idempotency_ttl: chrono::Duration,
+    /// Time between two passes of the webhook dispatcher.
+    pub notify_tick: std::time::Duration,
+    /// Wait after a delivery's first failed attempt (doubled per failure)…
+    pub notify_backoff: std::time::Duration,
+    /// …up to this.
+    pub notify_backoff_cap: std::time::Duration,
+    /// Longest a webhook receiver gets to answer.
+    pub notify_timeout: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -66,6 +75,10 @@ impl Default for Settings {
             apply_concurrency: 16,
             rotation_tick: std::time::Duration::from_millis(500),
             idempotency_ttl: chrono::Duration::hours(24),
+            notify_tick: std::time::Duration::from_millis(500),
+            notify_backoff: std::time::Duration::from_secs(1),
+            notify_backoff_cap: std::time::Duration::from_secs(600),
+            notify_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
