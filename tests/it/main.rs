@@ -12,6 +12,7 @@ mod drift;
 mod fluid;
 mod hardening;
 mod openapi;
+mod ops;
 mod restart;
 mod rotation;
 mod runtimes;

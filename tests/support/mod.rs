@@ -9,3 +9,4 @@ pub mod daemon;
 pub mod faults;
 pub mod fluid;
 pub mod live;
+pub mod receiver;
