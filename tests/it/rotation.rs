@@ -505,3 +505,82 @@ async fn gates_judge_what_the_batch_changed_and_waiting_says_why() {
     // Nothing waits for approval now.
     app.post(&format!("/v1/rotations/{wid}/approve"), json!({})).await.problem(409, "not_waiting_approval");
 }
+
+/// Pods of a namespace being replaced now: terminating, or not yet Ready.
+async fn restarting_pods(kc: &kube::Client, ns: &str) -> usize {
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(kc.clone(), ns);
+    let Ok(list) = pods.list(&Default::default()).await else { return 0 };
+    list.items
+        .iter()
+        .filter(|p| {
+            let ready = p
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            p.metadata.deletion_timestamp.is_some() || !ready
+        })
+        .count()
+}
+
+#[actix_web::test]
+async fn paced_rotation_keeps_its_interval_and_per_cluster_cap() {
+    let cluster = TestCluster::start_with_nodes(2).await.expect("cluster");
+    let app = TestApp::start().await;
+    fleet(&app, &[("p", &cluster)], 3).await;
+    let req = json!({"credential": "global-secret", "batches": [1, "100%"], "gate": "auto",
+        "batchInterval": "4s", "maxRestartingPerCluster": 2, "pauseOnDrift": true, "healthTimeout": "120s"});
+
+    // Bad pacing names the field.
+    let mut bad = req.clone();
+    bad["maxRestartingPerCluster"] = json!(0);
+    let p = app.post("/v1/rotations/preview", bad).await;
+    assert!(p.status.is_client_error() && p.text().contains("maxRestartingPerCluster"), "{}", p.text());
+    let mut bad = req.clone();
+    bad["batchInterval"] = json!("soon");
+    let p = app.post("/v1/rotations/preview", bad).await;
+    assert!(p.status.is_client_error() && p.text().contains("batchInterval"), "{}", p.text());
+
+    let pv = app.post("/v1/rotations/preview", req.clone()).await;
+    assert_eq!(pv.status, 200, "{}", pv.text());
+    let pv = pv.json();
+    let schedule = pv["schedule"].as_array().unwrap_or_else(|| panic!("no schedule: {pv}"));
+    assert_eq!(schedule.len(), 2, "{pv}");
+    // 3 runtimes × 4 pods; batch 2 has 8 pods, 2 at a time on the cluster.
+    assert_eq!(schedule[1]["pods"], 8, "{pv}");
+    assert!(schedule[1]["restartWaves"].as_u64().unwrap() >= 4, "{pv}");
+    assert!(
+        schedule[1]["startsAfterSeconds"].as_u64().unwrap() >= schedule[0]["estimatedSeconds"].as_u64().unwrap() + 4,
+        "{pv}"
+    );
+    assert!(pv["estimatedSeconds"].as_u64().unwrap() > 0, "{pv}");
+
+    let started = app.post("/v1/rotations", req).await;
+    assert_eq!(started.status, 201, "{}", started.text());
+    let id = started.json()["id"].as_str().unwrap().to_string();
+    fluidform::engine::rotation::spawn_rotation_driver(&app.state.ctx);
+    let kc = crate::support::live::client(&cluster).await;
+    let mut most = 0;
+    loop {
+        most = most.max(restarting_pods(&kc, "fleet").await);
+        let r = app.get(&format!("/v1/rotations/{id}")).await.json();
+        if r["state"] != "running" {
+            assert_eq!(r["state"], "succeeded", "{r}");
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(most <= 2, "{most} pods were being replaced at once; the cap is 2");
+    assert!(most >= 1, "the sampling saw no restart at all");
+
+    let evs = serde_json::to_value(app.state.store.rotation_events(&id, 0).await.unwrap()).unwrap();
+    let at = |kind: &str, batch: i64| -> chrono::DateTime<chrono::Utc> {
+        let e = evs.as_array().unwrap().iter().find(|e| e["kind"] == kind && e["batch"] == batch);
+        e.and_then(|e| e["at"].as_str()).unwrap_or_else(|| panic!("no {kind} {batch}: {evs}")).parse().unwrap()
+    };
+    let gap = at("batch_started", 1) - at("batch_healthy", 0);
+    assert!(gap >= chrono::Duration::milliseconds(3900), "batch 2 started {gap} after batch 1 ended");
+    for (pod, secrets) in pod_pull_secrets(&cluster, "fleet").await {
+        assert_eq!(secrets, ["global-secret-v2"], "pod {pod}");
+    }
+}
