@@ -18,3 +18,4 @@ mod rotation;
 mod runtimes;
 mod secrets;
 mod standalone;
+mod ui;
