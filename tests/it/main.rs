@@ -6,6 +6,7 @@ mod support;
 
 mod apply;
 mod auth;
+mod cli;
 mod clusters;
 mod credentials;
 mod drift;
