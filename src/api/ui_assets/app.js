@@ -234,7 +234,14 @@ let current = { id: null, events: [] };
 
 async function refreshRotation(id) {
   const r = await api("GET", `/v1/rotations/${id}`);
-  if (current.id === id) renderRotation(r, current.events);
+  if (current.id !== id) return;
+  renderRotation(r, current.events);
+  // Its row in the list follows too.
+  const row = document.querySelector(`#rotations tr[data-rotation="${id}"]`);
+  if (row) {
+    row.children[3].replaceChildren(badge(r.state));
+    row.children[4].textContent = `${r.batches.filter((b) => b.state === "healthy").length}/${r.batches.length}`;
+  }
 }
 
 // The event stream, read with fetch (EventSource cannot send the token).
