@@ -580,7 +580,53 @@ async fn paced_rotation_keeps_its_interval_and_per_cluster_cap() {
     };
     let gap = at("batch_started", 1) - at("batch_healthy", 0);
     assert!(gap >= chrono::Duration::milliseconds(3900), "batch 2 started {gap} after batch 1 ended");
+    // The rotation's traffic shows in /metrics: API-server requests to this cluster, batches.
+    let m = app.call(actix_web::http::Method::GET, "/metrics", None, None).await.text();
+    let apiserver: f64 = m
+        .lines()
+        .filter(|l| l.starts_with("fluidform_apiserver_requests_total{") && l.contains("cluster=\"p\""))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert!(apiserver > 0.0, "no API-server requests counted for cluster p: {m}");
+    assert!(m.contains("fluidform_rotation_batch_duration_seconds_count{outcome=\"healthy\"}"), "{m}");
     for (pod, secrets) in pod_pull_secrets(&cluster, "fleet").await {
         assert_eq!(secrets, ["global-secret-v2"], "pod {pod}");
     }
+}
+
+#[actix_web::test]
+async fn pause_on_drift_stops_before_a_batch_with_a_drifted_runtime() {
+    let cluster = TestCluster::start_with_nodes(1).await.expect("cluster");
+    let app = TestApp::start().await;
+    fleet(&app, &[("d", &cluster)], 2).await;
+    // A runtime drifted already is skipped when the rotation is planned; pauseOnDrift is for
+    // one that drifts while the rotation runs, here while it waits at the gate.
+    let req = json!({"credential": "global-secret", "batches": [1, "100%"], "gate": "manual", "pauseOnDrift": true,
+        "healthTimeout": "120s"});
+    let started = app.post("/v1/rotations", req).await;
+    assert_eq!(started.status, 201, "{}", started.text());
+    let rot = started.json();
+    let id = rot["id"].as_str().unwrap().to_string();
+    let later = rot["runtimes"].as_array().unwrap().iter().find(|r| r["batch"] == 1).expect("a runtime in batch 2");
+    let name = later["name"].as_str().unwrap().to_string();
+    fluidform::engine::rotation::spawn_rotation_driver(&app.state.ctx);
+    wait_rotation(&app, &id, 120, |r| r["state"] == "waiting_approval").await;
+
+    // Someone changes the second batch's worker behind fluidform's back; the drift loop sees it.
+    let kc = crate::support::live::client(&cluster).await;
+    let sts = crate::support::live::api(&kc, "apps", "v1", "StatefulSet", "statefulsets", "fleet");
+    let patch = json!({"spec": {"replicas": 2}});
+    sts.patch(&format!("{name}-worker"), &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+        .await
+        .expect("patched behind fluidform's back");
+    fluidform::engine::drift::drift_pass(&app.state.ctx).await.expect("drift pass");
+    let rt = app.get(&format!("/v1/runtimes/fleet/{name}")).await.json();
+    assert_eq!(rt["status"]["sync"], "drifted", "{rt}");
+
+    assert_eq!(app.post(&format!("/v1/rotations/{id}/approve"), json!({})).await.status, 200);
+    let paused = wait_rotation(&app, &id, 60, |r| r["state"] == "paused" || r["state"] == "succeeded").await;
+    assert_eq!(paused["state"], "paused", "{paused}");
+    assert_eq!(paused["batches"][0]["state"], "healthy", "{paused}");
+    assert_eq!(paused["batches"][1]["state"], "pending", "the drifted batch did not start: {paused}");
+    assert!(paused["error"].as_str().unwrap_or_default().contains(&name), "the reason names the runtime: {paused}");
 }
