@@ -20,6 +20,9 @@ pub enum Command {
     Serve(Box<ServeConfig>),
     /// Print the OpenAPI document the daemon serves.
     Openapi,
+    /// The command-line client (`login`, `get`, `apply`, `plan`, `rotate`, …).
+    #[command(flatten)]
+    Client(Box<crate::cli::ClientCommand>),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -109,6 +112,10 @@ pub struct ServeConfig {
     #[arg(long, env = "FLUIDFORM_IDEMPOTENCY_TTL", default_value_t = 86_400,
           value_parser = clap::value_parser!(u64).range(60..=2_592_000))]
     pub idempotency_ttl_secs: u64,
+
+    /// Bearer token `/metrics` asks for; without it `/metrics` is open like `/healthz`.
+    #[arg(long, env = "FLUIDFORM_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 impl ServeConfig {

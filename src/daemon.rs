@@ -148,7 +148,9 @@ pub async fn prepare(cfg: &ServeConfig) -> Result<AppState, StartError> {
         write_permits: Default::default(),
         drain: Default::default(),
     });
-    Ok(AppState::new(store, key, ctx))
+    let mut state = AppState::new(store, key, ctx);
+    state.ops.metrics_token = cfg.metrics_token.clone().filter(|t| !t.trim().is_empty());
+    Ok(state)
 }
 
 fn hostname() -> String {
@@ -157,12 +159,13 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "fluidform".into())
 }
 
-/// Starts the background loops (drift, rotation driver) on this daemon.
+/// Starts the background loops (drift, rotation driver, webhook dispatcher) on this daemon.
 pub fn start_workers(state: &AppState, cfg: &ServeConfig) {
     if let Some(every) = cfg.drift_interval() {
         crate::engine::drift::spawn_drift_loop(&state.ctx, every);
     }
     crate::engine::rotation::spawn_rotation_driver(&state.ctx);
+    crate::engine::notify::spawn_notifier(&state.ctx);
 }
 
 pub async fn serve(cfg: ServeConfig) -> Result<(), StartError> {

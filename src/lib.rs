@@ -4,12 +4,14 @@
 //! `domain`; `k8s` implements the port over kube-rs. The domain is pure.
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod domain;
 pub mod engine;
 pub mod k8s;
 pub mod registry;
+pub mod metrics;
 pub mod secrets;
 pub mod service;
 pub mod store;

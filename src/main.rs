@@ -11,6 +11,7 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", fluidform::api::openapi_json());
             Ok(())
         }
+        Command::Client(cmd) => std::process::exit(fluidform::cli::run(*cmd).await),
         Command::Serve(cfg) => {
             use std::io::IsTerminal;
             let filter = tracing_subscriber::EnvFilter::try_new(&cfg.log)

@@ -51,6 +51,7 @@ pub enum ErrorCode {
     ClusterAuth,
     ClusterUnreachable,
     ClusterApiError,
+    NotificationDeliveryFailed,
     Internal,
 }
 
@@ -107,6 +108,7 @@ impl ErrorCode {
             ClusterAuth => (StatusCode::BAD_GATEWAY, "The cluster's API server refused the credentials"),
             ClusterUnreachable => (StatusCode::BAD_GATEWAY, "The cluster's API server cannot be reached"),
             ClusterApiError => (StatusCode::BAD_GATEWAY, "The cluster's API server returned an error"),
+            NotificationDeliveryFailed => (StatusCode::BAD_GATEWAY, "The webhook receiver did not accept the delivery"),
             Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
         }
     }

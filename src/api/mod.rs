@@ -11,11 +11,14 @@ pub mod datasets;
 pub mod error;
 pub mod health;
 pub mod idempotency;
+pub mod notifications;
+pub mod ops;
 pub mod plans;
 pub mod profiles;
 pub mod rotations;
 pub mod runtimes;
 pub mod tokens;
+pub mod ui;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};
@@ -40,11 +43,14 @@ pub struct AppState {
     pub ctx: Arc<Context>,
     /// Recently seen bearer tokens, so most requests need no token lookup.
     pub tokens: auth::TokenCache,
+    /// `/metrics` settings.
+    pub ops: ops::OpsSettings,
 }
 
 impl AppState {
     pub fn new(store: Store, key: MasterKey, ctx: Arc<Context>) -> Self {
-        AppState { store, key, ctx, tokens: auth::TokenCache::default() }
+        crate::metrics::handle();
+        AppState { store, key, ctx, tokens: auth::TokenCache::default(), ops: Default::default() }
     }
 }
 
@@ -104,6 +110,13 @@ fn v1(cfg: &mut ServiceConfig) {
         .service(plans::list_run_objects)
         .service(plans::list_locks)
         .service(plans::delete_lock)
+        .service(notifications::list_notifications)
+        .service(notifications::put_notification)
+        .service(notifications::get_notification)
+        .service(notifications::delete_notification)
+        .service(notifications::verify_notification)
+        .service(notifications::list_notification_deliveries)
+        .service(rotations::list_rotations)
         .service(rotations::preview_rotation)
         .service(rotations::create_rotation)
         .service(rotations::get_rotation)
@@ -230,6 +243,7 @@ pub fn build_app(
             Ok(if head { res.map_body(|_, _| EitherBody::right(BoxBody::new(()))) } else { res.map_into_left_body() })
         }
     })
+    .wrap(actix_web::middleware::from_fn(ops::track))
     // Outermost: every request gets an id, and the audit log its entry.
     .wrap_fn(|req, srv| {
         let id = audit::request_id(&req);
@@ -243,5 +257,7 @@ pub fn build_app(
     .app_data(web::PathConfig::default().error_handler(error::path_error))
     .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc))
     .route("/docs", web::get().to(|| async { HttpResponse::Found().insert_header(("Location", "/docs/")).finish() }))
+    .route("/metrics", web::get().to(ops::get_metrics))
+    .configure(ui::routes)
     .default_service(web::to(|req: HttpRequest| async move { unrouted(&req) }))
 }

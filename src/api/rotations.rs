@@ -9,14 +9,14 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorCode, Problem, parse_json};
 use super::idempotency::{Reply, idempotent};
+use super::{AppState, ListResponse};
 use crate::domain::rollout::WaitingFor;
 use crate::domain::states::{BatchState, RotationState};
 use crate::engine::rotation::{Preview, RotationError, RotationRequest};
-use crate::store::rotations::{BatchRecord, RotationRecord, RotationRuntime};
+use crate::store::rotations::{BatchRecord, RotationRecord, RotationRuntime, RotationSummary};
 use crate::store::tokens::Role;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -38,6 +38,9 @@ pub struct RotationResponse {
     /// Whole seconds left until `deadlineAt` (0 once it passed), at the time of the reply.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seconds_left: Option<i64>,
+    /// With `batchInterval`: the earliest time the next batch may start, while it waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_batch_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub actor: String,
@@ -61,11 +64,19 @@ impl RotationResponse {
             .filter(|b| matches!(b.state, BatchState::Applying | BatchState::Restarting))
             .filter(|_| r.state == RotationState::Running)
             .and_then(|b| b.deadline_at);
+        let request: RotationRequest = serde_json::from_value(r.request).map_err(ApiError::internal)?;
+        let next_batch_at = current
+            .filter(|b| b.state == BatchState::Pending)
+            .filter(|_| matches!(r.state, RotationState::Running | RotationState::WaitingApproval))
+            .and_then(|b| r.batches.iter().find(|p| p.idx == b.idx - 1))
+            .and_then(|p| p.finished_at)
+            .and_then(|end| request.batch_interval_secs().map(|s| end + chrono::Duration::seconds(s as i64)));
         Ok(Self {
+            next_batch_at,
             waiting_for,
             deadline_at,
             seconds_left: deadline_at.map(|d| (d - now).num_seconds().max(0)),
-            request: serde_json::from_value(r.request).map_err(ApiError::internal)?,
+            request,
             id: r.id,
             credential: r.credential,
             from_version: r.from_version,
@@ -107,6 +118,48 @@ impl From<RotationError> for ApiError {
             },
         }
     }
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ListRotationsQuery {
+    /// Only rotations in this state.
+    pub state: Option<RotationState>,
+    /// Only rotations of this credential (or `layer:<layer>:<from>`).
+    pub credential: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    pub limit: Option<usize>,
+    /// `next` from the previous page.
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(
+    operation_id = "list_rotations", tag = "rotations", security(("bearer" = [])),
+    params(ListRotationsQuery),
+    responses(
+        (status = 200, description = "Rotations, newest first", body = ListResponse<RotationSummary>),
+        (status = "4XX", description = "Problem", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/rotations")]
+pub async fn list_rotations(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ListRotationsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Viewer)?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 500"));
+    }
+    let mut items = state
+        .store
+        .list_rotations(query.state, query.credential.as_deref(), query.cursor.as_deref(), limit as i64 + 1)
+        .await?;
+    let next = (items.len() > limit).then(|| items[limit - 1].id.clone());
+    items.truncate(limit);
+    Ok(HttpResponse::Ok().json(ListResponse { items, next }))
 }
 
 #[utoipa::path(

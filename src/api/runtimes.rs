@@ -214,8 +214,23 @@ pub async fn get_runtime(
         .manifest
         .pointer(&format!("/metadata/annotations/{}", crate::engine::drift::SYNC_POLICY_ANNOTATION.replace('/', "~1")))
         .and_then(|v| v.as_str());
-    let status = RuntimeStatus {
-        sync: sync_state(&record, renderer, sync.as_ref()),
+    let status = runtime_status(&record, renderer, policy, sync);
+    let etag = record.etag();
+    let mut body = RuntimeResponse::from(record);
+    body.status = Some(status);
+    Ok(HttpResponse::Ok().insert_header(("ETag", etag)).json(body))
+}
+
+/// A runtime's sync status from its record, its cluster's renderer, its sync policy
+/// annotation and its sync record.
+fn runtime_status(
+    record: &crate::store::runtimes::RuntimeRecord,
+    renderer: &str,
+    policy: Option<&str>,
+    sync: Option<crate::store::sync::SyncRecord>,
+) -> RuntimeStatus {
+    RuntimeStatus {
+        sync: sync_state(record, renderer, sync.as_ref()),
         sync_policy: if policy == Some("auto") { SyncPolicy::Auto } else { SyncPolicy::Manual },
         applied_generation: sync.as_ref().and_then(|s| s.applied_generation),
         last_run_id: sync.as_ref().and_then(|s| s.last_run_id.clone()),
@@ -223,17 +238,16 @@ pub async fn get_runtime(
         drift: sync
             .map(|s| s.drift.into_iter().filter_map(|d| serde_json::from_value(d).ok()).collect())
             .unwrap_or_default(),
-    };
-    let etag = record.etag();
-    let mut body = RuntimeResponse::from(record);
-    body.status = Some(status);
-    Ok(HttpResponse::Ok().insert_header(("ETag", etag)).json(body))
+    }
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct ListRuntimesQuery {
+    /// Also give each runtime's `status` (sync state and drift), as `GET` of one does.
+    #[serde(default)]
+    pub with_status: bool,
     /// Only runtimes on this cluster.
     pub cluster: Option<String>,
     /// Only runtimes in this namespace.
@@ -278,10 +292,39 @@ pub async fn list_runtimes(
         .store
         .list_runtimes(&filter, cursor, limit, |r| selector.as_ref().is_none_or(|s| s.matches(&r.labels())))
         .await?;
-    Ok(HttpResponse::Ok().json(ListResponse {
-        items: rows.into_iter().map(RuntimeResponse::from).collect(),
-        next: next.map(|(ns, n)| B64.encode(format!("{ns}/{n}"))),
-    }))
+    let mut syncs = std::collections::HashMap::new();
+    let mut renderers = std::collections::HashMap::new();
+    if query.with_status {
+        for s in state.store.list_sync(query.cluster.as_deref()).await? {
+            syncs.insert((s.namespace.clone(), s.name.clone()), s);
+        }
+        for c in state.store.list_clusters().await? {
+            renderers
+                .insert(c.name.clone(), c.effective_mode().map(crate::service::runtimes::renderer).unwrap_or_default());
+        }
+    }
+    let items = rows
+        .into_iter()
+        .map(|record| {
+            let status = query.with_status.then(|| {
+                let policy = record
+                    .manifest
+                    .pointer(&format!(
+                        "/metadata/annotations/{}",
+                        crate::engine::drift::SYNC_POLICY_ANNOTATION.replace('/', "~1")
+                    ))
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned);
+                let renderer = renderers.get(&record.cluster).copied().unwrap_or_default();
+                let sync = syncs.remove(&(record.namespace.clone(), record.name.clone()));
+                runtime_status(&record, renderer, policy.as_deref(), sync)
+            });
+            let mut body = RuntimeResponse::from(record);
+            body.status = status;
+            body
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(ListResponse { items, next: next.map(|(ns, n)| B64.encode(format!("{ns}/{n}"))) }))
 }
 
 fn decode_cursor(c: &str) -> Option<(String, String)> {

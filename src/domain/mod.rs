@@ -14,6 +14,7 @@ pub mod kinds;
 pub mod layers;
 pub mod manifest;
 pub mod names;
+pub mod notify;
 pub mod parse;
 pub mod ports;
 pub mod quantity;

@@ -9,6 +9,7 @@ pub mod drain;
 pub mod drift;
 #[cfg(test)]
 pub mod fake;
+pub mod notify;
 pub mod plan;
 pub mod port;
 pub mod probe;
@@ -61,6 +62,14 @@ pub struct Settings {
     pub verify_max_age: chrono::Duration,
     /// How long a reply saved under an `Idempotency-Key` is replayed.
     pub idempotency_ttl: chrono::Duration,
+    /// Time between two passes of the webhook dispatcher.
+    pub notify_tick: std::time::Duration,
+    /// Wait after a delivery's first failed attempt (doubled per failure)…
+    pub notify_backoff: std::time::Duration,
+    /// …up to this.
+    pub notify_backoff_cap: std::time::Duration,
+    /// Longest a webhook receiver gets to answer.
+    pub notify_timeout: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -72,6 +81,10 @@ impl Default for Settings {
             rotation_tick: std::time::Duration::from_millis(500),
             verify_max_age: chrono::Duration::seconds(300),
             idempotency_ttl: chrono::Duration::hours(24),
+            notify_tick: std::time::Duration::from_millis(500),
+            notify_backoff: std::time::Duration::from_secs(1),
+            notify_backoff_cap: std::time::Duration::from_secs(600),
+            notify_timeout: std::time::Duration::from_secs(10),
         }
     }
 }

@@ -43,10 +43,12 @@ fn to_kubeconfig(c: &ClusterConnection) -> Kubeconfig {
     }
 }
 
-pub async fn client(conn: &ClusterConnection) -> Result<kube::Client> {
+/// A client for cluster `name` whose every request is timed and counted (`metered`).
+pub async fn client(name: &str, conn: &ClusterConnection) -> Result<kube::Client> {
     let mut config = kube::Config::from_custom_kubeconfig(to_kubeconfig(conn), &KubeConfigOptions::default())
         .await
         .map_err(|e| ClusterError::Config(e.to_string()))?;
     super::timeouts(&mut config);
-    kube::Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))
+    let builder = kube::client::ClientBuilder::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))?;
+    Ok(builder.with_layer(&super::metered::MeteredLayer::new(name)).build())
 }

@@ -1,11 +1,13 @@
 //! The `Clusters` port over kube-rs: one kube client per cluster and generation, shared by
 //! every run and the rotation driver (so TLS connections are reused), and every HTTP
-//! request counted on the handle that made it.
+//! request counted on the handle that made it, and timed by cluster, verb and outcome for
+//! `/metrics` (`metered`).
 //!
 //! Rollout reads deserialize straight into the few fields a rollout needs (`rollout.rs`),
 //! not into whole objects: a rotation polls them every step.
 
 mod kubeconfig;
+mod metered;
 mod rollout;
 
 use std::collections::{BTreeSet, HashMap};
@@ -79,7 +81,7 @@ impl Clusters for KubeClusters {
         let shared = match cached {
             Some(s) if s.generation == target.generation && s.server == target.connection.server => s,
             _ => {
-                let client = kubeconfig::client(&target.connection).await?;
+                let client = kubeconfig::client(&target.name, &target.connection).await?;
                 let s = Arc::new(Shared {
                     generation: target.generation,
                     server: target.connection.server.clone(),

@@ -4,6 +4,7 @@
 pub mod clusters;
 pub mod credentials;
 pub mod fluid;
+pub mod notifications;
 pub mod runtimes;
 
 use crate::domain::FieldError;

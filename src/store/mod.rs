@@ -11,6 +11,8 @@ pub mod credentials;
 pub mod datasets;
 pub mod idempotency;
 pub mod locks;
+pub mod notifications;
+pub mod ops;
 pub mod plans;
 pub mod ports;
 pub mod profiles;

@@ -322,8 +322,27 @@ async fn set_state_tx(
     .bind(id)
     .execute(&mut *conn)
     .await?;
-    add_event_tx(conn, id, to.as_str(), None, event).await?;
+    add_event_tx(&mut *conn, id, to.as_str(), None, event).await?;
+    notify_state_tx(conn, id, to, error).await?;
     Ok(true)
+}
+
+/// The webhook a state change announces, in its transaction: the manual gate, success, and
+/// every stop the rotation made by itself with a reason (an operator's own pause or
+/// rollback announces nothing: they know).
+async fn notify_state_tx(conn: &mut SqliteConnection, id: &str, to: RotationState, error: Option<&str>) -> Result<()> {
+    use crate::domain::notify::Trigger;
+    let (trigger, message) = match (to, error) {
+        (RotationState::WaitingApproval, _) => {
+            (Trigger::RotationNeedsApproval, format!("rotation {id} waits for approval before its next batch"))
+        }
+        (RotationState::Succeeded, _) => (Trigger::RotationCompleted, format!("rotation {id} succeeded")),
+        (RotationState::Paused | RotationState::RollingBack | RotationState::Failed, Some(e)) => {
+            (Trigger::RotationFailed, format!("rotation {id} is {}: {e}", to.as_str()))
+        }
+        _ => return Ok(()),
+    };
+    super::notifications::rotation_notice_tx(conn, id, trigger, message, serde_json::json!({})).await
 }
 
 async fn release_locks_tx(conn: &mut SqliteConnection, owner: &str) -> Result<()> {
@@ -398,6 +417,17 @@ impl Store {
         }
         add_event_tx(&mut tx, r.id, "started", None, &serde_json::json!({"actor": r.actor, "toVersion": r.to_version}))
             .await?;
+        let message =
+            format!("rotation {} of {} to version {} started by {}", r.id, r.credential, r.to_version, r.actor);
+        let extra = serde_json::json!({"batches": r.batches, "runtimes": r.runtimes.len()});
+        super::notifications::rotation_notice_tx(
+            &mut tx,
+            r.id,
+            crate::domain::notify::Trigger::RotationStarted,
+            message,
+            extra,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -715,6 +745,19 @@ impl Store {
             data["error"] = e.into();
         }
         add_event_tx(&mut tx, &rot.id, &format!("batch_{}", state.as_str()), Some(idx), &data).await?;
+        if healthy {
+            let message =
+                format!("batch {idx} of rotation {} is healthy ({} of {})", rot.id, idx + 1, rot.batches.len());
+            let extra = serde_json::json!({"batch": idx, "batches": rot.batches.len()});
+            super::notifications::rotation_notice_tx(
+                &mut tx,
+                &rot.id,
+                crate::domain::notify::Trigger::RotationBatchHealthy,
+                message,
+                extra,
+            )
+            .await?;
+        }
         let running = [RotationState::Running];
         let event = serde_json::json!({"after": idx, "next": idx + 1, "error": error});
         match next {
@@ -967,5 +1010,76 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// A rotation as a list shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationSummary {
+    pub id: String,
+    pub credential: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_version: Option<u32>,
+    pub to_version: u32,
+    pub state: RotationState,
+    pub current_batch: i64,
+    /// Batches in all, and those healthy.
+    pub batches: i64,
+    pub healthy_batches: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Rotations newest first (ids are time-ordered), before id `before`, optionally only
+    /// in `state` or of `credential`.
+    pub async fn list_rotations(
+        &self,
+        state: Option<RotationState>,
+        credential: Option<&str>,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RotationSummary>> {
+        let rows = sqlx::query(
+            "SELECT r.*, (SELECT COUNT(*) FROM rotation_batches b WHERE b.rotation_id = r.id) AS n_batches,
+                    (SELECT COUNT(*) FROM rotation_batches b WHERE b.rotation_id = r.id AND b.state = 'healthy') AS n_healthy
+               FROM rotations r
+              WHERE (? IS NULL OR r.state = ?) AND (? IS NULL OR r.credential = ?) AND (? IS NULL OR r.id < ?)
+              ORDER BY r.id DESC LIMIT ?",
+        )
+        .bind(state.map(|s| s.as_str()))
+        .bind(state.map(|s| s.as_str()))
+        .bind(credential)
+        .bind(credential)
+        .bind(before)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RotationSummary {
+                    id: row.try_get("id")?,
+                    credential: row.try_get("credential")?,
+                    from_version: row.try_get::<Option<i64>, _>("from_version")?.map(|v| v as u32),
+                    to_version: row.try_get::<i64, _>("to_version")? as u32,
+                    state: parse_state(&row.try_get::<String, _>("state")?, RotationState::parse)?,
+                    current_batch: row.try_get("current_batch")?,
+                    batches: row.try_get("n_batches")?,
+                    healthy_batches: row.try_get("n_healthy")?,
+                    error: row.try_get("error")?,
+                    actor: row.try_get("actor")?,
+                    created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
+                    updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
+                    finished_at: opt_time(row, "finished_at")?,
+                })
+            })
+            .collect()
     }
 }

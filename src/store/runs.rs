@@ -231,6 +231,7 @@ impl Store {
             });
             q.build().execute(&mut *tx).await?;
         }
+        super::notifications::run_notice_tx(&mut tx, new.run_id, crate::domain::notify::Trigger::RunCreated).await?;
         tx.commit().await?;
         Ok(Ok(()))
     }
@@ -289,11 +290,16 @@ impl Store {
 
     pub async fn mark_run_running(&self, id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'")
-            .bind(fmt_time(now()))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let started =
+            sqlx::query("UPDATE runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'")
+                .bind(fmt_time(now()))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if started > 0 {
+            super::notifications::run_notice_tx(&mut tx, id, crate::domain::notify::Trigger::RunApplying).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -380,6 +386,12 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM locks WHERE run_id = ?").bind(id).execute(&mut *tx).await?;
+        let trigger = if status == RunStatus::Succeeded {
+            crate::domain::notify::Trigger::RunCompleted
+        } else {
+            crate::domain::notify::Trigger::RunErrored
+        };
+        super::notifications::run_notice_tx(&mut tx, id, trigger).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -426,6 +438,7 @@ impl Store {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            super::notifications::run_notice_tx(&mut tx, id, crate::domain::notify::Trigger::RunErrored).await?;
         }
         tx.commit().await?;
         Ok(ids)

@@ -302,6 +302,15 @@ impl Store {
         let mut tx = self.begin().await?;
         let at = fmt_time(now());
         for (namespace, name, drift) in found {
+            let was: Option<String> =
+                sqlx::query_scalar("SELECT drift FROM runtime_sync WHERE namespace = ? AND name = ?")
+                    .bind(namespace)
+                    .bind(name)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if !drift.is_empty() && was.as_deref() == Some("[]") {
+                super::notifications::drift_notice_tx(&mut tx, namespace, name, drift).await?;
+            }
             sqlx::query("UPDATE runtime_sync SET drift = ?, checked_at = ? WHERE namespace = ? AND name = ?")
                 .bind(serde_json::to_string(drift).expect("drift serializes"))
                 .bind(&at)

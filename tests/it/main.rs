@@ -6,6 +6,7 @@ mod support;
 
 mod apply;
 mod auth;
+mod cli;
 mod clusters;
 mod credentials;
 mod drift;
@@ -13,8 +14,10 @@ mod fluid;
 mod hardening;
 mod openapi;
 mod registry;
+mod ops;
 mod restart;
 mod rotation;
 mod runtimes;
 mod secrets;
 mod standalone;
+mod ui;

@@ -506,3 +506,128 @@ async fn gates_judge_what_the_batch_changed_and_waiting_says_why() {
     // Nothing waits for approval now.
     app.post(&format!("/v1/rotations/{wid}/approve"), json!({})).await.problem(409, "not_waiting_approval");
 }
+
+/// Pods of a namespace being replaced now: terminating, or not yet Ready.
+async fn restarting_pods(kc: &kube::Client, ns: &str) -> usize {
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(kc.clone(), ns);
+    let Ok(list) = pods.list(&Default::default()).await else { return 0 };
+    list.items
+        .iter()
+        .filter(|p| {
+            let ready = p
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            p.metadata.deletion_timestamp.is_some() || !ready
+        })
+        .count()
+}
+
+#[actix_web::test]
+async fn paced_rotation_keeps_its_interval_and_per_cluster_cap() {
+    let cluster = TestCluster::start_with_nodes(2).await.expect("cluster");
+    let app = TestApp::start().await;
+    fleet(&app, &[("p", &cluster)], 3).await;
+    let req = json!({"credential": "global-secret", "batches": [1, "100%"], "gate": "auto",
+        "batchInterval": "4s", "maxRestartingPerCluster": 2, "pauseOnDrift": true, "healthTimeout": "120s"});
+
+    // Bad pacing names the field.
+    let mut bad = req.clone();
+    bad["maxRestartingPerCluster"] = json!(0);
+    let p = app.post("/v1/rotations/preview", bad).await;
+    assert!(p.status.is_client_error() && p.text().contains("maxRestartingPerCluster"), "{}", p.text());
+    let mut bad = req.clone();
+    bad["batchInterval"] = json!("soon");
+    let p = app.post("/v1/rotations/preview", bad).await;
+    assert!(p.status.is_client_error() && p.text().contains("batchInterval"), "{}", p.text());
+
+    let pv = app.post("/v1/rotations/preview", req.clone()).await;
+    assert_eq!(pv.status, 200, "{}", pv.text());
+    let pv = pv.json();
+    let schedule = pv["schedule"].as_array().unwrap_or_else(|| panic!("no schedule: {pv}"));
+    assert_eq!(schedule.len(), 2, "{pv}");
+    // 3 runtimes × 4 pods; batch 2 has 8 pods, 2 at a time on the cluster.
+    assert_eq!(schedule[1]["pods"], 8, "{pv}");
+    assert!(schedule[1]["restartWaves"].as_u64().unwrap() >= 4, "{pv}");
+    assert!(
+        schedule[1]["startsAfterSeconds"].as_u64().unwrap() >= schedule[0]["estimatedSeconds"].as_u64().unwrap() + 4,
+        "{pv}"
+    );
+    assert!(pv["estimatedSeconds"].as_u64().unwrap() > 0, "{pv}");
+
+    let started = app.post("/v1/rotations", req).await;
+    assert_eq!(started.status, 201, "{}", started.text());
+    let id = started.json()["id"].as_str().unwrap().to_string();
+    fluidform::engine::rotation::spawn_rotation_driver(&app.state.ctx);
+    let kc = crate::support::live::client(&cluster).await;
+    let mut most = 0;
+    loop {
+        most = most.max(restarting_pods(&kc, "fleet").await);
+        let r = app.get(&format!("/v1/rotations/{id}")).await.json();
+        if r["state"] != "running" {
+            assert_eq!(r["state"], "succeeded", "{r}");
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(most <= 2, "{most} pods were being replaced at once; the cap is 2");
+    assert!(most >= 1, "the sampling saw no restart at all");
+
+    let evs = serde_json::to_value(app.state.store.rotation_events(&id, 0).await.unwrap()).unwrap();
+    let at = |kind: &str, batch: i64| -> chrono::DateTime<chrono::Utc> {
+        let e = evs.as_array().unwrap().iter().find(|e| e["kind"] == kind && e["batch"] == batch);
+        e.and_then(|e| e["at"].as_str()).unwrap_or_else(|| panic!("no {kind} {batch}: {evs}")).parse().unwrap()
+    };
+    let gap = at("batch_started", 1) - at("batch_healthy", 0);
+    assert!(gap >= chrono::Duration::milliseconds(3900), "batch 2 started {gap} after batch 1 ended");
+    // The rotation's traffic shows in /metrics: API-server requests to this cluster, batches.
+    let m = app.call(actix_web::http::Method::GET, "/metrics", None, None).await.text();
+    let apiserver: f64 = m
+        .lines()
+        .filter(|l| l.starts_with("fluidform_apiserver_requests_total{") && l.contains("cluster=\"p\""))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum();
+    assert!(apiserver > 0.0, "no API-server requests counted for cluster p: {m}");
+    assert!(m.contains("fluidform_rotation_batch_duration_seconds_count{outcome=\"healthy\"}"), "{m}");
+    for (pod, secrets) in pod_pull_secrets(&cluster, "fleet").await {
+        assert_eq!(secrets, ["global-secret-v2"], "pod {pod}");
+    }
+}
+
+#[actix_web::test]
+async fn pause_on_drift_stops_before_a_batch_with_a_drifted_runtime() {
+    let cluster = TestCluster::start_with_nodes(1).await.expect("cluster");
+    let app = TestApp::start().await;
+    fleet(&app, &[("d", &cluster)], 2).await;
+    // A runtime drifted already is skipped when the rotation is planned; pauseOnDrift is for
+    // one that drifts while the rotation runs, here while it waits at the gate.
+    let req = json!({"credential": "global-secret", "batches": [1, "100%"], "gate": "manual", "pauseOnDrift": true,
+        "healthTimeout": "120s"});
+    let started = app.post("/v1/rotations", req).await;
+    assert_eq!(started.status, 201, "{}", started.text());
+    let rot = started.json();
+    let id = rot["id"].as_str().unwrap().to_string();
+    let later = rot["runtimes"].as_array().unwrap().iter().find(|r| r["batch"] == 1).expect("a runtime in batch 2");
+    let name = later["name"].as_str().unwrap().to_string();
+    fluidform::engine::rotation::spawn_rotation_driver(&app.state.ctx);
+    wait_rotation(&app, &id, 120, |r| r["state"] == "waiting_approval").await;
+
+    // Someone changes the second batch's worker behind fluidform's back; the drift loop sees it.
+    let kc = crate::support::live::client(&cluster).await;
+    let sts = crate::support::live::api(&kc, "apps", "v1", "StatefulSet", "statefulsets", "fleet");
+    let patch = json!({"spec": {"replicas": 2}});
+    sts.patch(&format!("{name}-worker"), &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+        .await
+        .expect("patched behind fluidform's back");
+    fluidform::engine::drift::drift_pass(&app.state.ctx).await.expect("drift pass");
+    let rt = app.get(&format!("/v1/runtimes/fleet/{name}")).await.json();
+    assert_eq!(rt["status"]["sync"], "drifted", "{rt}");
+
+    assert_eq!(app.post(&format!("/v1/rotations/{id}/approve"), json!({})).await.status, 200);
+    let paused = wait_rotation(&app, &id, 60, |r| r["state"] == "paused" || r["state"] == "succeeded").await;
+    assert_eq!(paused["state"], "paused", "{paused}");
+    assert_eq!(paused["batches"][0]["state"], "healthy", "{paused}");
+    assert_eq!(paused["batches"][1]["state"], "pending", "the drifted batch did not start: {paused}");
+    assert!(paused["error"].as_str().unwrap_or_default().contains(&name), "the reason names the runtime: {paused}");
+}

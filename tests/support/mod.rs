@@ -10,3 +10,4 @@ pub mod faults;
 pub mod fluid;
 pub mod live;
 pub mod registry;
+pub mod receiver;

@@ -26,6 +26,8 @@ pub struct BatchView {
     pub deadline: Option<DateTime<Utc>>,
     /// While applying: why its run could not be created yet, if it could not.
     pub note: Option<String>,
+    /// When it ended (healthy or failed).
+    pub finished: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +38,10 @@ pub struct Policy {
     pub health_timeout: Duration,
     pub verify: VerifyMode,
     pub await_revocation: bool,
+    /// Least time from the end of a batch to the start of the next.
+    pub batch_interval: Option<Duration>,
+    /// Pause before a batch with a drifted runtime.
+    pub pause_on_drift: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +110,8 @@ pub struct Observed {
     pub rollout: Option<RolloutSeen>,
     /// Workloads already unhealthy before the batch, when the rotation blocks on them.
     pub blocked: Option<String>,
+    /// Runtimes of the batch the drift loop found drifted, with what differs.
+    pub drifted: Option<String>,
     /// The target version's proof before the batch, when the rotation verifies.
     pub proof: Option<ProofSeen>,
     /// The old version at its registry, when the rotation awaits its revocation.
@@ -203,12 +211,20 @@ pub enum Step {
     AwaitRevocation(String),
 }
 
-pub fn needs(v: &RotationView) -> Need {
+/// When batch `i` may start under `batchInterval` (None: no wait).
+fn not_before(v: &RotationView, i: usize) -> Option<DateTime<Utc>> {
+    let interval = v.policy.batch_interval?;
+    let previous = v.batches.get(i.checked_sub(1)?)?;
+    Some(previous.finished? + interval)
+}
+
+pub fn needs(v: &RotationView, now: DateTime<Utc>) -> Need {
     match v.state {
         RotationState::Running => match v.batches.get(v.current) {
             None if v.policy.await_revocation => Need::Revocation,
             None => Need::Nothing,
             Some(b) => match b.state {
+                BatchState::Pending if not_before(v, v.current).is_some_and(|t| now < t) => Need::Nothing,
                 BatchState::Pending => Need::Precheck(v.current),
                 BatchState::Applying => b.run_id.clone().map_or(Need::Nothing, Need::Run),
                 BatchState::Restarting => Need::Rollout(v.current),
@@ -278,11 +294,15 @@ pub fn decide(v: &RotationView, o: &Observed, now: DateTime<Utc>) -> Step {
             let fail =
                 |error: String| Step::FailBatch { batch: i, error, then: after_failure(v, v.failed_batches + 1) };
             match b.state {
-                BatchState::Pending => match (&o.proof, &o.blocked) {
-                    (Some(p), _) if v.policy.verify.refuses(p.outcome) => {
+                BatchState::Pending => match (not_before(v, i), &o.proof, &o.blocked, &o.drifted) {
+                    (Some(t), _, _, _) if now < t => {
+                        Step::Wait(format!("batchInterval: the next batch starts at {}", t.to_rfc3339()))
+                    }
+                    (_, Some(p), _, _) if v.policy.verify.refuses(p.outcome) => {
                         Step::Pause(format!("batch {i} did not start: {}", p.detail))
                     }
-                    (_, Some(why)) => Step::Pause(why.clone()),
+                    (_, _, Some(why), _) => Step::Pause(why.clone()),
+                    (_, _, None, Some(why)) if v.policy.pause_on_drift => Step::Pause(why.clone()),
                     _ => Step::StartBatch { batch: i },
                 },
                 BatchState::Applying => match &o.run {
@@ -371,7 +391,7 @@ mod tests {
     }
 
     fn batch(state: BatchState, deadline: Option<i64>) -> BatchView {
-        BatchView { state, run_id: Some("run-1".into()), deadline: deadline.map(t), note: None }
+        BatchView { state, run_id: Some("run-1".into()), deadline: deadline.map(t), note: None, finished: None }
     }
 
     fn view(state: RotationState, current: usize, batches: Vec<BatchView>) -> RotationView {
@@ -390,6 +410,8 @@ mod tests {
                 health_timeout: Duration::seconds(60),
                 verify: VerifyMode::Required,
                 await_revocation: false,
+                batch_interval: None,
+                pause_on_drift: false,
             },
         }
     }
@@ -678,20 +700,79 @@ mod tests {
         for (what, v, o, want) in rows {
             assert_eq!(decide(&v, &o, now), want, "{what}");
         }
-        assert_eq!(needs(&done), Need::Revocation);
-        assert_eq!(needs(&view(R::Running, 1, vec![batch(B::Healthy, None)])), Need::Nothing);
+        assert_eq!(needs(&done, Utc::now()), Need::Revocation);
+        assert_eq!(needs(&view(R::Running, 1, vec![batch(B::Healthy, None)]), Utc::now()), Need::Nothing);
     }
 
     #[test]
     fn what_to_observe_follows_the_phase() {
         use BatchState as B;
         use RotationState as R;
-        assert_eq!(needs(&view(R::Running, 0, vec![batch(B::Pending, None)])), Need::Precheck(0));
-        assert_eq!(needs(&view(R::Running, 0, vec![batch(B::Applying, None)])), Need::Run("run-1".into()));
-        assert_eq!(needs(&view(R::Running, 0, vec![batch(B::Restarting, None)])), Need::Rollout(0));
-        assert_eq!(needs(&view(R::Paused, 0, vec![batch(B::Restarting, None)])), Need::Nothing);
+        let now = t(100);
+        assert_eq!(needs(&view(R::Running, 0, vec![batch(B::Pending, None)]), now), Need::Precheck(0));
+        assert_eq!(needs(&view(R::Running, 0, vec![batch(B::Applying, None)]), now), Need::Run("run-1".into()));
+        assert_eq!(needs(&view(R::Running, 0, vec![batch(B::Restarting, None)]), now), Need::Rollout(0));
+        assert_eq!(needs(&view(R::Paused, 0, vec![batch(B::Restarting, None)]), now), Need::Nothing);
         let mut rb = view(R::RollingBack, 0, vec![batch(B::Failed, None)]);
         rb.rollback = Some(RollbackState::Restarting);
-        assert_eq!(needs(&rb), Need::RollbackRollout);
+        assert_eq!(needs(&rb, now), Need::RollbackRollout);
+        let mut paced = view(R::Running, 1, vec![batch(B::Healthy, None), batch(B::Pending, None)]);
+        paced.batches[0].finished = Some(t(90));
+        paced.policy.batch_interval = Some(Duration::seconds(30));
+        assert_eq!(needs(&paced, now), Need::Nothing, "nothing is read while the interval runs");
+        assert_eq!(needs(&paced, t(120)), Need::Precheck(1));
+    }
+
+    #[test]
+    fn pacing_waits_for_the_interval_and_pauses_on_drift() {
+        use BatchState as B;
+        use RotationState as R;
+        let mut paced = view(R::Running, 1, vec![batch(B::Healthy, None), batch(B::Pending, None)]);
+        paced.batches[0].finished = Some(t(90));
+        paced.policy.batch_interval = Some(Duration::seconds(30));
+        let drifted = Observed { drifted: Some("fleet/rt1 drifted".into()), ..Default::default() };
+        let rows: Vec<(&str, RotationView, Observed, DateTime<Utc>, Step)> = vec![
+            (
+                "before the interval ran out the batch waits",
+                paced.clone(),
+                Observed::default(),
+                t(100),
+                Step::Wait(format!("batchInterval: the next batch starts at {}", t(120).to_rfc3339())),
+            ),
+            ("at its end the batch starts", paced.clone(), Observed::default(), t(120), Step::StartBatch { batch: 1 }),
+            (
+                "the first batch never waits",
+                {
+                    let mut v = paced.clone();
+                    v.current = 0;
+                    v.batches[0] = batch(B::Pending, None);
+                    v
+                },
+                Observed::default(),
+                t(100),
+                Step::StartBatch { batch: 0 },
+            ),
+            (
+                "drift is ignored unless asked for",
+                paced.clone(),
+                drifted.clone(),
+                t(130),
+                Step::StartBatch { batch: 1 },
+            ),
+            (
+                "with pauseOnDrift a drifted runtime pauses the rotation with the reason",
+                {
+                    let mut v = paced.clone();
+                    v.policy.pause_on_drift = true;
+                    v
+                },
+                drifted,
+                t(130),
+                Step::Pause("fleet/rt1 drifted".into()),
+            ),
+        ];
+        for (what, v, o, now, want) in rows {
+            assert_eq!(decide(&v, &o, now), want, "{what}");
+        }
     }
 }

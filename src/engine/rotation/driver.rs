@@ -29,7 +29,7 @@ use super::decide::{
     AfterFailure, BatchView, Need, Observed, PodRef, Policy, ProofSeen, RevocationSeen, RotationView, RunSeen, Step,
     Then, decide, needs,
 };
-use super::observe::{progress, read_rollouts, unhealthy};
+use super::observe::{Limits, progress, read_rollouts, unhealthy};
 use super::select::{ROTATION_LEASE, refusal};
 use super::{RotationError, RotationRequest, UnhealthyPolicy, VerifyMode};
 use crate::domain::rollout::{Target, WorkloadRef};
@@ -70,6 +70,7 @@ fn view(rot: &RotationRecord, req: &RotationRequest) -> RotationView {
                 run_id: b.run_id.clone(),
                 deadline: b.deadline_at,
                 note: if b.state == crate::domain::states::BatchState::Applying { b.error.clone() } else { None },
+                finished: b.finished_at,
             })
             .collect(),
         failed_batches: rot.failed_batches(),
@@ -83,6 +84,8 @@ fn view(rot: &RotationRecord, req: &RotationRequest) -> RotationView {
             health_timeout: Duration::seconds(req.health_timeout_secs() as i64),
             verify: if req.layer.is_some() { VerifyMode::Off } else { req.verify },
             await_revocation: req.await_revocation && req.layer.is_none(),
+            batch_interval: req.batch_interval_secs().map(|s| Duration::seconds(s as i64)),
+            pause_on_drift: req.pause_on_drift,
         },
     }
 }
@@ -213,9 +216,12 @@ async fn step(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<(), StoreError
     let now = ctx.now();
     let mut observed = Observed::default();
     let mut skipped_now: Vec<SkippedWorkload> = Vec::new();
-    match needs(&v) {
+    match needs(&v, now) {
         Need::Nothing => {}
         Need::Precheck(i) => {
+            if req.pause_on_drift {
+                observed.drifted = drifted_in_batch(ctx, rot, i as i64).await?;
+            }
             let targets = batch_targets(ctx, rot, &req, i as i64).await?;
             let (states, _) = read_rollouts(ctx, &targets).await;
             let bad = unhealthy(&targets, &states);
@@ -243,8 +249,8 @@ async fn step(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<(), StoreError
         Need::Rollout(i) => {
             let targets = rot.batches.iter().find(|b| b.idx == i as i64).map(|b| b.targets.clone()).unwrap_or_default();
             let (states, errors) = read_rollouts(ctx, &targets).await;
-            observed.rollout =
-                Some(progress(&targets, &states, &errors, &skipped_of(rot, i as i64), req.max_unavailable()));
+            let limits = Limits { per_workload: req.max_unavailable(), per_cluster: req.max_restarting_per_cluster() };
+            observed.rollout = Some(progress(&targets, &states, &errors, &skipped_of(rot, i as i64), limits));
         }
         Need::RollbackRollout => {
             let mut targets = Vec::new();
@@ -252,10 +258,11 @@ async fn step(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<(), StoreError
                 targets.extend(b.targets.iter().cloned());
             }
             let (states, errors) = read_rollouts(ctx, &targets).await;
-            observed.rollout = Some(progress(&targets, &states, &errors, &Default::default(), req.max_unavailable()));
+            let limits = Limits { per_workload: req.max_unavailable(), per_cluster: req.max_restarting_per_cluster() };
+            observed.rollout = Some(progress(&targets, &states, &errors, &Default::default(), limits));
         }
     }
-    if let Need::Precheck(i) = needs(&v)
+    if let Need::Precheck(i) = needs(&v, now)
         && v.policy.verify != VerifyMode::Off
     {
         observed.proof = Some(target_proof(ctx, rot, i).await?);
@@ -353,6 +360,7 @@ async fn act(
             store.record_waiting(&rot.id, batch as i64, &waiting).await
         }
         Step::BatchHealthy { batch, then } => {
+            batch_metric(rot, batch, "healthy", ctx.now());
             let next = match then {
                 Then::Next | Then::Complete => NextState::Advance,
                 Then::WaitApproval => NextState::WaitApproval,
@@ -372,6 +380,7 @@ async fn act(
             Ok(())
         }
         Step::FailBatch { batch, error, then } => {
+            batch_metric(rot, batch, "failed", ctx.now());
             let next = match then {
                 AfterFailure::Next => NextState::Advance,
                 AfterFailure::Fail => NextState::Fail,
@@ -417,6 +426,52 @@ async fn act(
         }
         Step::AwaitRevocation(_) => Ok(()),
     }
+}
+
+/// Records a batch's duration, from its start to now, when it ends.
+fn batch_metric(rot: &RotationRecord, batch: usize, outcome: &'static str, now: chrono::DateTime<chrono::Utc>) {
+    if let Some(started) = rot.batches.iter().find(|b| b.idx == batch as i64).and_then(|b| b.started_at) {
+        crate::metrics::batch_ended(outcome, (now - started).num_milliseconds() as f64 / 1000.0);
+    }
+}
+
+/// The runtimes of batch `idx` the drift loop found drifted (its sync record as of now),
+/// named with their first differing field, or None.
+async fn drifted_in_batch(ctx: &Context, rot: &RotationRecord, idx: i64) -> Result<Option<String>, StoreError> {
+    use crate::engine::drift::{SyncState, sync_state};
+    let syncs: std::collections::HashMap<(String, String), crate::store::sync::SyncRecord> =
+        ctx.store.list_sync(None).await?.into_iter().map(|s| ((s.namespace.clone(), s.name.clone()), s)).collect();
+    let mut found = Vec::new();
+    for r in rot.runtimes.iter().filter(|r| r.batch == idx) {
+        let rt = match ctx.store.runtime_context(&r.namespace, &r.name).await {
+            Ok(rt) => rt,
+            Err(StoreError::NotFound { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        let fluid =
+            ctx.store.get_cluster(&r.cluster).await?.effective_mode() == Some(crate::domain::fluid::Mode::Fluid);
+        let renderer = if fluid { crate::domain::fluid::FLUID_RENDERER } else { crate::domain::render::RENDERER };
+        let sync = syncs.get(&(r.namespace.clone(), r.name.clone()));
+        if sync_state(&rt.record, renderer, sync) == SyncState::Drifted {
+            let first = sync
+                .and_then(|s| s.drift.first())
+                .map(|d| {
+                    let at = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+                    let path = at("path");
+                    format!(
+                        " ({} {} {})",
+                        at("kind"),
+                        at("name"),
+                        if path.is_empty() { "missing".into() } else { path }
+                    )
+                })
+                .unwrap_or_default();
+            found.push(format!("{}/{}{first}", r.namespace, r.name));
+        }
+    }
+    Ok((!found.is_empty()).then(|| {
+        format!("pauseOnDrift: batch {idx} has drifted runtimes: {}; reconcile them, then resume", found.join("; "))
+    }))
 }
 
 /// Creates the run `run_id` from a fresh refreshing plan of `runtimes`. A run that cannot

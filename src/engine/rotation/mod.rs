@@ -37,6 +37,13 @@
 //! - While a batch restarts pods it records what it waits for (`waitingFor`: per
 //!   workload the updated, ready and desired pods and the pods the scheduler could not
 //!   place, with its reason) and streams it as `batch_waiting` events when it changes.
+//! - Pacing: `batchInterval` is the least time from the end of a batch to the start of
+//!   the next (after an approval too); `maxRestartingPerCluster` caps the pods being
+//!   replaced at once on one cluster, across every runtime of the batch (a pod counts from
+//!   its deletion until its replacement is ready: desired minus ready live pods per
+//!   workload); `pauseOnDrift` pauses before a batch with a runtime the drift loop found
+//!   drifted since the start, naming it. The preview shows the schedule these give and an
+//!   estimate of the duration (`schedule.rs`).
 //! - `resume` gives the batch it resumes a fresh deadline; a rotation that then succeeds
 //!   clears its error (the events keep it). `approve` when nothing waits for approval is
 //!   refused (409 `not_waiting_approval`). A rotation paused while it waits for approval
@@ -58,6 +65,7 @@
 mod decide;
 pub mod driver;
 mod observe;
+pub mod schedule;
 mod select;
 
 use serde::{Deserialize, Serialize};
@@ -196,6 +204,17 @@ pub struct RotationRequest {
     /// at its registry.
     #[serde(default)]
     pub await_revocation: bool,
+    /// Least time between the end of one batch and the start of the next (seconds, or
+    /// `"90s"`, `"5m"`); default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_interval: Option<Timeout>,
+    /// Most pods being replaced at once on one cluster, across every runtime of the batch
+    /// (default: no cap beyond `maxUnavailable` per workload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_restarting_per_cluster: Option<u32>,
+    /// Pause, naming it, when a runtime of the next batch has drifted since the start.
+    #[serde(default)]
+    pub pause_on_drift: bool,
 }
 
 /// How a rotation proves its target version (see the module doc).
@@ -325,7 +344,23 @@ impl RotationRequest {
     pub fn max_unavailable(&self) -> usize {
         self.max_unavailable.unwrap_or(1).max(1) as usize
     }
+    /// `batchInterval` in seconds, when one is set.
+    pub fn batch_interval_secs(&self) -> Option<u64> {
+        match &self.batch_interval {
+            Some(Timeout::Seconds(s)) => Some(*s),
+            Some(Timeout::Text(t)) => parse_duration(t),
+            None => None,
+        }
+        .map(|s| s.min(MAX_BATCH_INTERVAL_SECS))
+        .filter(|s| *s > 0)
+    }
+    pub fn max_restarting_per_cluster(&self) -> Option<usize> {
+        self.max_restarting_per_cluster.map(|n| n.max(1) as usize)
+    }
 }
+
+/// The longest `batchInterval` accepted (a day).
+pub const MAX_BATCH_INTERVAL_SECS: u64 = 86_400;
 
 fn parse_duration(t: &str) -> Option<u64> {
     let t = t.trim();
@@ -461,6 +496,12 @@ pub struct Preview {
     /// Why the start would be refused with `credential_unverified`, if it would.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unverified: Option<String>,
+    /// When each batch would start and how long it would take, with the pacing asked for.
+    pub schedule: Vec<schedule::ScheduledBatch>,
+    /// The whole rotation's estimated duration in seconds (manual approvals not counted).
+    pub estimated_seconds: u64,
+    /// What the estimate assumes.
+    pub estimate: schedule::EstimateBasis,
 }
 
 #[cfg(test)]

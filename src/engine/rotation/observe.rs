@@ -66,19 +66,61 @@ pub fn unhealthy(targets: &[Target], states: &States) -> Vec<(WorkloadRef, Strin
     out
 }
 
+/// How many pods a pass may have being replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Per workload (`maxUnavailable`).
+    pub per_workload: usize,
+    /// Per cluster, across every runtime of the batch (`maxRestartingPerCluster`).
+    pub per_cluster: Option<usize>,
+}
+
+/// Pods of `w` being replaced now: those it wants that are not ready and live (deleted,
+/// terminating, or new and not ready yet).
+fn restarting(state: &crate::domain::rollout::RolloutState, w: &crate::domain::rollout::Workload) -> usize {
+    let ready_live = state.pods_of(w).filter(|p| p.ready && !p.deleting).count() as i64;
+    (w.desired - ready_live).max(0) as usize
+}
+
 /// One pass of the `OnDelete` rollout of a batch: per runtime, its workloads in component
-/// order; a workload with pods on an old template gets up to `max_unavailable` (minus its
-/// unready pods) of them deleted, and the runtime's later workloads wait for it. Done when
-/// every workload (but the skipped ones) is healthy on its current template.
+/// order; a workload with pods on an old template gets up to `per_workload` (minus its
+/// unready pods) of them deleted, within what its cluster's `per_cluster` budget has left
+/// after the pods already being replaced there, and the runtime's later workloads wait for
+/// it. Done when every workload (but the skipped ones) is healthy on its current template.
 pub fn progress(
     targets: &[Target],
     states: &States,
     errors: &BTreeMap<String, String>,
     skipped: &BTreeSet<WorkloadRef>,
-    max_unavailable: usize,
+    limits: Limits,
 ) -> RolloutSeen {
     if let Some((cluster, e)) = errors.iter().next() {
         return RolloutSeen::Unreadable(format!("cluster {cluster:?}: {e}"));
+    }
+    let max_unavailable = limits.per_workload;
+    // What each cluster may still start replacing in this pass.
+    let mut budget: BTreeMap<String, usize> = BTreeMap::new();
+    if let Some(cap) = limits.per_cluster {
+        let mut seen = BTreeSet::new();
+        for t in targets {
+            let Some(state) = states.get(&(t.cluster.clone(), t.namespace.clone())) else { continue };
+            for c in &t.components {
+                let (kind, name) = t.workload(*c);
+                let r = WorkloadRef { cluster: t.cluster.clone(), namespace: t.namespace.clone(), kind, name };
+                if skipped.contains(&r) || !seen.insert(r.clone()) {
+                    continue;
+                }
+                if let Some(w) = state.workload(kind, &r.name) {
+                    *budget.entry(t.cluster.clone()).or_insert(0) += restarting(state, w);
+                }
+            }
+        }
+        for used in budget.values_mut() {
+            *used = cap.saturating_sub(*used);
+        }
+        for t in targets {
+            budget.entry(t.cluster.clone()).or_insert(cap);
+        }
     }
     let mut deletions = Vec::new();
     let mut waiting = Vec::new();
@@ -105,10 +147,17 @@ pub fn progress(
                 }
             }
             let unready = state.pods_of(w).filter(|p| !p.ready).count();
+            let mut throttled = false;
             if unready < max_unavailable {
                 let mut victims = old.clone();
                 victims.sort_by_key(|p| (p.ready, p.name.clone()));
-                for p in victims.into_iter().take(max_unavailable - unready) {
+                let mut room = max_unavailable - unready;
+                if let Some(left) = budget.get_mut(&t.cluster) {
+                    throttled = *left < room;
+                    room = room.min(*left);
+                    *left -= room.min(victims.len());
+                }
+                for p in victims.into_iter().take(room) {
                     deletions.push(PodRef {
                         cluster: t.cluster.clone(),
                         namespace: t.namespace.clone(),
@@ -116,7 +165,15 @@ pub fn progress(
                     });
                 }
             }
-            waiting.push(waiting_for(&t.cluster, state, w, format!("{} pod(s) on an old template", old.len())));
+            let mut reason = format!("{} pod(s) on an old template", old.len());
+            if throttled {
+                let cap = limits.per_cluster.unwrap_or_default();
+                reason.push_str(&format!(
+                    "; waiting for a restart slot (maxRestartingPerCluster {cap} on cluster {:?})",
+                    t.cluster
+                ));
+            }
+            waiting.push(waiting_for(&t.cluster, state, w, reason));
             break; // components go in order: the next waits for this one
         }
     }

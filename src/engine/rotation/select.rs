@@ -5,9 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::observe::{read_rollouts, unhealthy};
+use super::schedule::{APPLY_SECONDS, BatchLoad, EstimateBasis, POD_RESTART_SECONDS, Pacing, schedule};
 use super::{
-    BatchSize, MAX_HEALTH_TIMEOUT_SECS, Preview, PreviewCluster, PreviewRuntime, PreviewWorkload, RotationError,
-    RotationRequest, SkippedRuntime, Timeout, UnhealthyPolicy, VerifyMode, batch_sizes, parse_duration,
+    BatchSize, MAX_BATCH_INTERVAL_SECS, MAX_HEALTH_TIMEOUT_SECS, Preview, PreviewCluster, PreviewRuntime,
+    PreviewWorkload, RotationError, RotationRequest, SkippedRuntime, Timeout, UnhealthyPolicy, VerifyMode, batch_sizes,
+    parse_duration,
 };
 use crate::domain::FieldError;
 use crate::domain::fluid::FLUID_RENDERER;
@@ -81,6 +83,30 @@ fn check_request(req: &RotationRequest, errors: &mut Vec<FieldError>) {
     }
     if req.max_failed_batches > 1000 {
         errors.push(FieldError::new("maxFailedBatches", "must be at most 1000"));
+    }
+    let interval = match &req.batch_interval {
+        Some(Timeout::Text(t)) => match parse_duration(t) {
+            Some(s) => Some(s),
+            None => {
+                errors.push(FieldError::new("batchInterval", "seconds, or a duration like \"90s\" or \"5m\""));
+                None
+            }
+        },
+        Some(Timeout::Seconds(s)) => Some(*s),
+        None => None,
+    };
+    if let Some(s) = interval
+        && s > MAX_BATCH_INTERVAL_SECS
+    {
+        errors.push(FieldError::new(
+            "batchInterval",
+            format!("must be at most {MAX_BATCH_INTERVAL_SECS} seconds (a day)"),
+        ));
+    }
+    if let Some(m) = req.max_restarting_per_cluster
+        && !(1..=10_000).contains(&m)
+    {
+        errors.push(FieldError::new("maxRestartingPerCluster", "must be between 1 and 10000"));
     }
     if req.await_revocation && req.layer.is_some() {
         errors.push(FieldError::new("awaitRevocation", "only for credential rotations"));
@@ -340,6 +366,7 @@ pub async fn preview_rotation(ctx: &Arc<Context>, req: &RotationRequest) -> Resu
         .collect();
     let mut clusters: BTreeMap<String, PreviewCluster> = BTreeMap::new();
     let mut pods_total = 0;
+    let mut loads = vec![BatchLoad::default(); sel.batch_sizes.len()];
     for (((rt, from), batch), t) in sel.eligible.iter().zip(&batch_of).zip(targets.iter()) {
         let res = resolution(rt);
         let cluster = &rt.record.cluster;
@@ -350,6 +377,7 @@ pub async fn preview_rotation(ctx: &Arc<Context>, req: &RotationRequest) -> Resu
         });
         let state = states.get(&(cluster.clone(), rt.record.namespace.clone()));
         let mut workloads = Vec::new();
+        let mut restarted_pods: BTreeMap<crate::domain::layers::Component, usize> = BTreeMap::new();
         for (comp, r) in res.components() {
             let pulls = match &req.layer {
                 Some(l) => r.image_pull_secrets.iter().any(|s| s.name == l.from),
@@ -369,6 +397,9 @@ pub async fn preview_rotation(ctx: &Arc<Context>, req: &RotationRequest) -> Resu
                 _ => None,
             };
             pods_total += pods.as_ref().map_or(0, Vec::len);
+            if restarted {
+                restarted_pods.insert(comp, pods.as_ref().map_or(0, Vec::len));
+            }
             let unhealthy = bad.get(&(cluster.clone(), rt.record.namespace.clone(), kind, name.clone())).cloned();
             workloads.push(PreviewWorkload {
                 kind: kind.as_str().into(),
@@ -379,6 +410,8 @@ pub async fn preview_rotation(ctx: &Arc<Context>, req: &RotationRequest) -> Resu
                 unhealthy,
             });
         }
+        let in_order: Vec<usize> = t.components.iter().map(|c| restarted_pods.get(c).copied().unwrap_or(0)).collect();
+        loads[*batch].clusters.entry(cluster.clone()).or_default().push(in_order);
         pc.runtimes.push(PreviewRuntime {
             namespace: rt.record.namespace.clone(),
             name: rt.record.name.clone(),
@@ -389,9 +422,23 @@ pub async fn preview_rotation(ctx: &Arc<Context>, req: &RotationRequest) -> Resu
     }
     let proof = prove_target(ctx, req, &sel, ctx.settings.verify_max_age, "rotation-preview").await?;
     let (verification, unverified) = proof.map_or((None, None), |(v, why)| (Some(v), why));
+    let pacing = Pacing {
+        max_unavailable: req.max_unavailable(),
+        max_restarting_per_cluster: req.max_restarting_per_cluster(),
+        batch_interval: req.batch_interval_secs().unwrap_or(0),
+    };
+    let (schedule, estimated_seconds) = schedule(&loads, &sel.batch_sizes, &pacing);
     Ok(Preview {
         verification,
         unverified,
+        schedule,
+        estimated_seconds,
+        estimate: EstimateBasis {
+            apply_seconds: APPLY_SECONDS,
+            pod_restart_seconds: POD_RESTART_SECONDS,
+            batch_interval_seconds: pacing.batch_interval,
+            excludes_approvals: req.gate == super::Gate::Manual,
+        },
         credential: sel.subject,
         to_version: sel.to_version,
         batches,
