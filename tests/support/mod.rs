@@ -9,5 +9,5 @@ pub mod daemon;
 pub mod faults;
 pub mod fluid;
 pub mod live;
-pub mod registry;
 pub mod receiver;
+pub mod registry;
