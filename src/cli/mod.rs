@@ -185,6 +185,10 @@ pub struct RotateArgs {
     pub max_unavailable: Option<u32>,
     #[arg(long)]
     pub pause_on_drift: bool,
+    /// Prove the target version at its registries first: `true` (the default),
+    /// `best-effort` (go on when the daemon cannot reach a registry) or `false`.
+    #[arg(long, value_parser = ["true", "false", "best-effort"])]
+    pub verify: Option<String>,
     /// `pause` or `rollback`.
     #[arg(long)]
     pub on_failure: Option<String>,
@@ -704,6 +708,14 @@ async fn rotate(a: RotateArgs) -> Result<i32> {
     set("onFailure", a.on_failure.clone().map(|v| json!(v)));
     set("maxFailedBatches", a.max_failed_batches.map(|v| json!(v)));
     set("components", (!a.components.is_empty()).then(|| json!(a.components)));
+    set(
+        "verify",
+        a.verify.as_deref().map(|v| match v {
+            "true" => json!(true),
+            "false" => json!(false),
+            other => json!(other),
+        }),
+    );
     if a.pause_on_drift {
         req["pauseOnDrift"] = json!(true);
     }

@@ -68,7 +68,15 @@ impl std::fmt::Debug for ClusterAuth {
     }
 }
 
-pub fn seal_context(cluster: &str) -> String {
+/// The associated data a cluster's credential is sealed under: the cluster's name and its
+/// server, so a sealed credential opens only for the server it was given for (a row whose
+/// `server` was changed behind the API cannot send it elsewhere).
+pub fn seal_context(cluster: &str, server: &str) -> String {
+    format!("cluster:{cluster}\nserver:{server}")
+}
+
+/// What credentials stored before they were bound to their server were sealed under.
+fn legacy_seal_context(cluster: &str) -> String {
     format!("cluster:{cluster}")
 }
 
@@ -245,7 +253,7 @@ pub fn cluster_write(name: &str, req: ClusterRequest, key: &MasterKey) -> Result
         if let Some(auth) = &conn.auth {
             if let Some(kind) = auth_kind(auth, &mut errors) {
                 let plain = serde_json::to_vec(auth).expect("auth serializes");
-                sealed_auth = Some((kind, key.seal(&seal_context(name), &plain)));
+                sealed_auth = Some((kind, key.seal(&seal_context(name, &conn.server), &plain)));
             } else if req.kubeconfig.is_some() && errors.is_empty() {
                 errors.push(FieldError {
                     field: "kubeconfig".into(),
@@ -404,6 +412,31 @@ async fn check_mode(store: &Store, name: &str, write: &ClusterWrite) -> Result<(
 
 /// Opens the stored credential of a cluster (for connecting to it).
 pub fn open_auth(key: &MasterKey, rec: &ClusterRecord) -> Result<ClusterAuth> {
-    let plain = key.open(&seal_context(&rec.name), &rec.auth_sealed)?;
+    let plain = key
+        .open(&seal_context(&rec.name, &rec.server), &rec.auth_sealed)
+        .or_else(|_| key.open(&legacy_seal_context(&rec.name), &rec.auth_sealed))?;
     serde_json::from_slice(&plain).map_err(|_| ServiceError::Secret(crate::secrets::SecretError::Decrypt))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sealed_cluster_credential_opens_only_for_its_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("f.db").display())).await.unwrap();
+        let key = MasterKey::generate();
+        let req: ClusterRequest =
+            serde_json::from_value(serde_json::json!({"server": "https://a.example:6443", "token": "tok-1"})).unwrap();
+        let (mut rec, _) = put_cluster(&store, &key, "c1", req, None, "test").await.unwrap();
+        assert_eq!(open_auth(&key, &rec).unwrap().token.as_deref(), Some("tok-1"));
+        // The row's server changed behind the API: its credential no longer opens.
+        rec.server = "http://evil.example".into();
+        assert!(open_auth(&key, &rec).is_err());
+        // Credentials sealed before the server was bound in still open.
+        let legacy = key.seal(&legacy_seal_context("c1"), br#"{"token":"old"}"#);
+        rec.auth_sealed = legacy;
+        assert_eq!(open_auth(&key, &rec).unwrap().token.as_deref(), Some("old"));
+    }
 }

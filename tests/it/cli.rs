@@ -143,11 +143,15 @@ async fn cli_logs_in_applies_plans_and_rotates_against_the_daemon() {
         Some(&json!({"registry": "r", "username": "u", "password": "v2"})),
     );
     assert_eq!(s, 201);
-    let preview =
-        ok(&cli(&home, &["rotate", "global-secret", "--batches", "1,100%", "--batch-interval", "1s", "--preview"]));
+    let preview = ok(&cli(
+        &home,
+        &["rotate", "global-secret", "--batches", "1,100%", "--batch-interval", "1s", "--verify", "false", "--preview"],
+    ));
     assert!(preview.to_lowercase().contains("batch"), "{preview}");
-    let rotated =
-        cli(&home, &["rotate", "global-secret", "--batches", "1,100%", "--watch", "--health-timeout", "120s"]);
+    let rotated = cli(
+        &home,
+        &["rotate", "global-secret", "--batches", "1,100%", "--verify", "false", "--watch", "--health-timeout", "120s"],
+    );
     let text = ok(&rotated);
     assert!(text.contains("succeeded"), "{text}\n{}", String::from_utf8_lossy(&rotated.stderr));
     for (pod, secrets) in pod_pull_secrets(&cluster, "cli").await {

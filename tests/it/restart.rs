@@ -129,7 +129,7 @@ async fn sigterm_drains_releases_its_leases_and_the_next_process_drives_on() {
         &d,
         "POST",
         "/v1/rotations",
-        json!({"credential": "global-secret", "batches": [1, "100%"], "healthTimeout": 120}),
+        json!({"verify": false, "credential": "global-secret", "batches": [1, "100%"], "healthTimeout": 120}),
     );
     let id = rot["id"].as_str().unwrap().to_string();
     poll(&d, &format!("/v1/rotations/{id}"), 120, |r| r["batches"][1]["state"] == "restarting");

@@ -529,7 +529,7 @@ async fn paced_rotation_keeps_its_interval_and_per_cluster_cap() {
     let cluster = TestCluster::start_with_nodes(2).await.expect("cluster");
     let app = TestApp::start().await;
     fleet(&app, &[("p", &cluster)], 3).await;
-    let req = json!({"credential": "global-secret", "batches": [1, "100%"], "gate": "auto",
+    let req = json!({"verify": false, "credential": "global-secret", "batches": [1, "100%"], "gate": "auto",
         "batchInterval": "4s", "maxRestartingPerCluster": 2, "pauseOnDrift": true, "healthTimeout": "120s"});
 
     // Bad pacing names the field.
@@ -602,7 +602,7 @@ async fn pause_on_drift_stops_before_a_batch_with_a_drifted_runtime() {
     fleet(&app, &[("d", &cluster)], 2).await;
     // A runtime drifted already is skipped when the rotation is planned; pauseOnDrift is for
     // one that drifts while the rotation runs, here while it waits at the gate.
-    let req = json!({"credential": "global-secret", "batches": [1, "100%"], "gate": "manual", "pauseOnDrift": true,
+    let req = json!({"verify": false, "credential": "global-secret", "batches": [1, "100%"], "gate": "manual", "pauseOnDrift": true,
         "healthTimeout": "120s"});
     let started = app.post("/v1/rotations", req).await;
     assert_eq!(started.status, 201, "{}", started.text());

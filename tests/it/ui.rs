@@ -75,7 +75,7 @@ async fn page_follows_a_rotation_and_approves_it() {
         &d,
         "POST",
         "/v1/rotations",
-        json!({"credential": "global-secret", "batches": [1, "100%"], "gate": "manual", "healthTimeout": "120s"}),
+        json!({"verify": false, "credential": "global-secret", "batches": [1, "100%"], "gate": "manual", "healthTimeout": "120s"}),
     );
     let id = rot["id"].as_str().unwrap().to_string();
 
