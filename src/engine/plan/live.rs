@@ -78,7 +78,8 @@ async fn list_if_served(cluster: &dyn Cluster, kind: Kind, namespace: &str, sele
 }
 
 /// Reads a namespace's managed objects (one LIST per kind), its Secret names and pods; in
-/// a `fluid` cluster also the workloads Fluid created for `runtimes`.
+/// a `fluid` cluster also the workloads Fluid created for `runtimes`. The reads go out
+/// together: the API server answers them in parallel while the plan parses.
 pub async fn read_live(
     cluster: &dyn Cluster,
     namespace: &str,
@@ -86,33 +87,43 @@ pub async fn read_live(
     runtimes: &[String],
 ) -> Result<LiveNamespace> {
     let managed = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
-    let mut live = LiveNamespace::default();
+    let released = format!("release in ({})", runtimes.join(","));
     let kinds: &[Kind] = match mode {
         Mode::Standalone => &STANDALONE_KINDS,
         Mode::Fluid => &FLUID_KINDS,
     };
-    let put = |live: &mut LiveNamespace, kind: Kind, objs: Vec<Value>| {
-        for obj in objs {
-            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-            live.objects.insert((kind, name), normalize(&obj));
+    // (kind, selector, whether the kind may not be served: Fluid's CRDs may be missing)
+    let mut lists: Vec<(Kind, &str, bool)> = kinds.iter().map(|k| (*k, managed.as_str(), true)).collect();
+    // The pods that may pull with a Secret, and in a fluid cluster Fluid's workloads.
+    let pods = match mode {
+        Mode::Standalone => Some(managed.as_str()),
+        Mode::Fluid if !runtimes.is_empty() => {
+            lists.push((Kind::StatefulSet, released.as_str(), false));
+            lists.push((Kind::DaemonSet, released.as_str(), false));
+            Some(released.as_str())
+        }
+        Mode::Fluid => None,
+    };
+    let reads = futures::future::try_join_all(lists.iter().map(|&(kind, selector, maybe_missing)| async move {
+        if maybe_missing {
+            list_if_served(cluster, kind, namespace, selector).await
+        } else {
+            cluster.list(kind, namespace, selector).await
+        }
+    }));
+    let pod_read = async {
+        match pods {
+            Some(sel) => cluster.list(Kind::Pod, namespace, sel).await,
+            None => Ok(vec![]),
         }
     };
-    for kind in kinds {
-        let objs = list_if_served(cluster, *kind, namespace, &managed).await?;
-        put(&mut live, *kind, objs);
-    }
-    live.secret_names = cluster.list_names(Kind::Secret, namespace).await?;
-    match mode {
-        Mode::Standalone => live.pods = cluster.list(Kind::Pod, namespace, &managed).await?,
-        Mode::Fluid if !runtimes.is_empty() => {
-            let released = format!("release in ({})", runtimes.join(","));
-            for kind in [Kind::StatefulSet, Kind::DaemonSet] {
-                let objs = cluster.list(kind, namespace, &released).await?;
-                put(&mut live, kind, objs);
-            }
-            live.pods = cluster.list(Kind::Pod, namespace, &released).await?;
+    let (listed, secret_names, pods) = futures::try_join!(reads, cluster.list_names(Kind::Secret, namespace), pod_read)?;
+    let mut live = LiveNamespace { secret_names, pods, ..Default::default() };
+    for ((kind, _, _), objs) in lists.iter().zip(listed) {
+        for obj in objs {
+            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            live.objects.insert((*kind, name), normalize(&obj));
         }
-        Mode::Fluid => {}
     }
     Ok(live)
 }
