@@ -93,8 +93,9 @@ def rss_kb(pid):
 
 def runtime(name, labels=None, fleet=False):
     """The benchmark runtime: one global pull-secret layer on a managed credential (every
-    component pulls with it). `fleet` makes it schedulable many to a fake node (pod network,
-    one replica)."""
+    component pulls with it), every component on the pod network, so that it takes no host
+    ports from the cluster's range (5,000 ports, 9 per host-network runtime: a few hundred
+    runtimes per cluster). `fleet` makes it one replica, many to a fake node."""
     spec = {
         "replicas": 1 if fleet else 2,
         "imagePullSecrets": [{"name": "global-secret"}],
@@ -102,9 +103,8 @@ def runtime(name, labels=None, fleet=False):
                                     "low": "0.7"}]},
         "properties": {"alluxio.user.file.writetype.default": "MUST_CACHE"},
     }
-    if fleet:
-        for c in ("master", "worker", "fuse"):
-            spec[c] = {"networkMode": "ContainerNetwork"}
+    for c in ("master", "worker", "fuse"):
+        spec[c] = {"networkMode": "ContainerNetwork"}
     return {"apiVersion": "data.fluid.io/v1alpha1", "kind": "AlluxioRuntime",
             "metadata": {"name": name, "labels": labels or {"bench": "fluidform"}}, "spec": spec}
 

@@ -14,8 +14,8 @@ items = []
 for i in range(n):
     rt = ff.runtime(f"rt-{i}", {"team": f"t{i % 10}"})
     rt["spec"]["replicas"] = 2
-    rt["spec"]["master"] = {"replicas": 3, "imagePullSecrets": [{"name": "master-secret"}]}
-    rt["spec"]["worker"] = {"imagePullSecrets": [{"name": "worker-secret"}]}
+    rt["spec"]["master"].update({"replicas": 3, "imagePullSecrets": [{"name": "master-secret"}]})
+    rt["spec"]["worker"]["imagePullSecrets"] = [{"name": "worker-secret"}]
     items.append((f"/v1/runtimes/bench/rt-{i}?cluster=c1", rt))
 s = ff.seed(addr, token, items)
 print(f"seeded {n} runtimes in {s:.1f} s ({n / s:.0f} PUT/s, 8 concurrent connections)")
