@@ -5,7 +5,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{Action, Reason};
-use crate::domain::diff::{FieldDiff, diff, normalize, project, union_shape};
+use crate::domain::diff::{FieldDiff, SERVER_METADATA, diff, normalize, project, union_shape};
 use crate::store::runtimes::RuntimeContext;
 use crate::store::sync::SyncRecord;
 
@@ -66,22 +66,11 @@ fn is_normal(object: &Value) -> bool {
     let Some(map) = object.as_object() else { return false };
     !map.contains_key("status")
         && map.get("kind").and_then(Value::as_str) != Some("Secret")
-        && map.get("metadata").and_then(Value::as_object).is_none_or(|m| SERVER_METADATA.iter().all(|k| !m.contains_key(*k)))
+        && map
+            .get("metadata")
+            .and_then(Value::as_object)
+            .is_none_or(|m| SERVER_METADATA.iter().all(|k| !m.contains_key(*k)))
 }
-
-/// Metadata keys `normalize` removes (the server's).
-const SERVER_METADATA: &[&str] = &[
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "managedFields",
-    "selfLink",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "ownerReferences",
-    "finalizers",
-];
 
 /// `project(desired, live) == desired`, without building the projection (the rules of
 /// `domain::diff::project`: objects keep the desired keys, lists of named elements match by
@@ -96,7 +85,9 @@ fn projects_to(desired: &Value, live: &Value) -> bool {
             let by_name = d.iter().all(|e| e.get("name").is_some()) && l.iter().all(|e| e.get("name").is_some());
             if by_name {
                 l.iter().zip(d).all(|(le, di)| {
-                    d.iter().find(|de| de.get("name") == le.get("name")).is_some_and(|de| projects_to(de, le) && de == di)
+                    d.iter()
+                        .find(|de| de.get("name") == le.get("name"))
+                        .is_some_and(|de| projects_to(de, le) && de == di)
                 })
             } else {
                 d.iter().zip(l).all(|(de, le)| projects_to(de, le))

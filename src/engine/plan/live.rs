@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::domain::diff::normalize;
+use crate::domain::diff::normalized;
 use crate::domain::fluid::Mode;
 use crate::domain::kinds::Kind;
 use crate::domain::render::{MANAGED_BY, MANAGED_BY_LABEL};
@@ -117,12 +117,13 @@ pub async fn read_live(
             None => Ok(vec![]),
         }
     };
-    let (listed, secret_names, pods) = futures::try_join!(reads, cluster.list_names(Kind::Secret, namespace), pod_read)?;
+    let (listed, secret_names, pods) =
+        futures::try_join!(reads, cluster.list_names(Kind::Secret, namespace), pod_read)?;
     let mut live = LiveNamespace { secret_names, pods, ..Default::default() };
     for ((kind, _, _), objs) in lists.iter().zip(listed) {
         for obj in objs {
             let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-            live.objects.insert((*kind, name), normalize(&obj));
+            live.objects.insert((*kind, name), normalized(obj));
         }
     }
     Ok(live)
