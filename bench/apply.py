@@ -3,7 +3,8 @@ process. Per repetition, N runtimes in fresh namespaces of one real kube-apiserv
 
   fluidform  cold: POST /v1/plans {runtimes, refresh, createNamespaces} + apply, timed to the
              run's own finishedAt; then no-op: the same plan again on the unchanged state
-             (must be all no-op, 0 writes), with refresh and without.
+             (must be all no-op, 0 writes), with refresh and without; after the refresh,
+             the bare client sends the same LISTs at once (what any refresh must read).
   bare       the same objects (fluidform's rendering, the credential Secret given its real
              bytes) sent by bench/bare_ssa.rs: Namespace first, then everything with the
              same concurrency (16), no store; then re-sent unchanged.
@@ -114,6 +115,14 @@ def bare(args, path):
     return float(p.stdout.strip()), child_cpu() - c0
 
 
+def bare_list(args, ns):
+    """Seconds the bare client takes to send a refresh's LISTs of namespace `ns` at once."""
+    p = subprocess.run([args.bare, "--list", args.kubeconfig, ns], capture_output=True, text=True)
+    if p.returncode != 0:
+        ff.die(f"bare_ssa --list failed: {p.stderr[-2000:]}")
+    return float(p.stdout.strip())
+
+
 def kubectl(args, kdir):
     cmd = [args.kubectl, f"--kubeconfig={args.kubeconfig}", f"--cache-dir={args.work}/kube-cache",
            "apply", "--server-side", "--field-manager=bench-kubectl", "-f", kdir]
@@ -155,6 +164,7 @@ def main():
         def run_ff():
             row["ff_cold"] = plan_apply(args, api, qualified, {"refresh": True, "createNamespaces": True})
             row["ff_noop"] = plan_apply(args, api, qualified, {"refresh": True}, expect_changes=0)
+            row["bare_list_s"] = bare_list(args, ns)
             row["ff_noop_norefresh"] = plan_apply(args, api, qualified, {}, expect_changes=0)
             for k in ("ff_noop", "ff_noop_norefresh"):
                 if row[k]["writes"]:
@@ -183,7 +193,8 @@ def main():
         print(f"rep {rep}: {n_objects} objects | fluidform cold plan {c['plan_s']:.2f} + apply {c['apply_s']:.2f} ="
               f" {c['total_s']:.2f} s ({c['writes']} writes, daemon CPU {c['daemon_cpu_s']:.2f} s) | bare"
               f" {row['bare_cold_s']:.2f} s | kubectl {row['kc_cold_s']:.2f} s || no-op (refresh)"
-              f" {z['plan_s']:.3f} + {z['apply_s']:.3f} = {z['total_s']:.3f} s, {z['writes']} writes;"
+              f" {z['plan_s']:.3f} + {z['apply_s']:.3f} = {z['total_s']:.3f} s, {z['writes']} writes, bare LISTs"
+              f" {row['bare_list_s']:.3f} s;"
               f" no-op (no refresh) {row['ff_noop_norefresh']['total_s']:.3f} s | bare again"
               f" {row['bare_again_s']:.2f} s | kubectl again {row['kc_again_s']:.2f} s | RSS {rss // 1024} MiB"
               f" (peak {hwm // 1024})", flush=True)
@@ -210,6 +221,8 @@ def main():
           f" kubectl / fluidform = {ff.mr(g(lambda r: r['kc_cold_s'] / r['ff_cold']['total_s']), '{:.2f}')}")
     print(f"  fluidform no-op plan+apply, refresh     {ff.mr(noop)} s, writes {max(g(lambda r: r['ff_noop']['writes']))}"
           "   (target ≤ 0.3 s, 0 writes)")
+    print(f"  bare client, the same LISTs at once  {ff.mr(g(lambda r: r['bare_list_s']))} s; no-op refresh / bare LISTs ="
+          f" {ff.mr(g(lambda r: r['ff_noop']['total_s'] / r['bare_list_s']), '{:.2f}')}")
     print(f"  fluidform no-op plan+apply, no refresh  {ff.mr(noop_nr)} s, writes"
           f" {max(g(lambda r: r['ff_noop_norefresh']['writes']))}")
     print(f"  bare re-send unchanged            {ff.mr(g(lambda r: r['bare_again_s']), '{:.2f}')} s; kubectl re-apply"
