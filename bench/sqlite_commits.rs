@@ -1,6 +1,6 @@
 //! The PUT baseline of `bench/http.sh`: a bare sqlx commit loop on SQLite with the
-//! daemon's settings (WAL, `synchronous=FULL`, foreign keys, one writer connection; see
-//! `store::open`). Each iteration is one transaction that upserts a runtime-sized row (the
+//! daemon's settings (WAL, `synchronous=FULL`, foreign keys, one writer connection, no ping
+//! before acquire; see `store::open`). Each iteration is one transaction that upserts a runtime-sized row (the
 //! manifest JSON of the HTTP benchmark) and commits. Prints commits per second.
 //!
 //!   cargo build --release --example sqlite_commits
@@ -24,7 +24,8 @@ async fn main() {
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
-    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(opts).await.expect("open");
+    let pool =
+        SqlitePoolOptions::new().test_before_acquire(false).max_connections(1).connect_with(opts).await.expect("open");
     sqlx::query(
         "CREATE TABLE IF NOT EXISTS runtimes (namespace TEXT NOT NULL, name TEXT NOT NULL, manifest TEXT NOT NULL,
          generation INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (namespace, name))",
