@@ -196,7 +196,7 @@ def main():
           f" ratio {ff.med(cpus) / base_per_batch:.2f}")
     for c in names:
         during, whole = flight[c], flight_all[c]
-        groups = ", ".join(f"{g} {v['max_in_flight']} ({v['requests']} requests)"
+        groups = ", ".join(f"{g or 'fluidform'} {v['max_in_flight']} ({v['requests']} requests)"
                            for g, v in sorted(during.items(), key=lambda kv: -kv[1]["requests"]))
         print(f"cluster {c}: max mutating requests in flight during the rotation: {groups};"
               f" over the whole run (initial apply included): fluidform"
@@ -209,11 +209,12 @@ def main():
 
 
 def fluid_ua(groups):
-    """The user-agent group of fluidform's requests: kube-rs's default agent."""
+    """The user-agent group of fluidform's requests: kube-rs sends none (every other client of
+    these servers names itself), or an agent starting with kube-rs or fluidform."""
     for g in groups:
         if g.startswith("kube-rs") or g.startswith("fluidform"):
             return g
-    return None
+    return "" if "" in groups else None
 
 
 if __name__ == "__main__":
