@@ -8,8 +8,7 @@
 # Each repetition runs healthz, GET and PUT once (interleaved, so the machine's noise hits
 # all three alike); the table shows medians over the repetitions and the ratios of the
 # medians. Exits non-zero when a load run saw non-2xx responses or the daemon failed.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install wrk" >&2; exit 1; }
 
 DURATION="${DURATION:-10s}"
@@ -17,59 +16,19 @@ CONNECTIONS="${CONNECTIONS:-16}"
 REPS="${REPS:-3}"
 export RUNTIMES="${RUNTIMES:-10000}"
 export TOKEN="bench-admin-token-$$-$RANDOM"
+token="$TOKEN"
 
-cargo build --release --quiet
-data="$(mktemp -d "${TMPDIR:-/tmp}/fluidform-bench-http.XXXXXX")"
-pid=""
-child=""
-# Runs a long step in its own process group, in the background, so a signal to this script
-# is handled at once (bash defers traps while a foreground command runs).
-step() {
-	setsid "$@" &
-	child=$!
-	wait "$child"
-	child=""
-}
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [[ -n "$child" ]]; then
-		kill -TERM -- "-$child" 2>/dev/null || kill -TERM "$child" 2>/dev/null || true
-		wait "$child" 2>/dev/null || true
-	fi
-	if [[ -n "$pid" ]]; then
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
-	((rc == 0)) || tail -n 20 "$data/daemon.log" >&2 2>/dev/null || true
-	rm -rf "$data"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-addr="127.0.0.1:$port"
-FLUIDFORM_LISTEN="$addr" FLUIDFORM_DATA_DIR="$data/db" FLUIDFORM_ADMIN_TOKEN="$TOKEN" FLUIDFORM_LOG=warn \
-	FLUIDFORM_DRIFT_INTERVAL=0 target/release/fluidform serve >"$data/daemon.log" 2>&1 &
-pid=$!
-for _ in $(seq 200); do
-	curl -sf "http://$addr/readyz" >/dev/null && break
-	kill -0 "$pid" 2>/dev/null || { echo "daemon exited" >&2; exit 1; }
-	sleep 0.1
-done
-curl -sf "http://$addr/readyz" >/dev/null || { echo "daemon not ready" >&2; exit 1; }
-
-echo "http: $(nproc) CPUs, fluidform $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo '+dirty')"
-start=$(date +%s.%N)
-step python3 bench/seed.py "$addr" "$TOKEN" "$RUNTIMES"
-echo "seeded $RUNTIMES runtimes in $(python3 -c "print(round($(date +%s.%N)-$start,1))") s (sequential PUTs, one client)"
+bench_build --example sqlite_commits
+bench_header
+bench_daemon "$work/db"
+pid="$daemon_pid"
+data="$out"
+bench_step python3 bench/seed.py "$addr" "$TOKEN" "$RUNTIMES"
 echo "RSS after seeding: $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status")"
 
 run() { # rep name wrk-args...
 	local rep="$1" name="$2"; shift 2
-	step wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" >"$data/$name.$rep.out"
+	bench_step wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency "$@" >"$data/$name.$rep.out"
 	kill -0 "$pid" 2>/dev/null || { echo "daemon died during $name" >&2; exit 1; }
 }
 
@@ -78,6 +37,8 @@ for rep in $(seq "$REPS"); do
 	run "$rep" healthz-baseline "http://$addr/healthz"
 	run "$rep" get-runtime -s bench/get.lua "http://$addr"
 	run "$rep" put-runtime -s bench/put.lua "http://$addr"
+	mkdir -p "$work/commits-$rep"
+	bench_step target/release/examples/sqlite_commits "$work/commits-$rep" "${DURATION%s}" >"$data/sqlite-commits.$rep.out"
 	echo "  repetition $rep done"
 done
 
@@ -116,10 +77,18 @@ for n in names:
 h = m["healthz-baseline"]
 print()
 for n in names[1:]:
-    print(f"ratio {n}/healthz: throughput {m[n][0] / h[0]:.3f}   p99 {m[n][2] / h[2]:.1f}x")
+    per = [res[n][i][0] / res["healthz-baseline"][i][0] for i in range(reps)]
+    print(f"ratio {n}/healthz: throughput {m[n][0] / h[0]:.3f} (per repetition {min(per):.3f}–{max(per):.3f})"
+          f"   p99 {m[n][2] / h[2]:.1f}x")
+commits = [float(open(f"{d}/sqlite-commits.{r}.out").read()) for r in range(1, reps + 1)]
+per = [res["put-runtime"][i][0] / commits[i] for i in range(reps)]
+print(f"bare sqlx commit loop (WAL, synchronous=FULL, one writer): {med(commits):.0f} commits/s (runs "
+      + " ".join(f"{c:.0f}" for c in commits) + ")")
+print(f"ratio put-runtime/commit loop: {m['put-runtime'][0] / med(commits):.3f} (per repetition {min(per):.3f}–{max(per):.3f})")
+print("target: GET ≥ 0.25× healthz")
 if failed:
     print("FAILED: non-2xx responses or socket errors during a load run (numbers above are not clean)")
     sys.exit(1)
 PY
 echo "daemon peak RSS (VmHWM): $(awk '/VmHWM/ {print $2, $3}' "/proc/$pid/status")"
-echo "database size: $(du -sh "$data/db" | cut -f1)"
+echo "database size: $(du -sh "$work/db" | cut -f1)"

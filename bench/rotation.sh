@@ -1,61 +1,34 @@
 #!/usr/bin/env bash
-# Rotation benchmark (issue 4): N runtimes (default 1000) across 10 namespaces of one real
-# control plane with kwok nodes (pods really restart), rotated with batches
-# [1, "10%", "50%", "100%"]. Reports per batch the time fluidform itself spent (driver steps
-# plus the apply run, excluding the waits for pods between steps), the wall time, and the
-# daemon's peak RSS; baseline in the same run: the plan+apply of the same runtimes before
-# the rotation, per runtime.
+# Rotation benchmark (issue 8, target 4): N runtimes (default 1000) over three real control
+# planes (etcd, kube-apiserver with an audit log, controller-manager, scheduler, kwok fake
+# nodes: pods really restart), rotated from `global-secret` v1 to v2 in batches of BATCH
+# (default 50) runtimes. Reports fluidform's own time per batch (the daemon's CPU time,
+# waits for pods cost none) against the plan + apply of the same runtimes in the same run,
+# and the most mutating requests in flight per API server (from its audit log).
 #
-#   bench/rotation.sh            # N=1000 to change
-set -euo pipefail
-cd "$(dirname "$0")/.."
-repo="$PWD"
+#   bench/rotation.sh              # N=1000 BATCH=50 CLUSTERS=3 to change
+#
+# Raw numbers: bench/out/rotation-<time>/.
+source "$(dirname "$0")/lib.sh"
 N="${N:-1000}"
-version="$(tr -d '[:space:]' < tests/cluster/VERSION)"
-export FLUIDFORM_K8S_BIN="${FLUIDFORM_K8S_BIN:-$HOME/.cache/fluidform/k8s/$version/bin}"
-[[ -x "$FLUIDFORM_K8S_BIN/kwok" ]] || FLUIDFORM_K8S_BIN="$(bash tests/cluster/build.sh | tail -n 1)"
-cargo build --release --quiet
+BATCH="${BATCH:-50}"
+CLUSTERS="${CLUSTERS:-3}"
+# 3 pods per runtime (master, worker, one fuse), at most 110 pods per fake node.
+NODES="${NODES:-$(( (3 * N / CLUSTERS + 3) / 100 + 2 ))}"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/fluidform-bench-rot.XXXXXX")"
-export FLUIDFORM_CLUSTER_DIR="$work/cluster"
-cluster_pid="" daemon_pid=""
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	[[ -n "$daemon_pid" ]] && { kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; }
-	if [[ -n "$cluster_pid" ]]; then
-		kill -TERM "$cluster_pid" 2>/dev/null || true
-		wait "$cluster_pid" 2>/dev/null || true
-		scripts/test-cluster.sh down >/dev/null 2>&1 || true
-	fi
-	((rc != 0)) && tail -n 20 "$work/daemon.log" "$work/cluster.err" 2>/dev/null >&2
-	rm -rf "$work"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-nodes=$(( (2 * N) / 100 + 2 ))
-scripts/test-cluster.sh up --nodes "$nodes" >"$work/cluster.out" 2>"$work/cluster.err" &
-cluster_pid=$!
-for _ in $(seq 900); do
-	[[ -s "$work/cluster.out" ]] && break
-	kill -0 "$cluster_pid" 2>/dev/null || { cat "$work/cluster.err" >&2; exit 1; }
-	sleep 0.2
+bench_build
+bench_header
+kcs=() audits=()
+for ((i = 0; i < CLUSTERS; i++)); do
+	bench_cluster "k$i" --nodes "$NODES" --audit
+	kcs+=("$REPLY")
+	audits+=("$work/k$i/audit.log")
 done
-kubeconfig="$(tail -n 1 "$work/cluster.out")"
-
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-addr="127.0.0.1:$port"
-token="bench-admin-token-$$-$RANDOM"
-mkdir -p "$work/data"
-FLUIDFORM_LISTEN="$addr" FLUIDFORM_DATA_DIR="$work/data" FLUIDFORM_ADMIN_TOKEN="$token" \
-	FLUIDFORM_DRIFT_INTERVAL=0 FLUIDFORM_LOG=warn target/release/fluidform serve >"$work/daemon.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 200); do curl -sf "http://$addr/readyz" >/dev/null && break; sleep 0.1; done
-
-echo "rotation: $(nproc) CPUs, kube-apiserver $version + kwok ($nodes nodes), N=$N runtimes in 10 namespaces"
-python3 bench/rotation.py --addr "$addr" --token "$token" --kubeconfig "$kubeconfig" \
-	--kubectl "$FLUIDFORM_K8S_BIN/kubectl" --n "$N"
+echo "$CLUSTERS clusters with $NODES kwok nodes each"
+bench_daemon "$work/data"
+join() { local IFS=,; echo "$*"; }
+bench_step python3 bench/rotation.py --addr "$addr" --token "$token" --kubeconfigs "$(join "${kcs[@]}")" \
+	--audits "$(join "${audits[@]}")" --kubectl "$FLUIDFORM_K8S_BIN/kubectl" --db "$work/data/fluidform.db" \
+	--n "$N" --batch "$BATCH" --nodes "$NODES" --daemon-pid "$daemon_pid" --json "$out/rotation.json" \
+	> >(tee "$out/rotation.txt")
 echo "daemon peak RSS (VmHWM): $(awk '/VmHWM/ {print $2, $3}' "/proc/$daemon_pid/status")"

@@ -2,9 +2,13 @@
 # Start a throwaway Kubernetes control plane by hand, for local play, using the
 # binaries that tests/cluster/build.sh builds (the same ones the tests use).
 #
-#   scripts/test-cluster.sh up [--nodes N]   # etcd + kube-apiserver (+ controller-manager,
+#   scripts/test-cluster.sh up [--nodes N] [--audit]
+#                                            # etcd + kube-apiserver (+ controller-manager,
 #                                            # scheduler, kwok and N fake nodes); prints the
-#                                            # kubeconfig path and runs until Ctrl-C or `down`
+#                                            # kubeconfig path and runs until Ctrl-C or `down`;
+#                                            # --audit logs every mutating request's
+#                                            # RequestReceived and ResponseComplete stages
+#                                            # to $FLUIDFORM_CLUSTER_DIR/audit.log
 #       [--fuse-for NS/NAME[,NS/NAME...]]    # label every fake node fluid.io/f-NS-NAME=true,
 #                                            # as Fluid's CSI plugin does for a runtime's fuse
 #       [--node-label KEY=VALUE]             # any other label on every fake node (repeatable)
@@ -111,7 +115,7 @@ fuse_labels() { # NS/NAME[,NS/NAME...]: adds fluid.io/f-NS-NAME=true to up's lab
 }
 
 up() {
-	local nodes=0 labels=() l
+	local nodes=0 labels=() l audit=()
 	while (($#)); do
 		case "$1" in
 		--nodes) nodes="${2:?--nodes N}"; shift 2 ;;
@@ -120,6 +124,8 @@ up() {
 		--fuse-for=*) fuse_labels "${1#*=}"; shift ;;
 		--node-label) labels+=("${2:?--node-label KEY=VALUE}"); shift 2 ;;
 		--node-label=*) labels+=("${1#*=}"); shift ;;
+		--audit) audit=(--audit-policy-file="$state/audit-policy.yaml" --audit-log-path="$state/audit.log"
+			--audit-log-format=json --audit-log-maxsize=0); shift ;;
 		*) die "unknown option $1" ;;
 		esac
 	done
@@ -152,6 +158,17 @@ up() {
 	trap 'exit 143' TERM
 
 	pki
+	if ((${#audit[@]})); then
+		# Metadata of mutating requests only, both stages: enough to count what is in flight.
+		cat > "$state/audit-policy.yaml" <<-EOF
+		apiVersion: audit.k8s.io/v1
+		kind: Policy
+		rules:
+		- level: Metadata
+		  verbs: [create, update, patch, delete, deletecollection]
+		- level: None
+		EOF
+	fi
 	local admin_token limited_token
 	admin_token="$(openssl rand -hex 24)"
 	limited_token="$(openssl rand -hex 24)"
@@ -177,7 +194,7 @@ up() {
 		--service-account-issuer="$server" --service-account-key-file="$p/sa.pub" \
 		--service-account-signing-key-file="$p/sa.key" --service-cluster-ip-range="$service_cidr" \
 		--authorization-mode=RBAC --disable-admission-plugins=ServiceAccount --allow-privileged=true \
-		--endpoint-reconciler-type=none --profiling=false
+		--endpoint-reconciler-type=none --profiling=false "${audit[@]}"
 
 	local t0=$SECONDS
 	until curl -sf --max-time 5 --cacert "$p/ca.crt" --cert "$p/admin.crt" --key "$p/admin.key" \

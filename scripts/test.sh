@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FLUIDFORM_K8S_BIN="${FLUIDFORM_K8S_BIN:-$(bash tests/cluster/build.sh | tail -n 1)}"
+# The benchmarks are never run here (no timed assertions), but must not rot: they parse
+# (their Rust baselines are checked by `cargo clippy --all-targets`).
+for f in bench/*.sh; do bash -n "$f"; done
+python3 -c 'import ast, sys; [ast.parse(open(f).read(), f) for f in sys.argv[1:]]' bench/*.py
 if [[ "${FLUIDFORM_SKIP_WALKTHROUGH:-}" == 1 ]]; then
 	exec cargo test --locked "$@"
 fi

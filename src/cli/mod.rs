@@ -65,7 +65,7 @@ pub enum ClientCommand {
     #[command(name = "apply-plan")]
     ApplyPlan(ApplyPlanArgs),
     /// Start (or preview) a credential rotation.
-    Rotate(RotateArgs),
+    Rotate(Box<RotateArgs>),
     /// Let a rotation waiting at its manual gate go on.
     Approve(CommandArgs),
     /// Pause a rotation after its current step.
@@ -253,7 +253,7 @@ async fn dispatch(cmd: ClientCommand) -> Result<i32> {
         ClientCommand::Apply(a) => apply(a).await,
         ClientCommand::Plan(a) => plan(a).await,
         ClientCommand::ApplyPlan(a) => apply_plan(a).await,
-        ClientCommand::Rotate(a) => rotate(a).await,
+        ClientCommand::Rotate(a) => rotate(*a).await,
         ClientCommand::Approve(a) => command(a, "approve").await,
         ClientCommand::Pause(a) => command(a, "pause").await,
         ClientCommand::Resume(a) => command(a, "resume").await,

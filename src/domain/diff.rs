@@ -22,7 +22,7 @@ pub struct FieldDiff {
 }
 
 /// Metadata keys the server owns; never compared.
-const SERVER_METADATA: &[&str] = &[
+pub const SERVER_METADATA: &[&str] = &[
     "uid",
     "resourceVersion",
     "generation",
@@ -37,7 +37,12 @@ const SERVER_METADATA: &[&str] = &[
 
 /// The object as fluidform compares it: no status, no server metadata, no Secret data.
 pub fn normalize(object: &Value) -> Value {
-    let mut v = object.clone();
+    normalized(object.clone())
+}
+
+/// `normalize`, in place: a refresh normalizes every live object it reads, and needs no
+/// copy of them.
+pub fn normalized(mut v: Value) -> Value {
     if let Some(map) = v.as_object_mut() {
         map.remove("status");
         if map.get("kind").and_then(Value::as_str) == Some("Secret") {

@@ -4,11 +4,13 @@
 //! `/metrics` (`metered`).
 //!
 //! Rollout reads deserialize straight into the few fields a rollout needs (`rollout.rs`),
-//! not into whole objects: a rotation polls them every step.
+//! not into whole objects: a rotation polls them every step. Other LISTs leave out
+//! `managedFields` while parsing (`trimmed.rs`). The reads of one call go out together.
 
 mod kubeconfig;
 mod metered;
 mod rollout;
+mod trimmed;
 
 use std::collections::{BTreeSet, HashMap};
 use std::error::Error as _;
@@ -242,10 +244,10 @@ impl Cluster for KubeCluster {
     }
 
     async fn list(&self, kind: Kind, namespace: &str, selector: &str) -> Result<Vec<Value>> {
-        let items: Vec<Value> = self.list_typed(kind, namespace, selector).await?;
+        let items: Vec<trimmed::Trimmed> = self.list_typed(kind, namespace, selector).await?;
         Ok(items
             .into_iter()
-            .map(|mut v| {
+            .map(|trimmed::Trimmed(mut v)| {
                 v["apiVersion"] = Value::String(kind.api_version().into());
                 v["kind"] = Value::String(kind.as_str().into());
                 v
@@ -272,9 +274,11 @@ impl Cluster for KubeCluster {
     }
 
     async fn rollout(&self, namespace: &str, selector: &str) -> Result<RolloutState> {
-        let sts: Vec<rollout::WorkloadItem> = self.list_typed(Kind::StatefulSet, namespace, selector).await?;
-        let ds: Vec<rollout::WorkloadItem> = self.list_typed(Kind::DaemonSet, namespace, selector).await?;
-        let pods: Vec<rollout::PodItem> = self.list_typed(Kind::Pod, namespace, selector).await?;
+        let (sts, ds, pods) = futures::try_join!(
+            self.list_typed::<rollout::WorkloadItem>(Kind::StatefulSet, namespace, selector),
+            self.list_typed::<rollout::WorkloadItem>(Kind::DaemonSet, namespace, selector),
+            self.list_typed::<rollout::PodItem>(Kind::Pod, namespace, selector),
+        )?;
         Ok(rollout::state(namespace, sts, ds, pods))
     }
 

@@ -71,9 +71,12 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let write = SqlitePoolOptions::new().max_connections(1).connect_with(base.clone()).await?;
+        // No ping before each acquire: a connection to a local file does not go stale, and
+        // the ping is a round trip to the connection's worker thread on every statement.
+        let pool = || SqlitePoolOptions::new().test_before_acquire(false);
+        let write = pool().max_connections(1).connect_with(base.clone()).await?;
         sqlx::migrate!("./migrations").run(&write).await?;
-        let read = SqlitePoolOptions::new().max_connections(8).connect_with(base.read_only(true)).await?;
+        let read = pool().max_connections(8).connect_with(base.read_only(true)).await?;
         let store = Self { read, write };
         store.run_pending_tasks().await?;
         Ok(store)

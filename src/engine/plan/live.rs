@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::domain::diff::normalize;
+use crate::domain::diff::normalized;
 use crate::domain::fluid::Mode;
 use crate::domain::kinds::Kind;
 use crate::domain::render::{MANAGED_BY, MANAGED_BY_LABEL};
@@ -81,8 +81,10 @@ async fn list_if_served(cluster: &dyn Cluster, kind: Kind, namespace: &str, sele
     }
 }
 
-/// Reads a namespace's managed objects (one LIST per kind), its Secret names and pods; in
-/// a `fluid` cluster also the workloads Fluid created for `runtimes`.
+/// Reads a namespace's managed objects (one LIST per kind), its Secret names, the names of
+/// objects of those kinds (and Secrets) it does not own, and pods; in a `fluid` cluster also
+/// the workloads Fluid created for `runtimes`. The reads go out together: the API server
+/// answers them in parallel while the plan parses.
 pub async fn read_live(
     cluster: &dyn Cluster,
     namespace: &str,
@@ -90,42 +92,57 @@ pub async fn read_live(
     runtimes: &[String],
 ) -> Result<LiveNamespace> {
     let managed = format!("{MANAGED_BY_LABEL}={MANAGED_BY}");
-    let mut live = LiveNamespace::default();
+    let released = format!("release in ({})", runtimes.join(","));
     let kinds: &[Kind] = match mode {
         Mode::Standalone => &STANDALONE_KINDS,
         Mode::Fluid => &FLUID_KINDS,
     };
-    let put = |live: &mut LiveNamespace, kind: Kind, objs: Vec<Value>| {
-        for obj in objs {
-            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-            live.objects.insert((kind, name), normalize(&obj));
+    // (kind, selector, whether the kind may not be served: Fluid's CRDs may be missing)
+    let mut lists: Vec<(Kind, &str, bool)> = kinds.iter().map(|k| (*k, managed.as_str(), true)).collect();
+    // The pods that may pull with a Secret, and in a fluid cluster Fluid's workloads.
+    let pods = match mode {
+        Mode::Standalone => Some(managed.as_str()),
+        Mode::Fluid if !runtimes.is_empty() => {
+            lists.push((Kind::StatefulSet, released.as_str(), false));
+            lists.push((Kind::DaemonSet, released.as_str(), false));
+            Some(released.as_str())
+        }
+        Mode::Fluid => None,
+    };
+    let reads = futures::future::try_join_all(lists.iter().map(|&(kind, selector, maybe_missing)| async move {
+        if maybe_missing {
+            list_if_served(cluster, kind, namespace, selector).await
+        } else {
+            cluster.list(kind, namespace, selector).await
+        }
+    }));
+    let pod_read = async {
+        match pods {
+            Some(sel) => cluster.list(Kind::Pod, namespace, sel).await,
+            None => Ok(vec![]),
         }
     };
-    for kind in kinds {
-        let objs = list_if_served(cluster, *kind, namespace, &managed).await?;
-        put(&mut live, *kind, objs);
-    }
-    live.secret_names = cluster.list_names(Kind::Secret, namespace, "").await?;
     // `key!=value` also selects objects without the label.
     let unowned = format!("{MANAGED_BY_LABEL}!={MANAGED_BY}");
-    for kind in kinds.iter().chain([&Kind::Secret]) {
-        let names = match cluster.list_names(*kind, namespace, &unowned).await {
-            Err(ClusterError::Api { status: 404, .. }) => BTreeSet::new(), // a Fluid CRD not installed
-            other => other?,
-        };
-        live.foreign.extend(names.into_iter().map(|n| (*kind, n)));
-    }
-    match mode {
-        Mode::Standalone => live.pods = cluster.list(Kind::Pod, namespace, &managed).await?,
-        Mode::Fluid if !runtimes.is_empty() => {
-            let released = format!("release in ({})", runtimes.join(","));
-            for kind in [Kind::StatefulSet, Kind::DaemonSet] {
-                let objs = cluster.list(kind, namespace, &released).await?;
-                put(&mut live, kind, objs);
+    let foreign_kinds: Vec<Kind> = kinds.iter().copied().chain([Kind::Secret]).collect();
+    let foreign = futures::future::try_join_all(foreign_kinds.iter().map(|&kind| {
+        let unowned = unowned.as_str();
+        async move {
+            match cluster.list_names(kind, namespace, unowned).await {
+                Err(ClusterError::Api { status: 404, .. }) => Ok(BTreeSet::new()), // a Fluid CRD not installed
+                other => other.map(|names| names.into_iter().map(|n| (kind, n)).collect::<BTreeSet<_>>()),
             }
-            live.pods = cluster.list(Kind::Pod, namespace, &released).await?;
         }
-        Mode::Fluid => {}
+    }));
+    let (listed, secret_names, pods, foreign) =
+        futures::try_join!(reads, cluster.list_names(Kind::Secret, namespace, ""), pod_read, foreign)?;
+    let mut live =
+        LiveNamespace { secret_names, pods, foreign: foreign.into_iter().flatten().collect(), ..Default::default() };
+    for ((kind, _, _), objs) in lists.iter().zip(listed) {
+        for obj in objs {
+            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            live.objects.insert((*kind, name), normalized(obj));
+        }
     }
     Ok(live)
 }

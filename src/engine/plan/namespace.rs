@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::{Value, json};
 
 use super::build::Builder;
-use super::compare::{compare, object_digest, runtime_reasons, spec_hash};
+use super::compare::{applied_holds_live, compare, object_digest, runtime_reasons, spec_hash};
 use super::live::{LiveNamespace, read_live, template_pull_secrets};
 use super::{Action, PlanError, Reason};
 use crate::domain::diff::{FieldDiff, normalize};
@@ -236,14 +236,13 @@ pub(super) async fn plan_namespace(
                         if live_obj.is_some() {
                             pulled.extend(template_pull_secrets(&a.fields));
                         }
-                        let outcome = compare(Some(&a.fields), Some(&a.fields), live_obj, &[]);
-                        planned.push(Planned::of(
-                            kind,
-                            a.key.name.clone(),
-                            Some(owner.clone()),
-                            outcome,
-                            Some(object_digest(&a.fields)),
-                        ));
+                        let outcome = match live_obj {
+                            Some(Some(l)) if applied_holds_live(&a.fields, l) => (Action::NoOp, vec![], vec![]),
+                            _ => compare(Some(&a.fields), Some(&a.fields), live_obj, &[]),
+                        };
+                        // A no-op row is not stored, so neither is its digest.
+                        let digest = (outcome.0 != Action::NoOp).then(|| object_digest(&a.fields));
+                        planned.push(Planned::of(kind, a.key.name.clone(), Some(owner.clone()), outcome, digest));
                     }
                 }
                 Class::Changed => {
@@ -272,15 +271,16 @@ pub(super) async fn plan_namespace(
                         }
                         pulled.extend(template_pull_secrets(&object));
                         let a = objects.iter().find(|a| a.key.kind == kind.as_str() && a.key.name == name);
-                        let outcome = compare(Some(&object), a.map(|a| &a.fields), live_of(kind, &name), &reasons);
+                        let live_obj = live_of(kind, &name);
+                        let outcome = match (a, live_obj) {
+                            // Never applied and not live: a create, whose diff is shown from the
+                            // rendering when the plan is read, so none is computed here.
+                            (None, None | Some(None)) => (Action::Create, vec![Reason::New], vec![]),
+                            _ => compare(Some(&object), a.map(|a| &a.fields), live_obj, &reasons),
+                        };
                         rendered.insert((kind, name.clone()));
-                        planned.push(Planned::of(
-                            kind,
-                            name,
-                            Some(owner.clone()),
-                            outcome,
-                            Some(object_digest(&object)),
-                        ));
+                        let digest = (outcome.0 != Action::NoOp).then(|| object_digest(&object));
+                        planned.push(Planned::of(kind, name, Some(owner.clone()), outcome, digest));
                     }
                     for a in objects.iter().filter(|a| {
                         !rendered.contains(&(Kind::parse(&a.key.kind).unwrap_or(Kind::ConfigMap), a.key.name.clone()))
