@@ -100,10 +100,11 @@ fn awaiting_revocation(rot: &RotationRecord) -> bool {
 pub fn spawn_rotation_driver(ctx: &Arc<Context>) -> tokio::task::JoinHandle<()> {
     let ctx = ctx.clone();
     ctx.spawner.clone().spawn(async move {
+        let mut polls = Polls::default();
         loop {
             // On shutdown the step in progress ends and no other starts (see `drain`).
             let Some(_work) = ctx.drain.enter() else { break };
-            if let Err(e) = drive_once(&ctx).await {
+            if let Err(e) = drive_with(&ctx, &mut polls).await {
                 tracing::warn!(error = %e, "rotation driver step failed");
             }
             drop(_work);
@@ -112,9 +113,38 @@ pub fn spawn_rotation_driver(ctx: &Arc<Context>) -> tokio::task::JoinHandle<()> 
     })
 }
 
+/// The longest a rotation waiting on its pods goes unobserved.
+const POLL_MAX: StdDuration = StdDuration::from_secs(4);
+
+/// When each rotation waiting on its pods is looked at next. A look that found nothing to
+/// do doubles the wait before the next (from the tick up to `POLL_MAX`); anything that moves
+/// the rotation (a pod deleted, a batch done, a command) brings it back to every tick. A
+/// batch of pods that take half a minute to come back costs a dozen reads, not sixty.
+#[derive(Default)]
+pub struct Polls(std::collections::HashMap<String, Poll>);
+
+struct Poll {
+    next: std::time::Instant,
+    wait: StdDuration,
+    /// What the rotation looked like then; a change (an approval, a pause) ends the wait.
+    seen: String,
+}
+
+fn fingerprint(rot: &RotationRecord) -> String {
+    let batches: Vec<String> = rot.batches.iter().map(|b| b.state.to_string()).collect();
+    format!("{}:{}:{}", rot.state, rot.current_batch, batches.join(","))
+}
+
 /// One step of every active rotation.
 pub async fn drive_once(ctx: &Arc<Context>) -> Result<(), StoreError> {
-    for (id, _) in ctx.store.active_rotations().await? {
+    drive_with(ctx, &mut Polls::default()).await
+}
+
+/// One step of every active rotation that is due (see `Polls`).
+pub async fn drive_with(ctx: &Arc<Context>, polls: &mut Polls) -> Result<(), StoreError> {
+    let active = ctx.store.active_rotations().await?;
+    polls.0.retain(|id, _| active.iter().any(|(a, _)| a == id));
+    for (id, _) in active {
         if ctx.drain.is_draining() {
             break;
         }
@@ -122,6 +152,10 @@ pub async fn drive_once(ctx: &Arc<Context>) -> Result<(), StoreError> {
             continue;
         }
         let rot = ctx.store.get_rotation(&id).await?;
+        let seen = fingerprint(&rot);
+        if polls.0.get(&id).is_some_and(|p| p.seen == seen && std::time::Instant::now() < p.next) {
+            continue;
+        }
         let locks: Vec<String> = rot.runtimes.iter().map(|r| lock_id(&r.namespace, &r.name)).collect();
         if !awaiting_revocation(&rot)
             && let Some(l) = ctx.store.take_locks(&owner(&rot), &ctx.replica, &locks, ROTATION_LEASE).await?
@@ -131,7 +165,14 @@ pub async fn drive_once(ctx: &Arc<Context>) -> Result<(), StoreError> {
         }
         let stepped = std::panic::AssertUnwindSafe(step(ctx, &rot)).catch_unwind().await;
         match stepped {
-            Ok(Ok(())) => {}
+            Ok(Ok(true)) => {
+                let tick = ctx.settings.rotation_tick;
+                let wait = polls.0.get(&id).map_or(tick, |p| (p.wait * 2).min(POLL_MAX)).max(tick);
+                polls.0.insert(id.clone(), Poll { next: std::time::Instant::now() + wait, wait, seen });
+            }
+            Ok(Ok(false)) => {
+                polls.0.remove(&id);
+            }
             Ok(Err(e)) => {
                 tracing::warn!(rotation = %id, error = %e, "rotation step failed; will retry");
                 ctx.store
@@ -210,7 +251,8 @@ fn skipped_of(rot: &RotationRecord, idx: i64) -> std::collections::BTreeSet<Work
     rot.batches.iter().filter(|b| b.idx == idx).flat_map(|b| b.skipped.iter().map(|s| s.workload.clone())).collect()
 }
 
-async fn step(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<(), StoreError> {
+/// One step; true when it watched pods and found nothing to do yet.
+async fn step(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<bool, StoreError> {
     let req = request(rot)?;
     let v = view(rot, &req);
     let now = ctx.now();
@@ -268,7 +310,14 @@ async fn step(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<(), StoreError
         observed.proof = Some(target_proof(ctx, rot, i).await?);
     }
     let decision = decide(&v, &observed, now);
-    act(ctx, rot, &req, decision, skipped_now).await
+    let idle = observed.rollout.is_some()
+        && match &decision {
+            Step::Wait(_) => true,
+            Step::Restart { deletions, .. } => deletions.is_empty(),
+            _ => false,
+        };
+    act(ctx, rot, &req, decision, skipped_now).await?;
+    Ok(idle)
 }
 
 /// The target version's proof before batch `i` (a `valid` one younger than the setting is

@@ -257,3 +257,45 @@ async fn a_cluster_that_refuses_its_credentials_fails_the_batch_within_its_deadl
     let r = h.ctx.store.get_rotation(&id).await.unwrap();
     assert!(r.error.as_deref().unwrap().contains("could not apply within 1s"), "{:?}", r.error);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_waiting_on_its_pods_is_looked_at_less_and_less_until_something_moves() {
+    use crate::engine::rotation::driver::{Polls, drive_with};
+    let h = Harness::new().await;
+    fleet(&h, 1).await;
+    let fake = h.fake("c1");
+    fake.keep_unready("rt0-master");
+    let id = start(&h, json!({"credential": "global-secret", "healthTimeout": 60})).await;
+    let mut polls = Polls::default();
+    let reads = || fake.requests().iter().filter(|r| r.verb == "list" && r.kind == Kind::Pod).count();
+    // Drive at the harness's 10 ms tick until the master's replacement is awaited.
+    for _ in 0..400 {
+        let r = h.ctx.store.get_rotation(&id).await.unwrap();
+        if r.batches[0].state == BatchState::Restarting && fake.get(Kind::Pod, "fleet", "rt0-master-0").is_some() {
+            break;
+        }
+        drive_with(&h.ctx, &mut polls).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let before = reads();
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(2500) {
+        drive_with(&h.ctx, &mut polls).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let looked = reads() - before;
+    // At every tick that would be ~200 looks; doubling waits make it about eight.
+    assert!((1..=20).contains(&looked), "{looked} rollout reads in 2.5 s of waiting");
+    // Once the pod comes up the rotation goes on (within the longest wait).
+    fake.ready_again();
+    let started = std::time::Instant::now();
+    loop {
+        let r = h.ctx.store.get_rotation(&id).await.unwrap();
+        if r.state == RotationState::Succeeded {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "stuck: {:?} {:?}", r.state, r.batches);
+        drive_with(&h.ctx, &mut polls).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
