@@ -153,7 +153,7 @@ def main():
     time.sleep(0.2)
     r0 = time.time()
     rot = api.call("POST", "/v1/rotations", {"credential": "global-secret", "batches": batches, "gate": "auto",
-                                             "healthTimeout": 3600}, ok=(201,))
+                                             "healthTimeout": 3600, "verify": False}, ok=(201,))
     db = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
     while True:
         (state,) = db.execute("SELECT state FROM rotations WHERE id = ?", (rot["id"],)).fetchone()
