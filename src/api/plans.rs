@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::auth::Caller;
-use super::error::{ApiError, ErrorCode, Problem, parse_json};
+use super::error::{ApiError, Problem, parse_json};
 use super::idempotency::{Reply, idempotent};
 use super::{AppState, ListResponse};
 use crate::domain::states::{ObjectStatus, RunStatus};
-use crate::engine::plan::{Action, Plan, PlanError, PlanObject, PlanObjectQuery, PlanRequest, create_plan};
+use crate::engine::plan::{Action, Plan, PlanObject, PlanObjectQuery, PlanRequest, create_plan};
 use crate::engine::port::RequestCounts;
 use crate::store::locks::LockRecord;
 use crate::store::runs::{RunObject, RunRecord};
@@ -71,24 +71,6 @@ impl RunResponse {
 async fn run_response(state: &AppState, run: RunRecord) -> Result<RunResponse, ApiError> {
     let objects = state.store.run_objects(&run.id, None, -1, RUN_FIRST_PAGE as i64 + 1).await?;
     Ok(RunResponse::new(run, objects))
-}
-
-impl From<PlanError> for ApiError {
-    fn from(e: PlanError) -> Self {
-        match e {
-            PlanError::Invalid(errors) => ApiError::invalid(errors),
-            PlanError::Store(s) => s.into(),
-            PlanError::Service(s) => s.into(),
-            PlanError::Cluster { cluster, source } => ApiError::cluster(&cluster, &source),
-            e @ PlanError::Stale(_) => ApiError::new(ErrorCode::PlanStale, e.to_string()),
-            e @ PlanError::AlreadyApplied(_) => ApiError::new(ErrorCode::PlanAlreadyApplied, e.to_string()),
-            e @ PlanError::Locked { .. } => ApiError::new(ErrorCode::RuntimeLocked, e.to_string()),
-            e @ PlanError::Expired(_) => ApiError::new(ErrorCode::PlanExpired, e.to_string()),
-            e @ PlanError::ModeUnknown(_) => ApiError::new(ErrorCode::ClusterModeUnknown, e.to_string()),
-            e @ PlanError::ShuttingDown => ApiError::new(ErrorCode::ShuttingDown, e.to_string()),
-            e @ PlanError::Conflicts { .. } => ApiError::new(ErrorCode::PlanConflicts, e.to_string()),
-        }
-    }
 }
 
 #[utoipa::path(

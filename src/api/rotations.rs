@@ -10,12 +10,12 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::auth::Caller;
-use super::error::{ApiError, ErrorCode, Problem, parse_json};
+use super::error::{ApiError, Problem, parse_json};
 use super::idempotency::{Reply, idempotent};
 use super::{AppState, ListResponse};
 use crate::domain::rollout::WaitingFor;
 use crate::domain::states::{BatchState, RotationState};
-use crate::engine::rotation::{Preview, RotationError, RotationRequest};
+use crate::engine::rotation::{Preview, RotationRequest};
 use crate::store::rotations::{BatchRecord, RotationRecord, RotationRuntime, RotationSummary};
 use crate::store::tokens::Role;
 
@@ -92,31 +92,6 @@ impl RotationResponse {
             batches: r.batches,
             runtimes: r.runtimes,
         })
-    }
-}
-
-impl From<RotationError> for ApiError {
-    fn from(e: RotationError) -> Self {
-        match e {
-            RotationError::Invalid(errors) => ApiError::invalid(errors),
-            RotationError::Store(s) => s.into(),
-            RotationError::Plan(p) => p.into(),
-            RotationError::Locked(m) => ApiError::new(ErrorCode::RuntimeLocked, m),
-            e @ RotationError::State { .. } => ApiError::new(ErrorCode::RotationState, e.to_string()),
-            e @ RotationError::NotWaitingApproval { .. } => ApiError::new(ErrorCode::NotWaitingApproval, e.to_string()),
-            RotationError::Unverified(m) => ApiError {
-                code: ErrorCode::CredentialUnverified,
-                detail: m.clone(),
-                errors: vec![crate::domain::FieldError::new("toVersion", m)],
-            },
-            RotationError::Verify(e) => e.into(),
-            RotationError::NotAllowed(m) => ApiError::new(ErrorCode::CredentialNotAllowed, m),
-            RotationError::Unhealthy(m) => ApiError {
-                code: ErrorCode::WorkloadsUnhealthy,
-                detail: m.clone(),
-                errors: vec![crate::domain::FieldError::new("unhealthyWorkloads", m)],
-            },
-        }
     }
 }
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
+use crate::domain::code::ErrorCode;
 use crate::domain::scope::Scope;
 use crate::registry::{Outcome, RegistryCheck};
 
@@ -274,7 +275,7 @@ async fn check_bound_within(conn: &mut sqlx::SqliteConnection, name: &str, scope
             (r.try_get("namespace")?, r.try_get("name")?, r.try_get("cluster")?);
         if let Err(denied) = scope.allows(&ns, &cluster) {
             return Err(StoreError::conflict(
-                "scope_excludes_bindings",
+                ErrorCode::ScopeExcludesBindings,
                 format!(
                     "runtime {ns}/{rt} on cluster {cluster:?} is bound to credential {name:?}, and the new scope leaves out its {denied}; change the runtime first"
                 ),
@@ -391,7 +392,7 @@ impl Store {
                 let latest = old.versions.last().map(|v| v.fingerprint.as_str());
                 if latest != Some(first.fingerprint.as_str()) {
                     return Err(StoreError::conflict(
-                        "credential_exists",
+                        ErrorCode::CredentialExists,
                         format!(
                             "credential {name:?} exists with another secret; add it as a new version with POST /v1/credentials/{name}/versions"
                         ),

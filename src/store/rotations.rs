@@ -11,6 +11,7 @@ use sqlx::{Row, SqliteConnection};
 
 use super::runtimes::{BindingChange, RevisionChanges, RuntimePut, get_runtime_tx, insert_revision, put_runtime_tx};
 use super::{Result, Store, StoreError, fmt_time, now, parse_json, parse_time};
+use crate::domain::code::ErrorCode;
 use crate::domain::rollout::{Target, WaitingFor, WorkloadRef};
 use crate::domain::states::{BatchState, RollbackState, RotationRuntimeState, RotationState};
 
@@ -376,7 +377,7 @@ impl Store {
         .await?;
         if let Some(other) = active {
             return Err(StoreError::conflict(
-                "rotation_active",
+                ErrorCode::RotationActive,
                 format!("rotation {other} of credential {:?} is still active", r.credential),
             ));
         }
