@@ -17,7 +17,7 @@ use sqlx::Row;
 use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
 use crate::domain::code::ErrorCode;
 use crate::domain::scope::Scope;
-use crate::registry::{Outcome, RegistryCheck};
+use crate::registry::{Outcome, Verification};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -63,20 +63,6 @@ pub struct CredentialRecord {
 pub struct CredentialTls {
     pub registry_ca_data: Option<String>,
     pub insecure_skip_tls_verify: bool,
-}
-
-/// The last proof of a version against its registries (never the secret).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Verification {
-    /// `invalid` when any registry refused it, else `unreachable` when any could not say,
-    /// else `valid`.
-    pub outcome: Outcome,
-    pub at: DateTime<Utc>,
-    /// Who asked: a token name, or `rotation:<id>`.
-    pub actor: String,
-    /// Each registry of the version (every `auths` entry of a dockerconfigjson).
-    pub registries: Vec<RegistryCheck>,
 }
 
 /// When a superseded version was confirmed revoked at its registry.

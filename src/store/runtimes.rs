@@ -60,7 +60,7 @@ impl RuntimeRecord {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerChange {
     /// `cluster`, `global`, `master`, `worker` or `fuse`.
     pub layer: String,
@@ -68,7 +68,7 @@ pub struct LayerChange {
     pub new: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BindingChange {
     pub credential: String,
     pub old: Option<u32>,

@@ -521,7 +521,7 @@ pub struct Preview {
     /// The target version's proof at its registries (absent for layer rotations and with
     /// `verify: false`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub verification: Option<crate::store::credentials::Verification>,
+    pub verification: Option<crate::registry::Verification>,
     /// Why the start would be refused with `credential_unverified`, if it would.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unverified: Option<String>,

@@ -24,10 +24,10 @@ use crate::engine::drift::{SyncState, sync_state};
 use crate::engine::verify::recent_proof;
 use crate::engine::{Context, lock_id};
 use crate::registry::Outcome;
+use crate::registry::Verification;
 use crate::service::runtimes::resolution;
 use crate::store::StoreError;
 use crate::store::credentials::Stage;
-use crate::store::credentials::Verification;
 use crate::store::rotations::{NewRotation, RotationRuntime};
 use crate::store::runtimes::{RuntimeContext, RuntimeFilter};
 
