@@ -12,11 +12,12 @@ use serde::Serialize;
 use super::auth::Caller;
 use super::error::{ApiError, Problem, parse_json};
 use super::idempotency::{Reply, idempotent};
+use super::wire::rotations::{BatchRecord, RotationEvent, RotationRuntime, RotationSummary};
 use super::{AppState, ListResponse};
 use crate::domain::rollout::WaitingFor;
 use crate::domain::states::{BatchState, RotationState};
 use crate::engine::rotation::{Preview, RotationRequest};
-use crate::store::rotations::{BatchRecord, RotationRecord, RotationRuntime, RotationSummary};
+use crate::store::rotations::RotationRecord;
 use crate::store::tokens::Role;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -89,8 +90,8 @@ impl RotationResponse {
             updated_at: r.updated_at,
             finished_at: r.finished_at,
             rollback: r.rollback_state,
-            batches: r.batches,
-            runtimes: r.runtimes,
+            batches: r.batches.into_iter().map(BatchRecord::from).collect(),
+            runtimes: r.runtimes.into_iter().map(RotationRuntime::from).collect(),
         })
     }
 }
@@ -134,6 +135,7 @@ pub async fn list_rotations(
         .await?;
     let next = (items.len() > limit).then(|| items[limit - 1].id.clone());
     items.truncate(limit);
+    let items = items.into_iter().map(RotationSummary::from).collect();
     Ok(HttpResponse::Ok().json(ListResponse { items, next }))
 }
 
@@ -240,9 +242,10 @@ pub async fn stream_rotation_events(
                 if !events.is_empty() {
                     let last = events.last().map_or(after, |e| e.seq);
                     let mut text = String::new();
-                    for e in &events {
-                        let data = serde_json::to_string(e).unwrap_or_default();
-                        text.push_str(&format!("id: {}\nevent: {}\ndata: {data}\n\n", e.seq, e.kind));
+                    for e in events {
+                        let (seq, kind) = (e.seq, e.kind.clone());
+                        let data = serde_json::to_string(&RotationEvent::from(e)).unwrap_or_default();
+                        text.push_str(&format!("id: {seq}\nevent: {kind}\ndata: {data}\n\n"));
                     }
                     return Some((Ok::<_, actix_web::Error>(Bytes::from(text)), (last, false)));
                 }

@@ -6,5 +6,6 @@
 pub mod audit;
 pub mod locks;
 pub mod notifications;
+pub mod rotations;
 pub mod runs;
 pub mod runtimes;
