@@ -9,3 +9,34 @@ pub mod notifications;
 pub mod rotations;
 pub mod runs;
 pub mod runtimes;
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_lock_is_written_as_the_api_always_wrote_it() {
+        let t = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let row = crate::store::locks::LockRecord {
+            id: "runtime:team-a:hbase".into(),
+            holder: "replica-1".into(),
+            run_id: None,
+            acquired_at: t,
+            renewed_at: t,
+            expires_at: t,
+        };
+        assert_eq!(
+            serde_json::to_string(&super::locks::LockRecord::from(row)).unwrap(),
+            r#"{"id":"runtime:team-a:hbase","holder":"replica-1","acquiredAt":"2026-01-02T03:04:05Z","renewedAt":"2026-01-02T03:04:05Z","expiresAt":"2026-01-02T03:04:05Z"}"#
+        );
+    }
+
+    #[test]
+    fn a_layer_change_keeps_its_field_names() {
+        let row = crate::store::runtimes::LayerChange { layer: "fuse".into(), old: vec!["a".into()], new: vec![] };
+        assert_eq!(
+            serde_json::to_string(&super::runtimes::LayerChange::from(row)).unwrap(),
+            r#"{"layer":"fuse","old":["a"],"new":[]}"#
+        );
+    }
+}
