@@ -16,8 +16,9 @@ use serde::Deserialize;
 
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
+use super::wire::audit::AuditEntry;
 use super::{AppState, ListResponse};
-use crate::store::audit::{AuditEntry, AuditFilter, NewAuditEntry};
+use crate::store::audit::{AuditFilter, NewAuditEntry};
 use crate::store::tokens::Role;
 
 pub const REQUEST_ID: &str = "x-request-id";
@@ -145,5 +146,6 @@ pub async fn list_audit(
     };
     let items = state.store.list_audit(&filter, limit).await?;
     let next = (items.len() == limit).then(|| items.last().map(|e| e.id.to_string())).flatten();
+    let items = items.into_iter().map(AuditEntry::from).collect();
     Ok(HttpResponse::Ok().json(ListResponse { items, next }))
 }

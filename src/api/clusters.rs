@@ -232,10 +232,7 @@ pub async fn probe_cluster(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Operator)?;
-    let probe = crate::engine::probe::probe(&state.ctx, &path).await.map_err(|e| match e {
-        crate::engine::ConnectError::Cluster(s) => ApiError::cluster(&path, &s),
-        crate::engine::ConnectError::Service(s) => s.into(),
-    })?;
+    let probe = crate::engine::probe::probe(&state.ctx, &path).await?;
     Ok(HttpResponse::Ok().json(ProbeResponse {
         cluster: path.into_inner(),
         version: probe.version,

@@ -11,10 +11,11 @@ use super::error::{ApiError, Problem, parse_json};
 use super::idempotency::{Reply, idempotent};
 use super::{AppState, ListResponse, if_match};
 use crate::domain::layers::managed_secret_name;
+use crate::registry::Verification;
 use crate::service::credentials::{
     CredentialRequest, VersionRequest, add_version, check_tls, put_credential as put_credential_service,
 };
-use crate::store::credentials::{CredentialRecord, Stage, Verification, VersionRecord};
+use crate::store::credentials::{CredentialRecord, Stage, VersionRecord};
 use crate::store::tokens::Role;
 
 #[derive(Serialize, utoipa::ToSchema)]

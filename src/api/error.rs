@@ -1,139 +1,32 @@
 //! Every error the API returns, as `application/problem+json` (RFC 9457) with a stable
-//! snake_case `code`. `ErrorCode::meta` is the one table of codes, statuses and titles.
+//! snake_case `code`.
+//!
+//! Codes travel with errors from where they arise. `ErrorCode` in `crate::domain::code` is
+//! the one table of codes, statuses and titles; it is layer-neutral, so the store, the
+//! services and the engine name codes without depending on this layer. Each layer's error
+//! enum implements `Coded`, saying the code of every variant where the failure happens
+//! (`StoreError::conflict(ErrorCode::TokenExists, ..)` in the store, `PlanError::Stale` is
+//! `plan_stale` in the engine, a `ClusterError::Tls` is `cluster_tls` at the port). Errors that
+//! wrap another layer's error delegate to it. Nothing turns a string back into a code.
+//!
+//! There is one conversion into a problem: `impl<E: Coded> From<E> for ApiError`. It takes
+//! the code, its status and title from the table, the detail from the error's `Display`
+//! (for `validation_failed`, the offending fields joined), and the fields from
+//! `Coded::field_errors`. An `internal` error logs its cause and tells the client only that
+//! the server failed. Errors of the HTTP edge itself (authentication, idempotency keys,
+//! bodies that cannot be read) are built here with `ApiError::new`.
+//!
+//! To add a code: add a line to the `error_codes!` table in `crate::domain::code` (a new
+//! snake_case string, its status and title; never change a published one, the table test
+//! freezes them), return it from the `Coded::code` of the error where the failure arises,
+//! and add it to the `PUBLISHED` snapshot in that module's tests.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::domain::FieldError;
-use crate::service::ServiceError;
-use crate::store::StoreError;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    Unauthorized,
-    Forbidden,
-    NotFound,
-    MalformedBody,
-    PayloadTooLarge,
-    MethodNotAllowed,
-    ValidationFailed,
-    UnsupportedMediaType,
-    PreconditionFailed,
-    IdempotencyKeyReused,
-    IdempotencyInProgress,
-    TokenExists,
-    CredentialExists,
-    ClusterInUse,
-    ClusterCredentialsRequired,
-    RuntimeClusterMismatch,
-    UnknownCluster,
-    PlanStale,
-    PlanAlreadyApplied,
-    PlanExpired,
-    RuntimeLocked,
-    RotationActive,
-    RotationState,
-    NotWaitingApproval,
-    WorkloadsUnhealthy,
-    CredentialUnverified,
-    ClusterModeUnknown,
-    ProfileInUse,
-    HostPortsExhausted,
-    LastAdmin,
-    CredentialNotAllowed,
-    ScopeExcludesBindings,
-    ShuttingDown,
-    PlanConflicts,
-    ClusterConfig,
-    ClusterTls,
-    ClusterAuth,
-    ClusterUnreachable,
-    ClusterApiError,
-    NotificationDeliveryFailed,
-    Internal,
-}
-
-impl ErrorCode {
-    /// The table: HTTP status and title of every code.
-    pub fn meta(self) -> (StatusCode, &'static str) {
-        use ErrorCode::*;
-        match self {
-            Unauthorized => (StatusCode::UNAUTHORIZED, "Missing or invalid bearer token"),
-            Forbidden => (StatusCode::FORBIDDEN, "The token's role does not allow this call"),
-            NotFound => (StatusCode::NOT_FOUND, "Not found"),
-            MalformedBody => (StatusCode::BAD_REQUEST, "The request body could not be read"),
-            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "The request body is larger than the server accepts"),
-            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "The route does not accept this method"),
-            ValidationFailed => (StatusCode::UNPROCESSABLE_ENTITY, "The request breaks a validation rule"),
-            UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported content type"),
-            PreconditionFailed => (StatusCode::PRECONDITION_FAILED, "If-Match does not match the current ETag"),
-            IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "Idempotency-Key was used for another request"),
-            IdempotencyInProgress => (StatusCode::CONFLICT, "A request with this Idempotency-Key is still in progress"),
-            TokenExists => (StatusCode::CONFLICT, "A token with this name exists"),
-            CredentialExists => (StatusCode::CONFLICT, "The credential exists with another secret"),
-            ClusterInUse => (StatusCode::CONFLICT, "The cluster still has runtimes"),
-            ClusterCredentialsRequired => (StatusCode::UNPROCESSABLE_ENTITY, "The cluster needs credentials"),
-            RuntimeClusterMismatch => (StatusCode::CONFLICT, "The runtime belongs to another cluster"),
-            UnknownCluster => (StatusCode::UNPROCESSABLE_ENTITY, "The cluster is not registered"),
-            PlanStale => (StatusCode::CONFLICT, "The plan's inputs changed since it was made"),
-            PlanAlreadyApplied => (StatusCode::CONFLICT, "The plan was already applied"),
-            PlanExpired => (StatusCode::GONE, "The plan expired"),
-            RuntimeLocked => (StatusCode::CONFLICT, "Another run holds a runtime this needs"),
-            RotationActive => (StatusCode::CONFLICT, "Another rotation of this credential is active"),
-            RotationState => (StatusCode::CONFLICT, "Not possible in the rotation's current state"),
-            NotWaitingApproval => (StatusCode::CONFLICT, "The rotation is not waiting for approval"),
-            WorkloadsUnhealthy => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "Workloads the rotation would restart are unhealthy")
-            }
-            CredentialUnverified => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "The target credential version did not prove valid at its registry")
-            }
-            ClusterModeUnknown => (StatusCode::CONFLICT, "How the cluster runs runtimes is not known yet; probe it"),
-            ProfileInUse => (StatusCode::CONFLICT, "A ThinRuntime still names this profile"),
-            HostPortsExhausted => (StatusCode::CONFLICT, "The cluster's host port range has too few free ports"),
-            LastAdmin => (StatusCode::CONFLICT, "The last admin token cannot be revoked"),
-            CredentialNotAllowed => (StatusCode::FORBIDDEN, "The credential may not be used there"),
-            ScopeExcludesBindings => {
-                (StatusCode::CONFLICT, "The new scope leaves out runtimes bound to the credential")
-            }
-            ShuttingDown => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The daemon is shutting down; retry on another replica or after it restarts",
-            ),
-            PlanConflicts => (StatusCode::CONFLICT, "The plan would take over objects fluidform does not own"),
-            ClusterConfig => (StatusCode::UNPROCESSABLE_ENTITY, "The cluster's connection settings cannot be used"),
-            ClusterTls => (StatusCode::BAD_GATEWAY, "TLS with the cluster's API server failed"),
-            ClusterAuth => (StatusCode::BAD_GATEWAY, "The cluster's API server refused the credentials"),
-            ClusterUnreachable => (StatusCode::BAD_GATEWAY, "The cluster's API server cannot be reached"),
-            ClusterApiError => (StatusCode::BAD_GATEWAY, "The cluster's API server returned an error"),
-            NotificationDeliveryFailed => (StatusCode::BAD_GATEWAY, "The webhook receiver did not accept the delivery"),
-            Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
-        }
-    }
-
-    pub fn as_str(self) -> String {
-        serde_json::to_value(self).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
-    }
-
-    fn from_store_conflict(code: &str) -> Self {
-        match code {
-            "token_exists" => Self::TokenExists,
-            "credential_exists" => Self::CredentialExists,
-            "cluster_in_use" => Self::ClusterInUse,
-            "cluster_credentials_required" => Self::ClusterCredentialsRequired,
-            "runtime_cluster_mismatch" => Self::RuntimeClusterMismatch,
-            "rotation_active" => Self::RotationActive,
-            "profile_in_use" => Self::ProfileInUse,
-            "host_ports_exhausted" => Self::HostPortsExhausted,
-            "last_admin" => Self::LastAdmin,
-            "credential_not_allowed" => Self::CredentialNotAllowed,
-            "scope_excludes_bindings" => Self::ScopeExcludesBindings,
-            _ => Self::Internal,
-        }
-    }
-}
+pub use crate::domain::code::{Coded, ErrorCode};
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -178,19 +71,6 @@ impl ApiError {
         Self { code: ErrorCode::ValidationFailed, detail, errors }
     }
 
-    /// A problem talking to a target cluster.
-    pub fn cluster(cluster: &str, e: &crate::engine::port::ClusterError) -> Self {
-        use crate::engine::port::ClusterError as S;
-        let code = match e {
-            S::Config(_) => ErrorCode::ClusterConfig,
-            S::Tls(_) => ErrorCode::ClusterTls,
-            S::Auth { .. } => ErrorCode::ClusterAuth,
-            S::Network(_) => ErrorCode::ClusterUnreachable,
-            S::Api { .. } => ErrorCode::ClusterApiError,
-        };
-        Self::new(code, format!("cluster {cluster:?}: {e}"))
-    }
-
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
         Self::new(ErrorCode::Internal, "the server failed to handle the request; see its log")
@@ -201,7 +81,7 @@ impl ApiError {
         Problem {
             type_: format!("urn:fluidform:problem:{}", self.code.as_str()),
             title: title.into(),
-            status: status.as_u16(),
+            status,
             detail: self.detail.clone(),
             code: self.code,
             field: self.errors.first().map(|e| e.field.clone()),
@@ -218,7 +98,7 @@ impl std::fmt::Display for ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.code.meta().0
+        StatusCode::from_u16(self.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -226,23 +106,13 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound { what } => Self::new(ErrorCode::NotFound, format!("{what} not found")),
-            StoreError::Conflict { code, detail } => Self::new(ErrorCode::from_store_conflict(code), detail),
-            e @ StoreError::PreconditionFailed { .. } => Self::new(ErrorCode::PreconditionFailed, e.to_string()),
-            e => Self::internal(e),
-        }
-    }
-}
-
-impl From<ServiceError> for ApiError {
-    fn from(e: ServiceError) -> Self {
-        match e {
-            ServiceError::Invalid(errors) => Self::invalid(errors),
-            ServiceError::Store(s) => s.into(),
-            ServiceError::Secret(s) => Self::internal(s),
+/// The one conversion from an error of any layer into a problem.
+impl<E: Coded> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        match e.code() {
+            ErrorCode::Internal => Self::internal(e),
+            ErrorCode::ValidationFailed => Self::invalid(e.field_errors()),
+            code => Self { code, detail: e.to_string(), errors: e.field_errors() },
         }
     }
 }
@@ -287,11 +157,30 @@ pub fn path_error(err: actix_web::error::PathError, _: &actix_web::HttpRequest) 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoreError;
 
     #[test]
-    fn codes_are_snake_case_and_statuses_never_400_for_404_or_409() {
-        assert_eq!(ErrorCode::RuntimeClusterMismatch.as_str(), "runtime_cluster_mismatch");
-        assert_eq!(ErrorCode::NotFound.meta().0, StatusCode::NOT_FOUND);
-        assert_eq!(ErrorCode::TokenExists.meta().0, StatusCode::CONFLICT);
+    fn a_store_conflict_keeps_the_code_it_was_raised_with() {
+        let e: ApiError = StoreError::conflict(ErrorCode::LastAdmin, "token \"a\" is the last admin").into();
+        let p = e.problem();
+        assert_eq!(
+            (p.code, p.status, p.type_.as_str()),
+            (ErrorCode::LastAdmin, 409, "urn:fluidform:problem:last_admin")
+        );
+        assert_eq!(p.detail, "token \"a\" is the last admin");
+        assert_eq!(e.status_code(), StatusCode::CONFLICT);
+    }
+
+    #[test]
+    fn validation_failures_list_their_fields_and_internal_errors_hide_their_cause() {
+        let e: ApiError = crate::service::ServiceError::invalid("spec.replicas", "must be at least 1").into();
+        let p = e.problem();
+        assert_eq!((p.code, p.status), (ErrorCode::ValidationFailed, 422));
+        assert_eq!(p.detail, "spec.replicas: must be at least 1");
+        assert_eq!(p.field.as_deref(), Some("spec.replicas"));
+
+        let e: ApiError = StoreError::Corrupt("the secret bytes".into()).into();
+        assert_eq!(e.code, ErrorCode::Internal);
+        assert!(!e.detail.contains("secret"), "{}", e.detail);
     }
 }

@@ -19,6 +19,7 @@ pub mod rotations;
 pub mod runtimes;
 pub mod tokens;
 pub mod ui;
+pub mod wire;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};

@@ -8,10 +8,11 @@ use serde::Serialize;
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorCode, Problem, parse_json};
+use super::wire::notifications::DeliveryRecord;
 use super::{AppState, ListResponse, if_match};
 use crate::domain::notify::{Notice, Trigger};
 use crate::service::notifications::{NotificationRequest, put_notification as put_notification_service};
-use crate::store::notifications::{DeliveryRecord, NotificationRecord};
+use crate::store::notifications::NotificationRecord;
 use crate::store::tokens::Role;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -171,7 +172,7 @@ pub async fn verify_notification(
             format!("verification delivery {id} to {:?} failed: {why}", rec.name),
         ));
     }
-    Ok(HttpResponse::Ok().json(delivery))
+    Ok(HttpResponse::Ok().json(DeliveryRecord::from(delivery)))
 }
 
 #[derive(serde::Deserialize, utoipa::IntoParams)]
@@ -212,5 +213,6 @@ pub async fn list_notification_deliveries(
     let mut items = state.store.list_deliveries(&path, before, limit as i64 + 1).await?;
     let next = (items.len() > limit).then(|| items[limit - 1].id.to_string());
     items.truncate(limit);
+    let items = items.into_iter().map(DeliveryRecord::from).collect();
     Ok(HttpResponse::Ok().json(ListResponse { items, next }))
 }

@@ -9,14 +9,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::auth::Caller;
-use super::error::{ApiError, ErrorCode, Problem, parse_json};
+use super::error::{ApiError, Problem, parse_json};
 use super::idempotency::{Reply, idempotent};
+use super::wire::locks::LockRecord;
+use super::wire::runs::RunObject;
 use super::{AppState, ListResponse};
 use crate::domain::states::{ObjectStatus, RunStatus};
-use crate::engine::plan::{Action, Plan, PlanError, PlanObject, PlanObjectQuery, PlanRequest, create_plan};
+use crate::engine::plan::{Action, Plan, PlanObject, PlanObjectQuery, PlanRequest, create_plan};
 use crate::engine::port::RequestCounts;
-use crate::store::locks::LockRecord;
-use crate::store::runs::{RunObject, RunRecord};
+use crate::store::runs::{self, RunRecord};
 use crate::store::tokens::Role;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -49,10 +50,10 @@ pub struct RunResponse {
 const RUN_FIRST_PAGE: usize = 100;
 
 impl RunResponse {
-    fn new(r: RunRecord, objects: Vec<RunObject>) -> Self {
+    fn new(r: RunRecord, objects: Vec<runs::RunObject>) -> Self {
         let next = (objects.len() > RUN_FIRST_PAGE).then(|| objects[RUN_FIRST_PAGE - 1].seq.to_string());
         Self {
-            objects: objects.into_iter().take(RUN_FIRST_PAGE).collect(),
+            objects: objects.into_iter().take(RUN_FIRST_PAGE).map(RunObject::from).collect(),
             next,
             object_counts: r.counts,
             requests: serde_json::from_value(r.requests).unwrap_or_default(),
@@ -71,24 +72,6 @@ impl RunResponse {
 async fn run_response(state: &AppState, run: RunRecord) -> Result<RunResponse, ApiError> {
     let objects = state.store.run_objects(&run.id, None, -1, RUN_FIRST_PAGE as i64 + 1).await?;
     Ok(RunResponse::new(run, objects))
-}
-
-impl From<PlanError> for ApiError {
-    fn from(e: PlanError) -> Self {
-        match e {
-            PlanError::Invalid(errors) => ApiError::invalid(errors),
-            PlanError::Store(s) => s.into(),
-            PlanError::Service(s) => s.into(),
-            PlanError::Cluster { cluster, source } => ApiError::cluster(&cluster, &source),
-            e @ PlanError::Stale(_) => ApiError::new(ErrorCode::PlanStale, e.to_string()),
-            e @ PlanError::AlreadyApplied(_) => ApiError::new(ErrorCode::PlanAlreadyApplied, e.to_string()),
-            e @ PlanError::Locked { .. } => ApiError::new(ErrorCode::RuntimeLocked, e.to_string()),
-            e @ PlanError::Expired(_) => ApiError::new(ErrorCode::PlanExpired, e.to_string()),
-            e @ PlanError::ModeUnknown(_) => ApiError::new(ErrorCode::ClusterModeUnknown, e.to_string()),
-            e @ PlanError::ShuttingDown => ApiError::new(ErrorCode::ShuttingDown, e.to_string()),
-            e @ PlanError::Conflicts { .. } => ApiError::new(ErrorCode::PlanConflicts, e.to_string()),
-        }
-    }
 }
 
 #[utoipa::path(
@@ -262,6 +245,7 @@ pub async fn list_run_objects(
     let mut items = state.store.run_objects(&path, query.status, after, limit as i64 + 1).await?;
     let next = (items.len() > limit).then(|| items[limit - 1].seq.to_string());
     items.truncate(limit);
+    let items = items.into_iter().map(RunObject::from).collect();
     Ok(HttpResponse::Ok().json(ListResponse { items, next }))
 }
 
@@ -275,7 +259,8 @@ pub async fn list_run_objects(
 #[get("/locks")]
 pub async fn list_locks(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Viewer)?;
-    Ok(HttpResponse::Ok().json(ListResponse { items: state.store.list_locks().await?, next: None }))
+    let items = state.store.list_locks().await?.into_iter().map(LockRecord::from).collect();
+    Ok(HttpResponse::Ok().json(ListResponse { items, next: None }))
 }
 
 #[utoipa::path(
@@ -295,5 +280,5 @@ pub async fn delete_lock(
     caller.require(Role::Admin)?;
     let lock = state.store.delete_lock(&path).await?;
     tracing::warn!(lock = %lock.id, by = %caller.name, "lock force-unlocked");
-    Ok(HttpResponse::Ok().json(lock))
+    Ok(HttpResponse::Ok().json(LockRecord::from(lock)))
 }

@@ -10,13 +10,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::auth::Caller;
-use super::error::{ApiError, ErrorCode, Problem, parse_json};
+use super::error::{ApiError, Problem, parse_json};
 use super::idempotency::{Reply, idempotent};
+use super::wire::rotations::{BatchRecord, RotationEvent, RotationRuntime, RotationSummary};
 use super::{AppState, ListResponse};
 use crate::domain::rollout::WaitingFor;
 use crate::domain::states::{BatchState, RotationState};
-use crate::engine::rotation::{Preview, RotationError, RotationRequest};
-use crate::store::rotations::{BatchRecord, RotationRecord, RotationRuntime, RotationSummary};
+use crate::engine::rotation::{Preview, RotationRequest};
+use crate::store::rotations::RotationRecord;
 use crate::store::tokens::Role;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -89,34 +90,9 @@ impl RotationResponse {
             updated_at: r.updated_at,
             finished_at: r.finished_at,
             rollback: r.rollback_state,
-            batches: r.batches,
-            runtimes: r.runtimes,
+            batches: r.batches.into_iter().map(BatchRecord::from).collect(),
+            runtimes: r.runtimes.into_iter().map(RotationRuntime::from).collect(),
         })
-    }
-}
-
-impl From<RotationError> for ApiError {
-    fn from(e: RotationError) -> Self {
-        match e {
-            RotationError::Invalid(errors) => ApiError::invalid(errors),
-            RotationError::Store(s) => s.into(),
-            RotationError::Plan(p) => p.into(),
-            RotationError::Locked(m) => ApiError::new(ErrorCode::RuntimeLocked, m),
-            e @ RotationError::State { .. } => ApiError::new(ErrorCode::RotationState, e.to_string()),
-            e @ RotationError::NotWaitingApproval { .. } => ApiError::new(ErrorCode::NotWaitingApproval, e.to_string()),
-            RotationError::Unverified(m) => ApiError {
-                code: ErrorCode::CredentialUnverified,
-                detail: m.clone(),
-                errors: vec![crate::domain::FieldError::new("toVersion", m)],
-            },
-            RotationError::Verify(e) => e.into(),
-            RotationError::NotAllowed(m) => ApiError::new(ErrorCode::CredentialNotAllowed, m),
-            RotationError::Unhealthy(m) => ApiError {
-                code: ErrorCode::WorkloadsUnhealthy,
-                detail: m.clone(),
-                errors: vec![crate::domain::FieldError::new("unhealthyWorkloads", m)],
-            },
-        }
     }
 }
 
@@ -159,6 +135,7 @@ pub async fn list_rotations(
         .await?;
     let next = (items.len() > limit).then(|| items[limit - 1].id.clone());
     items.truncate(limit);
+    let items = items.into_iter().map(RotationSummary::from).collect();
     Ok(HttpResponse::Ok().json(ListResponse { items, next }))
 }
 
@@ -265,9 +242,10 @@ pub async fn stream_rotation_events(
                 if !events.is_empty() {
                     let last = events.last().map_or(after, |e| e.seq);
                     let mut text = String::new();
-                    for e in &events {
-                        let data = serde_json::to_string(e).unwrap_or_default();
-                        text.push_str(&format!("id: {}\nevent: {}\ndata: {data}\n\n", e.seq, e.kind));
+                    for e in events {
+                        let (seq, kind) = (e.seq, e.kind.clone());
+                        let data = serde_json::to_string(&RotationEvent::from(e)).unwrap_or_default();
+                        text.push_str(&format!("id: {seq}\nevent: {kind}\ndata: {data}\n\n"));
                     }
                     return Some((Ok::<_, actix_web::Error>(Bytes::from(text)), (last, false)));
                 }

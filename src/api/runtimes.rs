@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorCode, Problem};
+use super::wire::runtimes::{BindingChange, LayerChange};
 use super::{AppState, ListResponse, if_match};
 use crate::domain::fluid::Mode;
 use crate::domain::layers::ComponentResolution;
@@ -25,7 +26,7 @@ use crate::engine::drift::{DriftedField, SyncPolicy, SyncState, sync_state};
 use crate::service::runtimes::{
     PutRuntime, put_runtime as put_runtime_service, render_redacted, resolution, runtime_warnings,
 };
-use crate::store::runtimes::{BindingChange, LayerChange, RuntimeFilter, RuntimeRecord};
+use crate::store::runtimes::{RuntimeFilter, RuntimeRecord};
 use crate::store::tokens::Role;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -569,8 +570,8 @@ pub async fn list_runtime_layer_history(
             at: r.at,
             actor: r.actor,
             reason: r.reason,
-            layers: r.layers,
-            bindings: r.bindings,
+            layers: r.layers.into_iter().map(LayerChange::from).collect(),
+            bindings: r.bindings.into_iter().map(BindingChange::from).collect(),
         })
         .collect();
     Ok(HttpResponse::Ok().json(ListResponse { items, next: None }))

@@ -4,6 +4,7 @@
 //! No I/O lives here: every function is a plain transformation of its inputs, so the
 //! rules are tested as tables.
 
+pub mod code;
 pub mod crd;
 pub mod dataset;
 pub mod diff;

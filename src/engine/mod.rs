@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::code::{Coded, ErrorCode};
 use crate::secrets::MasterKey;
 use crate::service::ServiceError;
 use crate::service::clusters::open_auth;
@@ -114,6 +115,49 @@ pub enum ConnectError {
     Service(#[from] ServiceError),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+}
+
+impl Coded for ConnectError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::Service(e) => e.code(),
+            Self::Cluster(e) => e.code(),
+        }
+    }
+}
+
+/// A failure reaching a cluster by name, said with the name for the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum ReachError {
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("cluster {cluster:?}: {source}")]
+    Cluster { cluster: String, source: ClusterError },
+}
+
+impl ReachError {
+    pub fn new(cluster: &str, e: ConnectError) -> Self {
+        match e {
+            ConnectError::Service(s) => Self::Service(s),
+            ConnectError::Cluster(source) => Self::Cluster { cluster: cluster.to_string(), source },
+        }
+    }
+}
+
+impl Coded for ReachError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::Service(e) => e.code(),
+            Self::Cluster { source, .. } => source.code(),
+        }
+    }
+
+    fn field_errors(&self) -> Vec<crate::domain::FieldError> {
+        match self {
+            Self::Service(e) => e.field_errors(),
+            Self::Cluster { .. } => Vec::new(),
+        }
+    }
 }
 
 impl From<crate::store::StoreError> for ConnectError {

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::Value;
 
+use crate::domain::code::{Coded, ErrorCode};
 use crate::domain::kinds::Kind;
 use crate::domain::rollout::RolloutState;
 
@@ -54,17 +55,6 @@ pub enum ClusterError {
 }
 
 impl ClusterError {
-    /// A stable snake_case kind for problem codes and run records.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Config(_) => "cluster_config",
-            Self::Tls(_) => "cluster_tls",
-            Self::Auth { .. } => "cluster_auth",
-            Self::Network(_) => "cluster_unreachable",
-            Self::Api { .. } => "cluster_api_error",
-        }
-    }
-
     /// An answer that another try will not change (bad object, forbidden): retrying only
     /// hammers the server.
     pub fn is_permanent(&self) -> bool {
@@ -72,6 +62,18 @@ impl ClusterError {
             Self::Config(_) | Self::Auth { .. } => true,
             Self::Api { status, .. } => matches!(status, 400 | 403 | 404 | 405 | 415 | 422),
             Self::Tls(_) | Self::Network(_) => false,
+        }
+    }
+}
+
+impl Coded for ClusterError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::Config(_) => ErrorCode::ClusterConfig,
+            Self::Tls(_) => ErrorCode::ClusterTls,
+            Self::Auth { .. } => ErrorCode::ClusterAuth,
+            Self::Network(_) => ErrorCode::ClusterUnreachable,
+            Self::Api { .. } => ErrorCode::ClusterApiError,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! what fluidform needs there (SelfSubjectAccessReview for every verb on every kind it
 //! writes in that mode).
 
-use super::{ConnectError, Context};
+use super::{ConnectError, Context, ReachError};
 use crate::domain::fluid::{Detection, Mode};
 use crate::domain::kinds::{KINDS, Kind};
 
@@ -31,7 +31,11 @@ const FLUID: [Kind; 8] = [
 
 /// Connects, reads the server version and what is installed of Fluid, and checks every
 /// verb fluidform needs on the objects it manages, cluster-wide.
-pub async fn probe(ctx: &Context, name: &str) -> Result<Probe, ConnectError> {
+pub async fn probe(ctx: &Context, name: &str) -> Result<Probe, ReachError> {
+    probe_named(ctx, name).await.map_err(|e| ReachError::new(name, e))
+}
+
+async fn probe_named(ctx: &Context, name: &str) -> Result<Probe, ConnectError> {
     let client = ctx.cluster(name).await?;
     let version = client.version().await?;
     let (resources, controllers) = client.discover_fluid().await?;

@@ -7,10 +7,11 @@
 use futures::future::join_all;
 
 use super::Context;
+use crate::registry::Verification;
 use crate::registry::{Tls, logins, overall};
 use crate::service::ServiceError;
 use crate::service::credentials::version_secret;
-use crate::store::credentials::{Verification, VersionRecord};
+use crate::store::credentials::VersionRecord;
 
 /// A version's proof as recorded, and whether it marked the version revoked just now.
 pub struct Proven {

@@ -35,6 +35,20 @@ impl Outcome {
     }
 }
 
+/// The last proof of a version against its registries (never the secret).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    /// `invalid` when any registry refused it, else `unreachable` when any could not say,
+    /// else `valid`.
+    pub outcome: Outcome,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// Who asked: a token name, or `rotation:<id>`.
+    pub actor: String,
+    /// Each registry of the version (every `auths` entry of a dockerconfigjson).
+    pub registries: Vec<RegistryCheck>,
+}
+
 /// The outcome at one registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -8,6 +8,7 @@ pub mod notifications;
 pub mod runtimes;
 
 use crate::domain::FieldError;
+use crate::domain::code::{Coded, ErrorCode};
 use crate::secrets::SecretError;
 use crate::store::StoreError;
 
@@ -20,6 +21,23 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Secret(#[from] SecretError),
+}
+
+impl Coded for ServiceError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::Invalid(_) => ErrorCode::ValidationFailed,
+            Self::Store(e) => e.code(),
+            Self::Secret(_) => ErrorCode::Internal,
+        }
+    }
+
+    fn field_errors(&self) -> Vec<FieldError> {
+        match self {
+            Self::Invalid(errors) => errors.clone(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl ServiceError {

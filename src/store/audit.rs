@@ -3,22 +3,18 @@
 //! what and how it ended, never a body or a secret, and outlive the resources they name.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::Row;
 
 use super::{Result, Store, fmt_time, parse_time};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: DateTime<Utc>,
     /// The `X-Request-Id` of the request (also in the daemon's log).
     pub request_id: String,
     /// The token's name; absent when no valid token was sent.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     pub method: String,
     /// The route template, e.g. `/v1/runtimes/{namespace}/{name}`.
@@ -28,7 +24,6 @@ pub struct AuditEntry {
     pub status: u16,
     /// `ok`, `refused` (4xx), `unauthenticated` (401), `forbidden` (403) or `error` (5xx).
     pub outcome: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<String>,
 }
 

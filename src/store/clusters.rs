@@ -6,6 +6,7 @@ use sqlx::Row;
 
 use super::runtimes::{LayerChange, bump_deps_tx, record_cluster_layer_change};
 use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
+use crate::domain::code::ErrorCode;
 use crate::domain::fluid::{ClusterMode, Detection, Mode, effective_mode};
 use crate::domain::ports::PortRange;
 
@@ -143,7 +144,7 @@ impl Store {
                 }
                 let Some((kind, sealed)) = write.auth else {
                     return Err(StoreError::conflict(
-                        "cluster_credentials_required",
+                        ErrorCode::ClusterCredentialsRequired,
                         "a new cluster needs credentials: token, clientCertData and clientKeyData, or kubeconfig",
                     ));
                 };
@@ -270,7 +271,7 @@ impl Store {
             .await?;
         if used > 0 {
             return Err(StoreError::conflict(
-                "cluster_in_use",
+                ErrorCode::ClusterInUse,
                 format!("cluster {name:?} still has {used} runtime(s); delete them first"),
             ));
         }

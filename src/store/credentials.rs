@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
+use crate::domain::code::ErrorCode;
 use crate::domain::scope::Scope;
-use crate::registry::{Outcome, RegistryCheck};
+use crate::registry::{Outcome, Verification};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -62,20 +63,6 @@ pub struct CredentialRecord {
 pub struct CredentialTls {
     pub registry_ca_data: Option<String>,
     pub insecure_skip_tls_verify: bool,
-}
-
-/// The last proof of a version against its registries (never the secret).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Verification {
-    /// `invalid` when any registry refused it, else `unreachable` when any could not say,
-    /// else `valid`.
-    pub outcome: Outcome,
-    pub at: DateTime<Utc>,
-    /// Who asked: a token name, or `rotation:<id>`.
-    pub actor: String,
-    /// Each registry of the version (every `auths` entry of a dockerconfigjson).
-    pub registries: Vec<RegistryCheck>,
 }
 
 /// When a superseded version was confirmed revoked at its registry.
@@ -274,7 +261,7 @@ async fn check_bound_within(conn: &mut sqlx::SqliteConnection, name: &str, scope
             (r.try_get("namespace")?, r.try_get("name")?, r.try_get("cluster")?);
         if let Err(denied) = scope.allows(&ns, &cluster) {
             return Err(StoreError::conflict(
-                "scope_excludes_bindings",
+                ErrorCode::ScopeExcludesBindings,
                 format!(
                     "runtime {ns}/{rt} on cluster {cluster:?} is bound to credential {name:?}, and the new scope leaves out its {denied}; change the runtime first"
                 ),
@@ -391,7 +378,7 @@ impl Store {
                 let latest = old.versions.last().map(|v| v.fingerprint.as_str());
                 if latest != Some(first.fingerprint.as_str()) {
                     return Err(StoreError::conflict(
-                        "credential_exists",
+                        ErrorCode::CredentialExists,
                         format!(
                             "credential {name:?} exists with another secret; add it as a new version with POST /v1/credentials/{name}/versions"
                         ),

@@ -8,6 +8,7 @@ use sqlx::{Row, SqliteConnection};
 use super::clusters::get_cluster_tx;
 use super::runtimes::{bump_deps_tx, get_runtime_tx};
 use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
+use crate::domain::code::ErrorCode;
 use crate::domain::dataset::Dataset;
 
 #[derive(Debug, Clone)]
@@ -84,7 +85,7 @@ pub(crate) async fn datasets_for_tx(
 
 fn mismatch(what: &str, owner: &str, cluster: &str) -> StoreError {
     StoreError::conflict(
-        "runtime_cluster_mismatch",
+        ErrorCode::RuntimeClusterMismatch,
         format!("{what} belongs to cluster {owner:?}; a runtime and its Dataset share one cluster (not {cluster:?})"),
     )
 }

@@ -3,17 +3,14 @@
 //! `expires_at` has passed is free to take.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
 use sqlx::Row;
 
 use super::{Result, Store, StoreError, fmt_time, now, parse_time};
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct LockRecord {
     pub id: String,
     pub holder: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
     pub acquired_at: DateTime<Utc>,
     pub renewed_at: DateTime<Utc>,

@@ -29,12 +29,14 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
+use crate::domain::code::{Coded, ErrorCode};
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{what} not found")]
     NotFound { what: String },
     #[error("{detail}")]
-    Conflict { code: &'static str, detail: String },
+    Conflict { code: ErrorCode, detail: String },
     #[error("{what} has changed: its ETag is now {current}")]
     PreconditionFailed { what: String, current: String },
     #[error("database: {0}")]
@@ -49,8 +51,20 @@ impl StoreError {
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::NotFound { what: what.into() }
     }
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+    /// A write refused because of what is stored; `code` says which rule it broke.
+    pub fn conflict(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::Conflict { code, detail: detail.into() }
+    }
+}
+
+impl Coded for StoreError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::NotFound { .. } => ErrorCode::NotFound,
+            Self::Conflict { code, .. } => *code,
+            Self::PreconditionFailed { .. } => ErrorCode::PreconditionFailed,
+            Self::Db(_) | Self::Migrate(_) | Self::Corrupt(_) => ErrorCode::Internal,
+        }
     }
 }
 

@@ -6,7 +6,6 @@
 //! (`engine::notify`) sends what is due and records every attempt here.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::{Row, SqliteConnection};
 
 use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
@@ -57,38 +56,29 @@ pub struct DueDelivery {
     pub secret_sealed: String,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct DeliveryAttempt {
     pub attempt: u32,
     pub at: DateTime<Utc>,
     /// The receiver's HTTP status; absent when no answer came.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub duration_ms: i64,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct DeliveryRecord {
     pub id: i64,
     pub trigger: String,
     /// `pending` (sent when due, again after a failure), `delivered` or `failed` (gave up).
     pub state: String,
     pub attempts: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub next_attempt_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
     /// The body exactly as sent (and signed).
-    #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     /// Every attempt, oldest first.
     pub attempt_log: Vec<DeliveryAttempt>,

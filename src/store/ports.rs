@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use sqlx::{Row, SqliteConnection};
 
 use super::{Result, Store, StoreError};
+use crate::domain::code::ErrorCode;
 use crate::domain::manifest::AlluxioRuntime;
 use crate::domain::ports::{self, PortName, PortRange};
 
@@ -91,7 +92,7 @@ async fn taken_tx(conn: &mut SqliteConnection, cluster: &str, except: i64) -> Re
 }
 
 fn exhausted(e: ports::Exhausted) -> StoreError {
-    StoreError::conflict("host_ports_exhausted", format!("{e}; widen the cluster's portRange or free ports"))
+    StoreError::conflict(ErrorCode::HostPortsExhausted, format!("{e}; widen the cluster's portRange or free ports"))
 }
 
 /// Gives runtime `runtime_id` (on `cluster`, whose range is `range`) the host ports `rt`

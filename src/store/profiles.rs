@@ -9,6 +9,7 @@ use super::clusters::get_cluster_tx;
 use super::credentials::current_versions_tx;
 use super::runtimes::{RevisionChanges, bump_deps_tx, insert_revision, sync_bindings};
 use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
+use crate::domain::code::ErrorCode;
 use crate::domain::layers::LayerInputs;
 use crate::domain::runtime::RuntimeKind;
 use crate::domain::thin::ThinRuntimeProfile;
@@ -172,7 +173,7 @@ impl Store {
         let users = users_tx(&mut tx, cluster, name).await?;
         if let Some((_, ns, n)) = users.first() {
             return Err(StoreError::conflict(
-                "profile_in_use",
+                ErrorCode::ProfileInUse,
                 format!(
                     "{what} is named by ThinRuntime {ns}/{n} ({} in all); change or delete them first",
                     users.len()

@@ -11,6 +11,7 @@ use sqlx::{Row, SqliteConnection};
 
 use super::runtimes::{BindingChange, RevisionChanges, RuntimePut, get_runtime_tx, insert_revision, put_runtime_tx};
 use super::{Result, Store, StoreError, fmt_time, now, parse_json, parse_time};
+use crate::domain::code::ErrorCode;
 use crate::domain::rollout::{Target, WaitingFor, WorkloadRef};
 use crate::domain::states::{BatchState, RollbackState, RotationRuntimeState, RotationState};
 
@@ -42,7 +43,7 @@ impl RotationRecord {
 }
 
 /// A workload a batch left alone because it was unhealthy before the batch.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SkippedWorkload {
     #[serde(flatten)]
@@ -50,57 +51,43 @@ pub struct SkippedWorkload {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct BatchRecord {
     pub idx: i64,
     pub state: BatchState,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub restart_started_at: Option<DateTime<Utc>>,
     /// When the batch fails unless it is healthy by then.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub deadline_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// While restarting: the workloads not done yet, and why.
     pub waiting_for: Vec<WaitingFor>,
     /// The runtimes and components whose pods the batch restarts.
-    #[serde(skip)]
     pub targets: Vec<Target>,
     /// Workloads left alone because they were unhealthy before the batch.
     pub skipped: Vec<SkippedWorkload>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct RotationRuntime {
     pub namespace: String,
     pub name: String,
     pub cluster: String,
     pub batch: i64,
     /// The version the runtime was bound to before the rotation moved it.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub from_version: Option<u32>,
     pub state: RotationRuntimeState,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct RotationEvent {
     pub seq: i64,
     pub at: DateTime<Utc>,
     pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub batch: Option<i64>,
-    #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }
 
@@ -376,7 +363,7 @@ impl Store {
         .await?;
         if let Some(other) = active {
             return Err(StoreError::conflict(
-                "rotation_active",
+                ErrorCode::RotationActive,
                 format!("rotation {other} of credential {:?} is still active", r.credential),
             ));
         }
@@ -1014,12 +1001,10 @@ impl Store {
 }
 
 /// A rotation as a list shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct RotationSummary {
     pub id: String,
     pub credential: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub from_version: Option<u32>,
     pub to_version: u32,
     pub state: RotationState,
@@ -1027,12 +1012,10 @@ pub struct RotationSummary {
     /// Batches in all, and those healthy.
     pub batches: i64,
     pub healthy_batches: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub actor: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
 }
 

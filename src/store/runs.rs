@@ -39,7 +39,7 @@ pub struct RunRecord {
     pub counts: BTreeMap<ObjectStatus, i64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunObject {
     pub seq: i64,

@@ -16,6 +16,7 @@ use sqlx::{Row, SqliteConnection};
 use super::clusters::get_cluster_tx;
 use super::credentials::current_versions_tx;
 use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
+use crate::domain::code::ErrorCode;
 use crate::domain::dataset::Dataset;
 use crate::domain::layers::{LayerInputs, referenced_layer_names};
 use crate::domain::manifest::RuntimeLayers;
@@ -59,7 +60,7 @@ impl RuntimeRecord {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerChange {
     /// `cluster`, `global`, `master`, `worker` or `fuse`.
     pub layer: String,
@@ -67,7 +68,7 @@ pub struct LayerChange {
     pub new: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BindingChange {
     pub credential: String,
     pub old: Option<u32>,
@@ -212,7 +213,7 @@ pub(crate) async fn sync_bindings(
             for (cred, scope) in &scopes {
                 if let Err(denied) = scope.allows(&ns, &cluster) {
                     return Err(StoreError::conflict(
-                        "credential_not_allowed",
+                        ErrorCode::CredentialNotAllowed,
                         format!(
                             "credential {cred:?} may not be used in {denied} (runtime {ns}/{rt} on cluster {cluster:?}); its scope allows {}",
                             scope_words(scope)
@@ -378,7 +379,7 @@ pub(crate) async fn put_runtime_tx(tx: &mut SqliteConnection, put: RuntimePut<'_
         && ds.cluster != cluster
     {
         return Err(StoreError::conflict(
-            "runtime_cluster_mismatch",
+            ErrorCode::RuntimeClusterMismatch,
             format!(
                 "dataset {namespace}/{name} belongs to cluster {:?}; a runtime and its Dataset share one cluster",
                 ds.cluster
@@ -410,7 +411,7 @@ pub(crate) async fn put_runtime_tx(tx: &mut SqliteConnection, put: RuntimePut<'_
             check_if_match(&what, if_match, &old.etag())?;
             if old.cluster != cluster {
                 return Err(StoreError::conflict(
-                    "runtime_cluster_mismatch",
+                    ErrorCode::RuntimeClusterMismatch,
                     format!(
                         "{what} belongs to cluster {:?}; delete it there before creating it on {cluster:?}",
                         old.cluster

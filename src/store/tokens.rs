@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Result, Store, StoreError, fmt_time, now, parse_time};
+use crate::domain::code::ErrorCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -86,7 +87,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let exists = sqlx::query("SELECT 1 FROM api_tokens WHERE name = ?").bind(name).fetch_optional(&mut *tx).await?;
         if exists.is_some() {
-            return Err(StoreError::conflict("token_exists", format!("a token named {name:?} already exists")));
+            return Err(StoreError::conflict(ErrorCode::TokenExists, format!("a token named {name:?} already exists")));
         }
         let at = now();
         sqlx::query(
@@ -158,7 +159,7 @@ impl Store {
             .await?;
             if others == 0 {
                 return Err(StoreError::conflict(
-                    "last_admin",
+                    ErrorCode::LastAdmin,
                     format!("token {name:?} is the last admin token; create another admin token before revoking it"),
                 ));
             }

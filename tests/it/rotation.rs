@@ -60,10 +60,17 @@ fn events(app_events: &Value) -> Vec<(String, Option<i64>)> {
         .collect()
 }
 
+/// Rotation events as the API streams them.
+fn wire_events(
+    evs: Vec<fluidform::store::rotations::RotationEvent>,
+) -> Vec<fluidform::api::wire::rotations::RotationEvent> {
+    evs.into_iter().map(Into::into).collect()
+}
+
 async fn event_list(app: &TestApp, id: &str) -> Vec<(String, Option<i64>)> {
     let store = &app.state.store;
     let evs = store.rotation_events(id, 0).await.unwrap();
-    events(&serde_json::to_value(evs).unwrap())
+    events(&serde_json::to_value(wire_events(evs)).unwrap())
 }
 
 #[actix_web::test]
@@ -574,7 +581,7 @@ async fn paced_rotation_keeps_its_interval_and_per_cluster_cap() {
     assert!(most <= 2, "{most} pods were being replaced at once; the cap is 2");
     assert!(most >= 1, "the sampling saw no restart at all");
 
-    let evs = serde_json::to_value(app.state.store.rotation_events(&id, 0).await.unwrap()).unwrap();
+    let evs = serde_json::to_value(wire_events(app.state.store.rotation_events(&id, 0).await.unwrap())).unwrap();
     let at = |kind: &str, batch: i64| -> chrono::DateTime<chrono::Utc> {
         let e = evs.as_array().unwrap().iter().find(|e| e["kind"] == kind && e["batch"] == batch);
         e.and_then(|e| e["at"].as_str()).unwrap_or_else(|| panic!("no {kind} {batch}: {evs}")).parse().unwrap()

@@ -190,7 +190,8 @@ pub async fn wait_rotation(app: &TestApp, id: &str, secs: u64, done: impl Fn(&Va
             return r;
         }
         if Instant::now() >= deadline {
-            let events = app.state.store.rotation_events(id, 0).await.unwrap();
+            let events: Vec<fluidform::api::wire::rotations::RotationEvent> =
+                app.state.store.rotation_events(id, 0).await.unwrap().into_iter().map(Into::into).collect();
             let mut runs = Vec::new();
             for b in r["batches"].as_array().into_iter().flatten() {
                 if let Some(run) = b["runId"].as_str() {

@@ -38,6 +38,7 @@ pub use build::create_plan;
 pub use view::{ObjectPage, PlanObjectQuery, get_plan, plan_objects};
 
 use crate::domain::FieldError;
+use crate::domain::code::{Coded, ErrorCode};
 use crate::domain::diff::FieldDiff;
 use crate::engine::port::ClusterError;
 use crate::service::ServiceError;
@@ -278,6 +279,32 @@ pub enum PlanError {
         "the plan has {count} conflict(s): objects of these names exist and fluidform does not own them: {examples}; remove them, or plan again with adopt: true to take them over"
     )]
     Conflicts { count: usize, examples: String },
+}
+
+impl Coded for PlanError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::Invalid(_) => ErrorCode::ValidationFailed,
+            Self::Store(e) => e.code(),
+            Self::Service(e) => e.code(),
+            Self::Cluster { source, .. } => source.code(),
+            Self::Stale(_) => ErrorCode::PlanStale,
+            Self::AlreadyApplied(_) => ErrorCode::PlanAlreadyApplied,
+            Self::Locked { .. } => ErrorCode::RuntimeLocked,
+            Self::Expired(_) => ErrorCode::PlanExpired,
+            Self::ModeUnknown(_) => ErrorCode::ClusterModeUnknown,
+            Self::ShuttingDown => ErrorCode::ShuttingDown,
+            Self::Conflicts { .. } => ErrorCode::PlanConflicts,
+        }
+    }
+
+    fn field_errors(&self) -> Vec<FieldError> {
+        match self {
+            Self::Invalid(errors) => errors.clone(),
+            Self::Service(e) => e.field_errors(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl PlanError {

@@ -74,6 +74,7 @@ pub use driver::{drive_once, rotation_command, spawn_rotation_driver};
 pub use select::{preview_rotation, start_rotation};
 
 use crate::domain::FieldError;
+use crate::domain::code::{Coded, ErrorCode};
 use crate::domain::layers::{Component, LayerSource, Resolution};
 use crate::engine::plan::PlanError;
 use crate::store::StoreError;
@@ -429,6 +430,34 @@ pub enum RotationError {
     NotAllowed(String),
 }
 
+impl Coded for RotationError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::Invalid(_) => ErrorCode::ValidationFailed,
+            Self::Store(e) => e.code(),
+            Self::Plan(e) => e.code(),
+            Self::Locked(_) => ErrorCode::RuntimeLocked,
+            Self::State { .. } => ErrorCode::RotationState,
+            Self::NotWaitingApproval { .. } => ErrorCode::NotWaitingApproval,
+            Self::Unhealthy(_) => ErrorCode::WorkloadsUnhealthy,
+            Self::Unverified(_) => ErrorCode::CredentialUnverified,
+            Self::Verify(e) => e.code(),
+            Self::NotAllowed(_) => ErrorCode::CredentialNotAllowed,
+        }
+    }
+
+    fn field_errors(&self) -> Vec<FieldError> {
+        match self {
+            Self::Invalid(errors) => errors.clone(),
+            Self::Plan(e) => e.field_errors(),
+            Self::Verify(e) => e.field_errors(),
+            Self::Unverified(m) => vec![FieldError::new("toVersion", m)],
+            Self::Unhealthy(m) => vec![FieldError::new("unhealthyWorkloads", m)],
+            _ => Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SkippedRuntime {
@@ -492,7 +521,7 @@ pub struct Preview {
     /// The target version's proof at its registries (absent for layer rotations and with
     /// `verify: false`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub verification: Option<crate::store::credentials::Verification>,
+    pub verification: Option<crate::registry::Verification>,
     /// Why the start would be refused with `credential_unverified`, if it would.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unverified: Option<String>,

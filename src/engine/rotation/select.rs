@@ -12,6 +12,7 @@ use super::{
     parse_duration,
 };
 use crate::domain::FieldError;
+use crate::domain::code::ErrorCode;
 use crate::domain::fluid::FLUID_RENDERER;
 use crate::domain::kinds::Kind;
 use crate::domain::layers::managed_secret_name;
@@ -23,10 +24,10 @@ use crate::engine::drift::{SyncState, sync_state};
 use crate::engine::verify::recent_proof;
 use crate::engine::{Context, lock_id};
 use crate::registry::Outcome;
+use crate::registry::Verification;
 use crate::service::runtimes::resolution;
 use crate::store::StoreError;
 use crate::store::credentials::Stage;
-use crate::store::credentials::Verification;
 use crate::store::rotations::{NewRotation, RotationRuntime};
 use crate::store::runtimes::{RuntimeContext, RuntimeFilter};
 
@@ -454,7 +455,7 @@ pub async fn start_rotation(ctx: &Arc<Context>, req: RotationRequest, actor: &st
     let store = &ctx.store;
     if let Some(other) = store.active_rotation_of(&req.subject()).await? {
         return Err(StoreError::conflict(
-            "rotation_active",
+            ErrorCode::RotationActive,
             format!("rotation {other} of {:?} is still active", req.subject()),
         )
         .into());
