@@ -106,6 +106,7 @@ pub struct AuditQuery {
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// `next` from the previous page.
+    #[param(pattern = "^[1-9][0-9]{0,17}$")]
     pub cursor: Option<String>,
 }
 
@@ -130,7 +131,7 @@ pub async fn list_audit(
     }
     let before = match &query.cursor {
         Some(c) => Some(
-            c.parse::<i64>()
+            super::numeric_cursor(c)
                 .ok()
                 .filter(|n| *n > 0)
                 .ok_or_else(|| ApiError::field("cursor", "not a cursor this API returned"))?,

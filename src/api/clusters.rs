@@ -78,7 +78,7 @@ fn cluster_reply(status: StatusCode, rec: ClusterRecord) -> HttpResponse {
         ("cluster" = String, Path, description = "Cluster name (DNS-1123 subdomain)"),
         ("If-Match" = Option<String>, Header, description = "ETag the cluster must still have"),
     ),
-    request_body(content = ClusterRequest, content_type = "application/json",
+    request_body(content = super::cluster_schema::ClusterPut, content_type = "application/json",
         description = "The whole cluster: fields not given return to their defaults, and the credential must be given (PATCH changes single fields)"),
     responses(
         (status = 200, description = "Replaced", body = ClusterResponse, headers(("ETag" = String))),
@@ -107,7 +107,7 @@ pub async fn put_cluster(
         ("cluster" = String, Path, description = "Cluster name"),
         ("If-Match" = Option<String>, Header, description = "ETag the cluster must still have"),
     ),
-    request_body(content = ClusterRequest, content_type = "application/merge-patch+json",
+    request_body(content = super::cluster_schema::ClusterPatch, content_type = "application/merge-patch+json",
         description = "A JSON merge patch: the fields given change (null removes), the rest stay; the stored credential stays unless given, and must be given to change the server or the CA"),
     responses(
         (status = 200, description = "Changed (or unchanged)", body = ClusterResponse, headers(("ETag" = String))),
@@ -130,8 +130,9 @@ pub async fn patch_cluster(
             format!("send application/merge-patch+json, not {ct}"),
         ));
     }
-    let patch: serde_json::Value = serde_json::from_slice(&body)
+    let mut patch: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|_| ApiError::new(super::error::ErrorCode::MalformedBody, "not valid JSON"))?;
+    super::whole_floats_as_integers(&mut patch);
     let (rec, _) =
         patch_cluster_service(&state.store, &state.key, &path, &patch, if_match(&req).as_deref(), &caller.name).await?;
     Ok(cluster_reply(StatusCode::OK, rec))

@@ -217,6 +217,9 @@ pub async fn patch_credential(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::field("", "a merge patch is a JSON object"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(&body);
     let input: CredentialPatch = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

@@ -123,8 +123,27 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(req: &actix_web::HttpRequest, 
     if !ct.is_empty() && !ct.starts_with("application/json") {
         return Err(ApiError::new(ErrorCode::UnsupportedMediaType, format!("send application/json, not {ct}")));
     }
+    // serde reads a struct from a JSON array too (its fields by position); a body is an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::field("", "the body must be a JSON object"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let first = serde_path_to_error::deserialize(de);
+    // An integer may be written `3.0` (JSON Schema's `integer`): read it again with such
+    // numbers as integers, only when that is what failed.
+    if first.is_err() && super::has_whole_floats(body) {
+        let mut v: serde_json::Value = serde_json::from_slice(body).expect("checked as JSON");
+        super::whole_floats_as_integers(&mut v);
+        return serde_path_to_error::deserialize(v).map_err(|e| {
+            let path = e.path().to_string();
+            let mut msg = strip_position(&e.into_inner().to_string());
+            if crate::domain::redact::secret_field(&path) {
+                msg = crate::domain::redact::scrub(&msg);
+            }
+            ApiError::field(if path == "." { String::new() } else { path }, msg)
+        });
+    }
+    first.map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_data() {

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cluster_schema;
 pub mod clusters;
 pub mod credential_schema;
 pub mod credentials;
@@ -11,7 +12,9 @@ pub mod datasets;
 pub mod error;
 pub mod health;
 pub mod idempotency;
+pub mod notification_schema;
 pub mod notifications;
+mod openapi_rules;
 pub mod ops;
 pub mod plans;
 pub mod profiles;
@@ -65,6 +68,40 @@ pub struct ListResponse<T> {
 
 pub(crate) fn if_match(req: &HttpRequest) -> Option<String> {
     req.headers().get("If-Match").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// Reads the cursor of a list paged by a row number: 1 to 18 digits, as `next` gave them
+/// (and as the document's `^[0-9]{1,18}$` says), so that what the document refuses
+/// (signs, spaces) the server refuses too.
+pub(crate) fn numeric_cursor(c: &str) -> Result<i64, error::ApiError> {
+    Some(c)
+        .filter(|c| (1..=18).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|c| c.parse::<i64>().ok())
+        .ok_or_else(|| error::ApiError::field("cursor", "not a cursor this API returned"))
+}
+
+/// Whether a JSON body holds a number written as a float without a fractional part
+/// (`3.0`, `1e3`): JSON Schema's `integer` takes those, serde's integers do not.
+pub(crate) fn has_whole_floats(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|mut v| whole_floats_as_integers(&mut v))
+}
+
+/// Rewrites every float without a fractional part (within the range floats spell exactly)
+/// as that integer; says whether it changed any.
+pub(crate) fn whole_floats_as_integers(v: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => {
+                *v = if f < 0.0 { Value::from(f as i64) } else { Value::from(f as u64) };
+                true
+            }
+            _ => false,
+        },
+        Value::Array(items) => items.iter_mut().fold(false, |changed, x| whole_floats_as_integers(x) | changed),
+        Value::Object(map) => map.values_mut().fold(false, |changed, x| whole_floats_as_integers(x) | changed),
+        _ => false,
+    }
 }
 
 /// Largest accepted request body.
@@ -211,11 +248,19 @@ pub fn openapi() -> OpenApiDoc {
     describe(doc)
 }
 
-/// Pretty JSON of the document, exactly as committed in `openapi/openapi.json`.
+/// Pretty JSON of the document as served at `/openapi.json` and committed in
+/// `openapi/openapi.json`: `openapi()` with the rules of `openapi_rules` applied (as JSON,
+/// since some of what they say, such as "any JSON value", has no utoipa type).
 pub fn openapi_json() -> String {
-    let mut s = openapi().to_pretty_json().expect("OpenAPI serializes");
-    s.push('\n');
-    s
+    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    JSON.get_or_init(|| {
+        let mut v = serde_json::to_value(openapi()).expect("OpenAPI serializes");
+        openapi_rules::tighten(&mut v);
+        let mut s = serde_json::to_string_pretty(&v).expect("JSON serializes");
+        s.push('\n');
+        s
+    })
+    .clone()
 }
 
 pub fn build_app(
@@ -229,8 +274,7 @@ pub fn build_app(
         InitError = (),
     >,
 > {
-    let (app, doc) = routes(App::new().into_utoipa_app()).split_for_parts();
-    let doc = describe(doc);
+    let (app, _) = routes(App::new().into_utoipa_app()).split_for_parts();
     // HEAD answers like GET, without the body (actix routes only the methods they name).
     app.wrap_fn(|mut req, srv| {
         use actix_web::body::{BoxBody, EitherBody};
@@ -256,7 +300,11 @@ pub fn build_app(
     .app_data(web::PayloadConfig::new(BODY_LIMIT))
     .app_data(web::QueryConfig::default().error_handler(error::query_error))
     .app_data(web::PathConfig::default().error_handler(error::path_error))
-    .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc))
+    .service(SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::from("/openapi.json")))
+    .route(
+        "/openapi.json",
+        web::get().to(|| async { HttpResponse::Ok().content_type("application/json").body(openapi_json()) }),
+    )
     .route("/docs", web::get().to(|| async { HttpResponse::Found().insert_header(("Location", "/docs/")).finish() }))
     .route("/metrics", web::get().to(ops::get_metrics))
     .configure(ui::routes)

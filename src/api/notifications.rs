@@ -55,7 +55,7 @@ impl From<NotificationRecord> for NotificationResponse {
         ("name" = String, Path, description = "Notification name"),
         ("If-Match" = Option<String>, Header, description = "ETag the notification must still have"),
     ),
-    request_body(content = NotificationRequest, content_type = "application/json",
+    request_body(content = super::notification_schema::NotificationPut, content_type = "application/json",
         description = "The whole notification; `secret` is needed on every PUT and never returned"),
     responses(
         (status = 200, description = "Replaced", body = NotificationResponse, headers(("ETag" = String))),
@@ -180,8 +180,10 @@ pub async fn verify_notification(
 #[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
     /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<usize>,
     /// `next` from the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -206,7 +208,7 @@ pub async fn list_notification_deliveries(
         return Err(ApiError::field("limit", "must be between 1 and 200"));
     }
     let before = match &query.cursor {
-        Some(c) => c.parse::<i64>().map_err(|_| ApiError::field("cursor", "not a cursor this API returned"))?,
+        Some(c) => super::numeric_cursor(c)?,
         None => i64::MAX,
     };
     state.store.get_notification(&path).await?;

@@ -130,6 +130,7 @@ pub struct PlanObjectsQuery {
     /// Only objects of this kind, e.g. `StatefulSet`.
     pub kind: Option<String>,
     /// Page size, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// `next` from the previous page.
     pub cursor: Option<String>,
@@ -212,8 +213,10 @@ pub struct RunObjectsQuery {
     /// Only objects in this state.
     pub status: Option<ObjectStatus>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// `next` from the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -238,7 +241,7 @@ pub async fn list_run_objects(
         return Err(ApiError::field("limit", "must be between 1 and 1000"));
     }
     let after = match &query.cursor {
-        Some(c) => c.parse::<i64>().map_err(|_| ApiError::field("cursor", "not a cursor this API returned"))?,
+        Some(c) => super::numeric_cursor(c)?,
         None => -1,
     };
     state.store.get_run(&path).await?;

@@ -105,6 +105,7 @@ pub struct ListRotationsQuery {
     /// Only rotations of this credential (or `layer:<layer>:<from>`).
     pub credential: Option<String>,
     /// Page size, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// `next` from the previous page.
     pub cursor: Option<String>,

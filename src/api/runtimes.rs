@@ -256,6 +256,7 @@ pub struct ListRuntimesQuery {
     /// Kubernetes label selector over the manifest's metadata.labels, e.g. `team=a,tier in (gold)`.
     pub label_selector: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
     /// `next` from the previous page.
     pub cursor: Option<String>,

@@ -1,8 +1,14 @@
 //! Kubernetes name and label syntax: DNS-1035 / DNS-1123 labels, DNS-1123 subdomains,
 //! label keys and label values, with the same limits the API server enforces.
 
-const LABEL_MAX: usize = 63;
-const SUBDOMAIN_MAX: usize = 253;
+pub const LABEL_MAX: usize = 63;
+pub const SUBDOMAIN_MAX: usize = 253;
+
+/// The same rules as regular expressions, for the OpenAPI document (with the limits above
+/// as `maxLength`); the tests below hold them to the functions.
+pub const DNS1123_LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+pub const DNS1035_LABEL_PATTERN: &str = "^[a-z]([-a-z0-9]*[a-z0-9])?$";
+pub const DNS1123_SUBDOMAIN_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
 fn is_lower_alnum(c: u8) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
@@ -112,6 +118,38 @@ mod tests {
         assert!(is_dns1123_subdomain(&"a".repeat(253)));
         assert!(!is_dns1123_subdomain(&"a".repeat(254)));
         assert!(!is_dns1123_subdomain("a."));
+    }
+
+    #[test]
+    fn patterns_say_what_the_functions_decide() {
+        let full = |p: &str, max: usize, s: &str| regex::Regex::new(p).unwrap().is_match(s) && s.len() <= max;
+        let inputs = [
+            "hbase",
+            "a",
+            "1abc",
+            "abc-",
+            "-abc",
+            "Hbase",
+            "a_b",
+            "global-secret.v1",
+            "a..b",
+            "",
+            "a.",
+            ".a",
+            "a-b.c-d",
+            "a\n",
+            "x.1",
+            "9",
+            &"a".repeat(63),
+            &"a".repeat(64),
+            &"a".repeat(253),
+            &"a".repeat(254),
+        ];
+        for s in inputs {
+            assert_eq!(full(DNS1123_LABEL_PATTERN, LABEL_MAX, s), is_dns1123_label(s), "dns1123 label {s:?}");
+            assert_eq!(full(DNS1035_LABEL_PATTERN, LABEL_MAX, s), is_dns1035_label(s), "dns1035 label {s:?}");
+            assert_eq!(full(DNS1123_SUBDOMAIN_PATTERN, SUBDOMAIN_MAX, s), is_dns1123_subdomain(s), "subdomain {s:?}");
+        }
     }
 
     #[test]

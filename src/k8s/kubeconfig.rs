@@ -45,6 +45,11 @@ fn to_kubeconfig(c: &ClusterConnection) -> Kubeconfig {
 
 /// A client for cluster `name` whose every request is timed and counted (`metered`).
 pub async fn client(name: &str, conn: &ClusterConnection) -> Result<kube::Client> {
+    // kube's client builder panics on a token that is no header value (a control character,
+    // say); registration refuses those, and a token stored before that rule is refused here.
+    if conn.token.as_deref().is_some_and(|t| http::HeaderValue::try_from(format!("Bearer {t}")).is_err()) {
+        return Err(ClusterError::Config("the stored token is not a valid HTTP header value".into()));
+    }
     let mut config = kube::Config::from_custom_kubeconfig(to_kubeconfig(conn), &KubeConfigOptions::default())
         .await
         .map_err(|e| ClusterError::Config(e.to_string()))?;

@@ -157,9 +157,19 @@ fn check_pem(field: &str, data: &str, marker: &str, errors: &mut Vec<FieldError>
 
 fn auth_kind(auth: &ClusterAuth, errors: &mut Vec<FieldError>) -> Option<ClusterAuthKind> {
     match (&auth.token, &auth.client_cert_data, &auth.client_key_data) {
-        (Some(t), None, None) if !t.trim().is_empty() => Some(ClusterAuthKind::Token),
-        (Some(_), None, None) => {
+        // It is sent as `Authorization: Bearer <token>`: visible ASCII only (TOKEN_PATTERN).
+        (Some(t), None, None) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()) => {
+            Some(ClusterAuthKind::Token)
+        }
+        (Some(t), None, None) if t.trim().is_empty() => {
             errors.push(FieldError { field: "token".into(), message: "must not be empty".into() });
+            None
+        }
+        (Some(_), None, None) => {
+            errors.push(FieldError {
+                field: "token".into(),
+                message: "must be visible ASCII characters only (it is sent in an HTTP header)".into(),
+            });
             None
         }
         (None, Some(cert), Some(key)) => {
@@ -202,6 +212,8 @@ pub fn cluster_write(name: &str, req: ClusterRequest, key: &MasterKey) -> Result
             ("token", req.token.is_some()),
             ("clientCertData", req.client_cert_data.is_some()),
             ("clientKeyData", req.client_key_data.is_some()),
+            // The kubeconfig says whether to verify the server's certificate.
+            ("insecureSkipTlsVerify", req.insecure_skip_tls_verify.is_some()),
         ] {
             if set {
                 errors.push(FieldError { field: field.into(), message: "cannot be combined with kubeconfig".into() });
@@ -300,14 +312,24 @@ pub fn cluster_write(name: &str, req: ClusterRequest, key: &MasterKey) -> Result
     })
 }
 
+/// What a bearer token may hold: visible ASCII, as the OpenAPI document says.
+pub const TOKEN_PATTERN: &str = "^[!-~]+$";
+
+/// What an API server URL may be: `http(s)://`, a host name, IPv4 or bracketed IPv6
+/// address, an optional port and path; no user, query or fragment, and only the characters
+/// a URI holds (the kube client parses it as one when it connects). The OpenAPI document
+/// gives the same pattern.
+pub const SERVER_PATTERN: &str =
+    "^https?://([A-Za-z0-9][-A-Za-z0-9.]*|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?(/[-A-Za-z0-9._~!$&'()*+,;=:@%/]*)?$";
+
 fn url_check(server: &str) -> std::result::Result<(), String> {
-    let rest = server
-        .strip_prefix("https://")
-        .or_else(|| server.strip_prefix("http://"))
-        .ok_or_else(|| "must be an http(s) URL".to_string())?;
-    let host = rest.split('/').next().unwrap_or_default();
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err("must name a host".into());
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| regex::Regex::new(SERVER_PATTERN).expect("a valid pattern"));
+    if !server.starts_with("https://") && !server.starts_with("http://") {
+        return Err("must be an http(s) URL".to_string());
+    }
+    if !re.is_match(server) || server.parse::<http::Uri>().is_err() {
+        return Err("must be http(s)://host[:port][/path], with only the characters a URL holds".into());
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ use crate::store::Store;
 use crate::store::credentials::{CredentialRecord, CredentialTls, NewVersion, seal_context};
 
 /// Longest credential name: `<name>-v<version>` must stay a valid Secret name.
-const MAX_NAME: usize = 200;
+pub const MAX_NAME: usize = 200;
 
 /// A credential's first version, and an optional description.
 #[derive(Clone, Default, Deserialize)]

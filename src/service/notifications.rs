@@ -13,8 +13,9 @@ use crate::store::notifications::{NotificationPut, NotificationRecord};
 
 /// The shortest signing secret accepted.
 pub const MIN_SECRET: usize = 16;
-const MAX_SECRET: usize = 512;
-const MAX_URL: usize = 2048;
+pub const MAX_SECRET: usize = 512;
+pub const MAX_URL: usize = 2048;
+pub const MAX_DESCRIPTION: usize = 1024;
 
 /// A whole notification. `secret` is write-only and needed on every PUT (as a cluster's
 /// credential is): a replacement never keeps a secret its caller did not see.
@@ -85,13 +86,13 @@ fn validate(name: &str, req: &NotificationRequest) -> (Vec<Trigger>, Vec<FieldEr
         Some(s) if s.chars().count() < MIN_SECRET => {
             errors.push(FieldError::new("secret", format!("must be at least {MIN_SECRET} characters")))
         }
-        Some(s) if s.len() > MAX_SECRET => {
-            errors.push(FieldError::new("secret", format!("must be at most {MAX_SECRET} bytes")))
+        Some(s) if s.chars().count() > MAX_SECRET => {
+            errors.push(FieldError::new("secret", format!("must be at most {MAX_SECRET} characters")))
         }
         Some(_) => {}
     }
-    if req.description.as_ref().is_some_and(|d| d.len() > 1024) {
-        errors.push(FieldError::new("description", "must be at most 1024 bytes"));
+    if req.description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
+        errors.push(FieldError::new("description", format!("must be at most {MAX_DESCRIPTION} characters")));
     }
     triggers.sort();
     (triggers, errors)
