@@ -152,8 +152,18 @@ def main():
     sampler.start()
     time.sleep(0.2)
     r0 = time.time()
-    rot = api.call("POST", "/v1/rotations", {"credential": "global-secret", "batches": batches, "gate": "auto",
-                                             "healthTimeout": 3600, "verify": False}, ok=(201,))
+    # Pods turn Ready before their StatefulSets' status says so; the rotation refuses to start
+    # (422 workloads_unhealthy) until the workloads it restarts are healthy.
+    while True:
+        rot = api.call("POST", "/v1/rotations", {"credential": "global-secret", "batches": batches, "gate": "auto",
+                                                 "healthTimeout": 3600, "verify": False}, ok=(201, 422))
+        if "id" in rot:
+            break
+        if rot.get("code") != "workloads_unhealthy" or time.time() - r0 > 600:
+            ff.die(f"POST /v1/rotations: {rot.get('code')}: {rot.get('detail', '')[:300]}")
+        time.sleep(2)
+    print(f"rotation started after {time.time() - r0:.0f} s of waiting for workload status", flush=True)
+    r0 = time.time()
     db = sqlite3.connect(f"file:{args.db}?mode=ro", uri=True)
     while True:
         (state,) = db.execute("SELECT state FROM rotations WHERE id = ?", (rot["id"],)).fetchone()
