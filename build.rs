@@ -1,4 +1,5 @@
 //! Rebuilds when a migration is added or changed: `sqlx::migrate!` embeds the directory.
 fn main() {
-    println!("cargo:rerun-if-changed=migrations");
+    println!("cargo:rerun-if-changed=migrations/sqlite");
+    println!("cargo:rerun-if-changed=migrations/postgres");
 }

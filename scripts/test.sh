@@ -3,8 +3,10 @@
 # `cargo test` and, beside it, the checks that run the daemon binary: the README's
 # walk-through (scripts/walkthrough.sh, on its own test cluster and daemon), the same
 # walk-through through a client generated from openapi/openapi.json
-# (scripts/client-walkthrough.sh), and schemathesis over the served document
-# (scripts/schemathesis.sh). FLUIDFORM_SKIP_WALKTHROUGH=1 runs `cargo test` alone.
+# (scripts/client-walkthrough.sh), schemathesis over the served document
+# (scripts/schemathesis.sh), and the library and integration suites again on PostgreSQL
+# (scripts/test-postgres.sh; `cargo test` itself runs on SQLite).
+# FLUIDFORM_SKIP_WALKTHROUGH=1 runs `cargo test` alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FLUIDFORM_K8S_BIN="${FLUIDFORM_K8S_BIN:-$(bash tests/cluster/build.sh | tail -n 1)}"
@@ -21,7 +23,7 @@ cargo build --locked
 # The Python tools' venv is made once, before the two scripts that use it start.
 bash scripts/openapi/venv.sh > /dev/null
 
-checks=(walkthrough client-walkthrough schemathesis)
+checks=(walkthrough client-walkthrough schemathesis test-postgres)
 declare -A pid log
 cleanup() {
 	# On an interrupt, stop the scripts (each cleans up its cluster and daemon).

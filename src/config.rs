@@ -80,10 +80,11 @@ pub struct ServeConfig {
     #[arg(long, env = "FLUIDFORM_DRIFT_INTERVAL", default_value_t = 60)]
     pub drift_interval_secs: u64,
 
-    /// This replica's name in lock and run records (default: the host name). Start-up
-    /// marks failed the runs an earlier process of the same name left unfinished; replicas
-    /// sharing a database need distinct names.
-    #[arg(long, env = "FLUIDFORM_REPLICA")]
+    /// This replica's name in leases, lock and run records and logs (default: the host
+    /// name and the process id, `host-1234`). Start-up marks failed the runs an earlier
+    /// process of the same name left unfinished; replicas sharing a database need distinct
+    /// names (a pod's name is a good one: stable across restarts of its container).
+    #[arg(long, env = "FLUIDFORM_REPLICA_ID")]
     pub replica: Option<String>,
 
     /// Seconds SIGTERM waits for runs and rotation steps in progress to stop at their next

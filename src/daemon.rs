@@ -124,7 +124,7 @@ pub async fn prepare(cfg: &ServeConfig) -> Result<AppState, StartError> {
     let key = load_key(cfg)?;
     let store = Store::open(&cfg.database_url()).await?;
     bootstrap_admin(cfg, &store).await?;
-    let name = cfg.replica.clone().unwrap_or_else(hostname);
+    let name = cfg.replica.clone().unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
     let replica = format!("{name}/{}", uuid::Uuid::new_v4().simple());
     let failed = store.fail_interrupted_runs(&name).await?;
     if !failed.is_empty() {
@@ -164,6 +164,7 @@ pub fn start_workers(state: &AppState, cfg: &ServeConfig) {
     if let Some(every) = cfg.drift_interval() {
         crate::engine::drift::spawn_drift_loop(&state.ctx, every);
     }
+    crate::engine::replicas::spawn_heartbeat(&state.ctx);
     crate::engine::rotation::spawn_rotation_driver(&state.ctx);
     crate::engine::notify::spawn_notifier(&state.ctx);
 }
@@ -186,7 +187,14 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), StartError> {
         Some(t) => server.bind_rustls_0_23(cfg.listen, t).map_err(listen)?,
         None => server.bind(cfg.listen).map_err(listen)?,
     };
-    tracing::info!(listen = %cfg.listen, https, data_dir = %cfg.data_dir.display(), "fluidform serving");
+    tracing::info!(
+        listen = %cfg.listen,
+        https,
+        data_dir = %cfg.data_dir.display(),
+        replica = %state.ctx.replica,
+        database = state.store.backend().as_str(),
+        "fluidform serving"
+    );
     let server = server.run();
     let handle = server.handle();
     let ctx = state.ctx.clone();
@@ -205,6 +213,9 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), StartError> {
         match ctx.store.release_leases(&ctx.replica).await {
             Ok(n) => tracing::info!(leases = n, "leases released"),
             Err(e) => tracing::warn!(error = %e, "could not release leases; they lapse on their own"),
+        }
+        if let Err(e) = ctx.store.leave(&ctx.replica).await {
+            tracing::warn!(error = %e, "could not leave the replica set; this replica drops out when its announcement lapses");
         }
     });
     server.await.map_err(|source| StartError::Listen { addr: cfg.listen.to_string(), source })?;

@@ -63,7 +63,7 @@ pub async fn get_metrics(state: web::Data<AppState>, req: HttpRequest) -> Result
     metrics::set_counts(metrics::RUNS, "state", &runs, &counts.runs);
     metrics::set_counts(metrics::ROTATIONS, "state", &rotations, &counts.rotations);
     metrics::set(metrics::DRIFTED, counts.drifted as f64);
-    let leases = ["drift-loop", "notifications", "rotation-driver", "runtime"];
+    let leases = ["drift", "notifications", "rotation-driver", "runtime"];
     metrics::set_counts(metrics::LEASES, "kind", &leases, &counts.leases);
     metrics::set_counts(metrics::OUTBOX, "state", &["pending", "delivered", "failed"], &counts.outbox);
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(metrics::render()))

@@ -78,6 +78,7 @@ error_codes! {
     ProfileInUse = "profile_in_use", 409, "A ThinRuntime still names this profile";
     HostPortsExhausted = "host_ports_exhausted", 409, "The cluster's host port range has too few free ports";
     LastAdmin = "last_admin", 409, "The last admin token cannot be revoked";
+    LeaseLost = "lease_lost", 409, "This replica no longer holds the lease of this work";
     CredentialNotAllowed = "credential_not_allowed", 403, "The credential may not be used there";
     ScopeExcludesBindings = "scope_excludes_bindings", 409, "The new scope leaves out runtimes bound to the credential";
     ShuttingDown = "shutting_down", 503, "The daemon is shutting down; retry on another replica or after it restarts";
@@ -169,6 +170,7 @@ cluster_mode_unknown 409 How the cluster runs runtimes is not known yet; probe i
 profile_in_use 409 A ThinRuntime still names this profile\n\
 host_ports_exhausted 409 The cluster's host port range has too few free ports\n\
 last_admin 409 The last admin token cannot be revoked\n\
+lease_lost 409 This replica no longer holds the lease of this work\n\
 credential_not_allowed 403 The credential may not be used there\n\
 scope_excludes_bindings 409 The new scope leaves out runtimes bound to the credential\n\
 shutting_down 503 The daemon is shutting down; retry on another replica or after it restarts\n\

@@ -38,6 +38,8 @@ pub struct Workload {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pod {
     pub name: String,
+    /// Its uid: the one pod of that name a deletion may remove (a replacement has another).
+    pub uid: String,
     pub labels: BTreeMap<String, String>,
     /// The controller that owns it (`ownerReferences` with `controller: true`).
     pub owner: Option<(Kind, String)>,

@@ -51,9 +51,9 @@ impl Cluster for Capped {
     async fn rollout(&self, namespace: &str, selector: &str) -> Result<RolloutState> {
         self.inner.rollout(namespace, selector).await
     }
-    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<()> {
+    async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
         let _p = self.permit().await;
-        self.inner.delete_pod(namespace, name).await
+        self.inner.delete_pod(namespace, name, uid).await
     }
     async fn ensure_namespace(&self, name: &str) -> Result<bool> {
         let _p = self.permit().await;

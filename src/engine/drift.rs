@@ -3,10 +3,12 @@
 //! their desired state again (recorded as a run like any other).
 //!
 //! The sync policy is the runtime annotation `fluidform.io/sync-policy`: `manual` (the
-//! default: report only) or `auto`. One daemon at a time runs the loop: it holds the lease
-//! `drift-loop` in the database while it works.
+//! default: report only) or `auto`. Each cluster's checks are one replica's at a time: the
+//! clusters are divided among the live replicas (`engine::replicas`), and a replica checks
+//! a cluster while it holds the lease `drift:<cluster>` (three intervals long, renewed every
+//! pass), so when a replica dies its clusters move to the others once its lease lapses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -18,6 +20,7 @@ use super::plan::{PlanError, PlanRequest, create_plan};
 use super::runner::apply_plan;
 use crate::domain::diff::{diff, normalize, project};
 use crate::domain::kinds::Kind;
+use crate::store::StoreError;
 use crate::store::runtimes::{RuntimeContext, RuntimeRecord};
 use crate::store::sync::SyncRecord;
 
@@ -91,9 +94,15 @@ pub fn sync_state(rec: &RuntimeRecord, renderer: &str, sync: Option<&SyncRecord>
 /// One pass over every applied runtime: refresh, record drift, heal `auto` runtimes.
 /// Returns the runs it started.
 pub async fn drift_pass(ctx: &Arc<Context>) -> Result<Vec<String>, PlanError> {
+    drift_pass_for(ctx, None).await
+}
+
+/// `drift_pass` over the runtimes of `clusters` only (all when `None`).
+pub async fn drift_pass_for(ctx: &Arc<Context>, clusters: Option<&BTreeSet<String>>) -> Result<Vec<String>, PlanError> {
     let syncs = ctx.store.list_sync(None).await?;
     let mut by_cluster: BTreeMap<String, Vec<SyncRecord>> = BTreeMap::new();
-    for s in syncs.into_iter().filter(|s| s.applied_generation.is_some()) {
+    let wanted = |c: &str| clusters.is_none_or(|set| set.contains(c));
+    for s in syncs.into_iter().filter(|s| s.applied_generation.is_some() && wanted(&s.cluster)) {
         by_cluster.entry(s.cluster.clone()).or_default().push(s);
     }
     let mut runs = Vec::new();
@@ -179,7 +188,25 @@ pub async fn drift_pass(ctx: &Arc<Context>) -> Result<Vec<String>, PlanError> {
     Ok(runs)
 }
 
-/// Runs `drift_pass` every `interval` while this process holds the `drift-loop` lease.
+/// The clusters this replica checks in this pass: those assigned to it among the live
+/// replicas whose `drift:<cluster>` lease it holds (a departed replica's lease must lapse
+/// before its clusters are checked elsewhere).
+pub async fn claim_clusters(ctx: &Context, lease: chrono::Duration) -> Result<BTreeSet<String>, StoreError> {
+    let live = super::replicas::live(ctx).await?;
+    let mut mine = BTreeSet::new();
+    for c in ctx.store.list_clusters().await? {
+        if super::replicas::assigned(&c.name, &live) != Some(ctx.replica.as_str()) {
+            continue;
+        }
+        if ctx.store.try_lease(&format!("drift:{}", c.name), &ctx.replica, lease).await?.is_some() {
+            mine.insert(c.name);
+        }
+    }
+    Ok(mine)
+}
+
+/// Runs a drift pass every `interval` over the clusters this replica holds (see
+/// `claim_clusters`).
 pub fn spawn_drift_loop(ctx: &Arc<Context>, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
     let ctx = ctx.clone();
     ctx.spawner.clone().spawn(async move {
@@ -187,14 +214,14 @@ pub fn spawn_drift_loop(ctx: &Arc<Context>, interval: std::time::Duration) -> to
         loop {
             tokio::time::sleep(interval).await;
             let Some(_work) = ctx.drain.enter() else { break };
-            match ctx.store.try_lease("drift-loop", &ctx.replica, lease).await {
-                Ok(true) => {
-                    if let Err(e) = drift_pass(&ctx).await {
+            match claim_clusters(&ctx, lease).await {
+                Ok(mine) if mine.is_empty() => {}
+                Ok(mine) => {
+                    if let Err(e) = drift_pass_for(&ctx, Some(&mine)).await {
                         tracing::warn!(error = %e, "drift pass failed");
                     }
                 }
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "drift lease unavailable"),
+                Err(e) => tracing::warn!(error = %e, "drift leases unavailable"),
             }
         }
     })

@@ -263,6 +263,7 @@ impl State {
                     key,
                     json!({"apiVersion": "v1", "kind": "Pod",
                         "metadata": {"name": pod, "namespace": ns, "labels": labels,
+                            "uid": uuid::Uuid::new_v4().to_string(),
                             "ownerReferences": [{"kind": kind.as_str(), "name": name, "controller": true}]},
                         "spec": template.get("spec").cloned().unwrap_or(json!({})),
                         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}}),
@@ -343,6 +344,7 @@ fn pull_secrets(spec: Option<&Value>) -> Vec<String> {
 fn pod(v: &Value) -> Pod {
     Pod {
         name: str_at(v, "/metadata/name").into(),
+        uid: str_at(v, "/metadata/uid").into(),
         labels: labels_at(v, "/metadata/labels"),
         owner: v
             .pointer("/metadata/ownerReferences/0")
@@ -474,7 +476,15 @@ impl Cluster for Handle {
         Ok(RolloutState { workloads, pods })
     }
 
-    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<()> {
+    async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
+        let key = (Kind::Pod, namespace.to_string(), name.to_string());
+        let replaced =
+            self.cluster.state.lock().unwrap().objects.get(&key).is_some_and(|p| str_at(p, "/metadata/uid") != uid);
+        if replaced {
+            // The API server refuses the delete (its uid precondition fails): nothing happens.
+            self.counter.write();
+            return Ok(());
+        }
         self.delete(Kind::Pod, namespace, name).await.map(|_| ())
     }
 

@@ -13,6 +13,7 @@ pub mod notify;
 pub mod plan;
 pub mod port;
 pub mod probe;
+pub mod replicas;
 pub mod rotation;
 pub mod runner;
 pub mod verify;

@@ -42,7 +42,7 @@ pub fn spawn_notifier(ctx: &Arc<Context>) -> tokio::task::JoinHandle<()> {
         loop {
             tokio::time::sleep(ctx.settings.notify_tick).await;
             match ctx.store.try_lease("notifications", &ctx.replica, LEASE).await {
-                Ok(true) => {
+                Ok(Some(_)) => {
                     if let Err(e) = deliver_due(&ctx, &client).await {
                         tracing::warn!(error = %e, "webhook dispatch failed; will retry");
                     }
@@ -53,7 +53,7 @@ pub fn spawn_notifier(ctx: &Arc<Context>) -> tokio::task::JoinHandle<()> {
                         tracing::warn!(error = %e, "pruning old webhook deliveries failed");
                     }
                 }
-                Ok(false) => {}
+                Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "webhook dispatcher lease unavailable"),
             }
         }

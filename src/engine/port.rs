@@ -160,8 +160,11 @@ pub trait Cluster: Send + Sync {
     /// StatefulSets, DaemonSets and pods of a namespace matching `selector`: one LIST each.
     async fn rollout(&self, namespace: &str, selector: &str) -> Result<RolloutState>;
 
-    /// Deletes a pod (for `OnDelete` rollouts); a pod already gone counts as deleted.
-    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<()>;
+    /// Deletes the pod of that name and uid (for `OnDelete` rollouts): a pod already gone
+    /// counts as deleted, and a pod of that name with another uid (its replacement) is left
+    /// alone, so a deletion sent twice (a retry, a replica that took a rotation over)
+    /// removes one pod at most.
+    async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()>;
 
     /// The resources of Fluid's API group (`data.fluid.io/v1alpha1`) the cluster serves,
     /// and Fluid's controllers (Deployments in `fluid-system`; `None` when not readable).

@@ -282,12 +282,17 @@ impl Cluster for KubeCluster {
         Ok(rollout::state(namespace, sts, ds, pods))
     }
 
-    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<()> {
+    async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
         let api = self.api(Kind::Pod, namespace);
         self.counter.write();
-        match api.delete(name, &DeleteParams::default()).await {
+        let params = DeleteParams {
+            preconditions: Some(kube::api::Preconditions { uid: Some(uid.to_string()), resource_version: None }),
+            ..DeleteParams::default()
+        };
+        match api.delete(name, &params).await {
             Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            // Gone, or replaced already (the uid precondition failed).
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
             Err(e) => Err(from_kube(e)),
         }
     }

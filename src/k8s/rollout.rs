@@ -27,6 +27,8 @@ pub struct Meta {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
+    pub uid: String,
+    #[serde(default)]
     pub generation: i64,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -188,6 +190,7 @@ fn pod(p: PodItem) -> Pod {
         });
     Pod {
         name: p.metadata.name,
+        uid: p.metadata.uid,
         labels: p.metadata.labels,
         owner,
         deleting: p.metadata.deletion_timestamp.is_some(),

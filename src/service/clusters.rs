@@ -447,7 +447,7 @@ mod tests {
     #[tokio::test]
     async fn a_sealed_cluster_credential_opens_only_for_its_server() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}", dir.path().join("f.db").display())).await.unwrap();
+        let store = Store::open(&crate::store::scratch::database_url(dir.path())).await.unwrap();
         let key = MasterKey::generate();
         let req: ClusterRequest =
             serde_json::from_value(serde_json::json!({"server": "https://a.example:6443", "token": "tok-1"})).unwrap();

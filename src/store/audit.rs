@@ -67,7 +67,7 @@ impl Store {
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO audit_log (at, request_id, actor, role, method, route, resource, status, outcome, remote)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(fmt_time(e.at))
         .bind(&e.request_id)
@@ -93,11 +93,11 @@ impl Store {
         });
         let rows = sqlx::query(
             "SELECT id, at, request_id, actor, role, method, route, resource, status, outcome, remote FROM audit_log
-              WHERE (? IS NULL OR actor = ?)
-                AND (? IS NULL OR resource = ? OR resource LIKE ? ESCAPE '\\')
-                AND (? IS NULL OR at >= ?) AND (? IS NULL OR at <= ?)
-                AND (? IS NULL OR id < ?)
-              ORDER BY id DESC LIMIT ?",
+              WHERE ($1 IS NULL OR actor = $2)
+                AND ($3 IS NULL OR resource = $4 OR resource LIKE $5 ESCAPE '\\')
+                AND ($6 IS NULL OR at >= $7) AND ($8 IS NULL OR at <= $9)
+                AND ($10 IS NULL OR id < $11)
+              ORDER BY id DESC LIMIT $12",
         )
         .bind(&f.actor)
         .bind(&f.actor)

@@ -80,7 +80,7 @@ pub struct ClusterWrite {
 
 const COLUMNS: &str = "name, server, ca_data, insecure_skip_tls_verify, auth_kind, auth_sealed, default_image_pull_secrets, apply_concurrency, port_range, mode, detected, generation, created_at, updated_at";
 
-fn row_to_cluster(row: &sqlx::sqlite::SqliteRow) -> Result<ClusterRecord> {
+fn row_to_cluster(row: &sqlx::any::AnyRow) -> Result<ClusterRecord> {
     Ok(ClusterRecord {
         name: row.try_get("name")?,
         server: row.try_get("server")?,
@@ -103,8 +103,8 @@ fn row_to_cluster(row: &sqlx::sqlite::SqliteRow) -> Result<ClusterRecord> {
     })
 }
 
-pub(crate) async fn get_cluster_tx(conn: &mut sqlx::SqliteConnection, name: &str) -> Result<Option<ClusterRecord>> {
-    let sql = format!("SELECT {COLUMNS} FROM clusters WHERE name = ?");
+pub(crate) async fn get_cluster_tx(conn: &mut sqlx::AnyConnection, name: &str) -> Result<Option<ClusterRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM clusters WHERE name = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(name).fetch_optional(conn).await?;
     row.as_ref().map(row_to_cluster).transpose()
 }
@@ -216,7 +216,7 @@ impl Store {
         };
         sqlx::query(
             "INSERT INTO clusters (name, server, ca_data, insecure_skip_tls_verify, auth_kind, auth_sealed, default_image_pull_secrets, apply_concurrency, port_range, mode, generation, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
              ON CONFLICT (name) DO UPDATE SET server = excluded.server, ca_data = excluded.ca_data,
                insecure_skip_tls_verify = excluded.insecure_skip_tls_verify, auth_kind = excluded.auth_kind,
                auth_sealed = excluded.auth_sealed, default_image_pull_secrets = excluded.default_image_pull_secrets,
@@ -249,7 +249,7 @@ impl Store {
         let old =
             get_cluster_tx(&mut tx, name).await?.ok_or_else(|| StoreError::not_found(format!("cluster {name:?}")))?;
         let moved = old.effective_mode() != effective_mode(old.mode, Some(detection));
-        sqlx::query("UPDATE clusters SET detected = ?, generation = generation + ? WHERE name = ?")
+        sqlx::query("UPDATE clusters SET detected = $1, generation = generation + $2 WHERE name = $3")
             .bind(serde_json::to_string(detection).expect("detection serializes"))
             .bind(moved as i64)
             .bind(name)
@@ -265,7 +265,7 @@ impl Store {
         let old =
             get_cluster_tx(&mut tx, name).await?.ok_or_else(|| StoreError::not_found(format!("cluster {name:?}")))?;
         check_if_match(&format!("cluster {name:?}"), if_match, &old.etag())?;
-        let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runtimes WHERE cluster = ?")
+        let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runtimes WHERE cluster = $1")
             .bind(name)
             .fetch_one(&mut *tx)
             .await?;
@@ -275,7 +275,7 @@ impl Store {
                 format!("cluster {name:?} still has {used} runtime(s); delete them first"),
             ));
         }
-        sqlx::query("DELETE FROM clusters WHERE name = ?").bind(name).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM clusters WHERE name = $1").bind(name).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -128,7 +128,7 @@ macro_rules! select_versions {
     };
 }
 
-fn row_to_version(row: &sqlx::sqlite::SqliteRow) -> Result<VersionRecord> {
+fn row_to_version(row: &sqlx::any::AnyRow) -> Result<VersionRecord> {
     let stage: Option<String> = row.try_get("stage")?;
     let verification: Option<String> = row.try_get("verification")?;
     let revoked_at: Option<String> = row.try_get("revoked_at")?;
@@ -156,7 +156,7 @@ fn row_to_version(row: &sqlx::sqlite::SqliteRow) -> Result<VersionRecord> {
 /// Writes description and scope when they changed; a narrower scope must still hold every
 /// runtime bound to the credential.
 async fn set_metadata_tx(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     old: &CredentialRecord,
     description: Option<String>,
     scope: &Scope,
@@ -169,8 +169,8 @@ async fn set_metadata_tx(
         check_bound_within(&mut *conn, &old.name, scope).await?;
     }
     sqlx::query(
-        "UPDATE credentials SET description = ?, allowed_namespaces = ?, allowed_clusters = ?,
-           generation = generation + 1, updated_at = ? WHERE name = ?",
+        "UPDATE credentials SET description = $1, allowed_namespaces = $2, allowed_clusters = $3,
+           generation = generation + 1, updated_at = $4 WHERE name = $5",
     )
     .bind(&description)
     .bind(scope_json(&scope.namespaces))
@@ -182,14 +182,11 @@ async fn set_metadata_tx(
     set_tls_tx(conn, &old.name, tls).await
 }
 
-pub(crate) async fn get_credential_tx(
-    conn: &mut sqlx::SqliteConnection,
-    name: &str,
-) -> Result<Option<CredentialRecord>> {
+pub(crate) async fn get_credential_tx(conn: &mut sqlx::AnyConnection, name: &str) -> Result<Option<CredentialRecord>> {
     let Some(row) = sqlx::query(
         "SELECT name, description, allowed_namespaces, allowed_clusters, generation, created_at, updated_at,
                 registry_ca_data, insecure_skip_tls_verify
-           FROM credentials WHERE name = ?",
+           FROM credentials WHERE name = $1",
     )
     .bind(name)
     .fetch_optional(&mut *conn)
@@ -197,8 +194,10 @@ pub(crate) async fn get_credential_tx(
     else {
         return Ok(None);
     };
-    let versions =
-        sqlx::query(select_versions!("WHERE credential = ? ORDER BY version")).bind(name).fetch_all(&mut *conn).await?;
+    let versions = sqlx::query(select_versions!("WHERE credential = $1 ORDER BY version"))
+        .bind(name)
+        .fetch_all(&mut *conn)
+        .await?;
     Ok(Some(CredentialRecord {
         name: row.try_get("name")?,
         description: row.try_get("description")?,
@@ -214,7 +213,7 @@ pub(crate) async fn get_credential_tx(
     }))
 }
 
-fn scope_of(row: &sqlx::sqlite::SqliteRow) -> Result<Scope> {
+fn scope_of(row: &sqlx::any::AnyRow) -> Result<Scope> {
     let list = |col: &str| -> Result<Option<Vec<String>>> {
         row.try_get::<Option<String>, _>(col)?.as_deref().map(parse_json).transpose()
     };
@@ -228,14 +227,14 @@ fn scope_json(list: &Option<Vec<String>>) -> Option<String> {
 /// The scopes of the credentials among `names` that have one (others are unscoped or are
 /// not credentials).
 pub(crate) async fn scopes_tx(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     names: &[&String],
 ) -> Result<std::collections::BTreeMap<String, Scope>> {
     let mut out = std::collections::BTreeMap::new();
     for name in names {
         let row = sqlx::query(
             "SELECT allowed_namespaces, allowed_clusters FROM credentials
-              WHERE name = ? AND (allowed_namespaces IS NOT NULL OR allowed_clusters IS NOT NULL)",
+              WHERE name = $1 AND (allowed_namespaces IS NOT NULL OR allowed_clusters IS NOT NULL)",
         )
         .bind(name.as_str())
         .fetch_optional(&mut *conn)
@@ -248,10 +247,10 @@ pub(crate) async fn scopes_tx(
 }
 
 /// Refuses a scope that leaves out a runtime already bound to the credential.
-async fn check_bound_within(conn: &mut sqlx::SqliteConnection, name: &str, scope: &Scope) -> Result<()> {
+async fn check_bound_within(conn: &mut sqlx::AnyConnection, name: &str, scope: &Scope) -> Result<()> {
     let rows = sqlx::query(
         "SELECT r.namespace, r.name, r.cluster FROM runtime_bindings b JOIN runtimes r ON r.id = b.runtime_id
-          WHERE b.credential = ? ORDER BY r.namespace, r.name",
+          WHERE b.credential = $1 ORDER BY r.namespace, r.name",
     )
     .bind(name)
     .fetch_all(&mut *conn)
@@ -273,7 +272,7 @@ async fn check_bound_within(conn: &mut sqlx::SqliteConnection, name: &str, scope
 
 /// Names of every credential that has a `current` version, with that version.
 pub(crate) async fn current_versions_tx(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
 ) -> Result<std::collections::BTreeMap<String, u32>> {
     let rows = sqlx::query("SELECT credential, version FROM credential_versions WHERE stage = 'current'")
         .fetch_all(conn)
@@ -281,8 +280,8 @@ pub(crate) async fn current_versions_tx(
     rows.iter().map(|r| Ok((r.try_get("credential")?, r.try_get::<i64, _>("version")? as u32))).collect()
 }
 
-async fn set_tls_tx(conn: &mut sqlx::SqliteConnection, name: &str, tls: &CredentialTls) -> Result<()> {
-    sqlx::query("UPDATE credentials SET registry_ca_data = ?, insecure_skip_tls_verify = ? WHERE name = ?")
+async fn set_tls_tx(conn: &mut sqlx::AnyConnection, name: &str, tls: &CredentialTls) -> Result<()> {
+    sqlx::query("UPDATE credentials SET registry_ca_data = $1, insecure_skip_tls_verify = $2 WHERE name = $3")
         .bind(&tls.registry_ca_data)
         .bind(tls.insecure_skip_tls_verify as i64)
         .bind(name)
@@ -292,7 +291,7 @@ async fn set_tls_tx(conn: &mut sqlx::SqliteConnection, name: &str, tls: &Credent
 }
 
 async fn insert_version(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     credential: &str,
     version: u32,
     stage: Stage,
@@ -302,7 +301,7 @@ async fn insert_version(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO credential_versions (credential, version, stage, registry, fingerprint, sealed, created_at, created_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(credential)
     .bind(version as i64)
@@ -360,7 +359,7 @@ impl Store {
                         current: "none".into(),
                     });
                 }
-                sqlx::query("INSERT INTO credentials (name, description, allowed_namespaces, allowed_clusters, generation, created_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?)")
+                sqlx::query("INSERT INTO credentials (name, description, allowed_namespaces, allowed_clusters, generation, created_at, updated_at) VALUES ($1, $2, $3, $4, 1, $5, $6)")
                     .bind(name)
                     .bind(&description)
                     .bind(scope_json(&scope.namespaces))
@@ -430,12 +429,12 @@ impl Store {
         check_if_match(&format!("credential {name:?}"), if_match, &old.etag())?;
         let version = old.versions.last().map_or(1, |v| v.version + 1);
         let at = now();
-        sqlx::query("UPDATE credential_versions SET stage = NULL WHERE credential = ? AND stage = 'pending'")
+        sqlx::query("UPDATE credential_versions SET stage = NULL WHERE credential = $1 AND stage = 'pending'")
             .bind(name)
             .execute(&mut *tx)
             .await?;
         insert_version(&mut tx, name, version, Stage::Pending, &seal(version), at, actor).await?;
-        sqlx::query("UPDATE credentials SET generation = generation + 1, updated_at = ? WHERE name = ?")
+        sqlx::query("UPDATE credentials SET generation = generation + 1, updated_at = $1 WHERE name = $2")
             .bind(fmt_time(at))
             .bind(name)
             .execute(&mut *tx)
@@ -447,7 +446,7 @@ impl Store {
 
     /// The sealed secret of one version, for rendering the Secret that carries it.
     pub async fn credential_version(&self, name: &str, version: u32) -> Result<VersionRecord> {
-        let row = sqlx::query(select_versions!("WHERE credential = ? AND version = ?"))
+        let row = sqlx::query(select_versions!("WHERE credential = $1 AND version = $2"))
             .bind(name)
             .bind(version as i64)
             .fetch_optional(self.reader())
@@ -463,7 +462,7 @@ impl Store {
     pub async fn version_holders(&self, credential: &str, version: u32) -> Result<(Vec<String>, Vec<String>)> {
         let runtimes: Vec<String> = sqlx::query_scalar(
             "SELECT r.namespace || '/' || r.name FROM runtime_bindings b JOIN runtimes r ON r.id = b.runtime_id
-             WHERE b.credential = ? AND b.version = ? ORDER BY 1",
+             WHERE b.credential = $1 AND b.version = $2 ORDER BY 1",
         )
         .bind(credential)
         .bind(version as i64)
@@ -471,7 +470,7 @@ impl Store {
         .await?;
         let secret = crate::domain::layers::managed_secret_name(credential, version);
         let secrets: Vec<String> = sqlx::query_scalar(
-            "SELECT cluster || '/' || namespace FROM applied_objects WHERE kind = 'Secret' AND name = ? ORDER BY 1",
+            "SELECT cluster || '/' || namespace FROM applied_objects WHERE kind = 'Secret' AND name = $1 ORDER BY 1",
         )
         .bind(&secret)
         .fetch_all(self.reader())
@@ -491,7 +490,7 @@ impl Store {
         v: &Verification,
     ) -> Result<(VersionRecord, bool)> {
         let mut tx = self.begin().await?;
-        let row = sqlx::query(select_versions!("WHERE credential = ? AND version = ?"))
+        let row = sqlx::query(select_versions!("WHERE credential = $1 AND version = $2"))
             .bind(name)
             .bind(version as i64)
             .fetch_optional(&mut *tx)
@@ -499,7 +498,7 @@ impl Store {
             .ok_or_else(|| StoreError::not_found(format!("credential {name:?} version {version}")))?;
         let old = row_to_version(&row)?;
         let current: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM credential_versions WHERE credential = ? AND stage = 'current'")
+            sqlx::query_scalar("SELECT version FROM credential_versions WHERE credential = $1 AND stage = 'current'")
                 .bind(name)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -507,7 +506,7 @@ impl Store {
         let json = serde_json::to_string(v).expect("verification serializes");
         let revoke = superseded && v.outcome == Outcome::Invalid && old.revoked.is_none();
         let clear = v.outcome == Outcome::Valid && old.revoked.is_some();
-        sqlx::query("UPDATE credential_versions SET verification = ? WHERE credential = ? AND version = ?")
+        sqlx::query("UPDATE credential_versions SET verification = $1 WHERE credential = $2 AND version = $3")
             .bind(&json)
             .bind(name)
             .bind(version as i64)
@@ -516,7 +515,7 @@ impl Store {
         if revoke || clear {
             let (at, by) = if revoke { (Some(fmt_time(v.at)), Some(v.actor.clone())) } else { (None, None) };
             sqlx::query(
-                "UPDATE credential_versions SET revoked_at = ?, revoked_by = ? WHERE credential = ? AND version = ?",
+                "UPDATE credential_versions SET revoked_at = $1, revoked_by = $2 WHERE credential = $3 AND version = $4",
             )
             .bind(at)
             .bind(by)
@@ -525,7 +524,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        let row = sqlx::query(select_versions!("WHERE credential = ? AND version = ?"))
+        let row = sqlx::query(select_versions!("WHERE credential = $1 AND version = $2"))
             .bind(name)
             .bind(version as i64)
             .fetch_one(&mut *tx)

@@ -3,7 +3,7 @@
 //! Writing or deleting a Dataset moves that runtime's dependency revision, so plans see it.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::clusters::get_cluster_tx;
 use super::runtimes::{bump_deps_tx, get_runtime_tx};
@@ -33,7 +33,7 @@ impl DatasetRecord {
     }
 }
 
-fn row_to_dataset(r: &sqlx::sqlite::SqliteRow) -> Result<DatasetRecord> {
+fn row_to_dataset(r: &sqlx::any::AnyRow) -> Result<DatasetRecord> {
     Ok(DatasetRecord {
         namespace: r.try_get("namespace")?,
         name: r.try_get("name")?,
@@ -46,11 +46,11 @@ fn row_to_dataset(r: &sqlx::sqlite::SqliteRow) -> Result<DatasetRecord> {
 }
 
 pub(crate) async fn get_dataset_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     namespace: &str,
     name: &str,
 ) -> Result<Option<DatasetRecord>> {
-    let row = sqlx::query("SELECT * FROM datasets WHERE namespace = ? AND name = ?")
+    let row = sqlx::query("SELECT * FROM datasets WHERE namespace = $1 AND name = $2")
         .bind(namespace)
         .bind(name)
         .fetch_optional(conn)
@@ -60,14 +60,14 @@ pub(crate) async fn get_dataset_tx(
 
 /// The Datasets beside each of the runtimes `ids` (one query), by runtime id.
 pub(crate) async fn datasets_for_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     ids: &[i64],
 ) -> Result<std::collections::BTreeMap<i64, Dataset>> {
     let mut out = std::collections::BTreeMap::new();
     if ids.is_empty() {
         return Ok(out);
     }
-    let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+    let mut q: super::sql::QueryBuilder = super::sql::QueryBuilder::new(
         "SELECT r.id AS runtime_id, d.* FROM datasets d JOIN runtimes r ON r.namespace = d.namespace AND r.name = d.name
           WHERE r.id IN (",
     );
@@ -92,7 +92,7 @@ fn mismatch(what: &str, owner: &str, cluster: &str) -> StoreError {
 
 /// Creates or replaces a Dataset inside a transaction (see `Store::put_dataset`).
 pub(crate) async fn put_dataset_tx(
-    tx: &mut SqliteConnection,
+    tx: &mut AnyConnection,
     namespace: &str,
     name: &str,
     cluster: &str,
@@ -131,7 +131,7 @@ pub(crate) async fn put_dataset_tx(
     };
     sqlx::query(
         "INSERT INTO datasets (namespace, name, cluster, manifest, generation, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (namespace, name) DO UPDATE SET manifest = excluded.manifest,
                generation = excluded.generation, updated_at = excluded.updated_at",
     )
@@ -186,7 +186,7 @@ impl Store {
     /// Datasets in namespace and name order, optionally of one cluster or namespace.
     pub async fn list_datasets(&self, cluster: Option<&str>, namespace: Option<&str>) -> Result<Vec<DatasetRecord>> {
         let rows = sqlx::query(
-            "SELECT * FROM datasets WHERE (? IS NULL OR cluster = ?) AND (? IS NULL OR namespace = ?) ORDER BY namespace, name",
+            "SELECT * FROM datasets WHERE ($1 IS NULL OR cluster = $2) AND ($3 IS NULL OR namespace = $4) ORDER BY namespace, name",
         )
         .bind(cluster)
         .bind(cluster)
@@ -203,7 +203,7 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::not_found(format!("dataset {namespace}/{name}")))?;
         check_if_match(&format!("dataset {namespace}/{name}"), if_match, &old.etag())?;
-        sqlx::query("DELETE FROM datasets WHERE namespace = ? AND name = ?")
+        sqlx::query("DELETE FROM datasets WHERE namespace = $1 AND name = $2")
             .bind(namespace)
             .bind(name)
             .execute(&mut *tx)

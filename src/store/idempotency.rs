@@ -46,10 +46,10 @@ impl Store {
     ) -> Result<Reservation> {
         let at = now();
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= ?").bind(fmt_time(at)).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM idempotency_keys WHERE expires_at <= $1").bind(fmt_time(at)).execute(&mut *tx).await?;
         let row = sqlx::query(
             "SELECT request_hash, state, status, headers, body, created_at FROM idempotency_keys
-              WHERE token_hash = ? AND key = ?",
+              WHERE token_hash = $1 AND key = $2",
         )
         .bind(token_hash)
         .bind(key)
@@ -74,7 +74,7 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO idempotency_keys (token_hash, key, request_hash, state, created_at, expires_at)
-             VALUES (?, ?, ?, 'in_progress', ?, ?)
+             VALUES ($1, $2, $3, 'in_progress', $4, $5)
              ON CONFLICT (token_hash, key) DO UPDATE SET request_hash = excluded.request_hash,
                state = 'in_progress', status = NULL, headers = NULL, body = NULL,
                created_at = excluded.created_at, expires_at = excluded.expires_at",
@@ -100,8 +100,8 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "UPDATE idempotency_keys SET state = 'done', status = ?, headers = ?, body = ?, expires_at = ?
-              WHERE token_hash = ? AND key = ? AND request_hash = ?",
+            "UPDATE idempotency_keys SET state = 'done', status = $1, headers = $2, body = $3, expires_at = $4
+              WHERE token_hash = $5 AND key = $6 AND request_hash = $7",
         )
         .bind(reply.status as i64)
         .bind(serde_json::to_string(&reply.headers).expect("headers serialize"))
@@ -120,7 +120,7 @@ impl Store {
     pub async fn release_key(&self, token_hash: &str, key: &str, request_hash: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE token_hash = ? AND key = ? AND request_hash = ? AND state = 'in_progress'",
+            "DELETE FROM idempotency_keys WHERE token_hash = $1 AND key = $2 AND request_hash = $3 AND state = 'in_progress'",
         )
         .bind(token_hash)
         .bind(key)

@@ -1,11 +1,21 @@
 //! Leased locks: per-runtime locks runs and rotations hold, and named leases for work that
-//! one process does at a time (the drift loop, a rotation's driver). A lock whose
-//! `expires_at` has passed is free to take.
+//! one replica does at a time (each cluster's drift checks, a rotation's driver, the webhook
+//! dispatcher). A lock whose `expires_at` has passed is free to take.
+//!
+//! A named lease carries a fencing token: a number drawn from one counter every time the
+//! lease changes hands (another holder, or the same one after it lapsed), kept while its
+//! holder renews it. Work done under a lease runs inside `fenced(fence, work)`: each write
+//! transaction the work's task opens first checks, under the write lock, that the lease
+//! still has that holder and token and has not lapsed, and is refused (`lease_lost`)
+//! otherwise, so a replica that stalled past its lease while another took the work over
+//! cannot write a step twice. (Tasks the work spawns are not fenced: a run keeps its own
+//! runtime locks.)
 
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
 use super::{Result, Store, StoreError, fmt_time, now, parse_time};
+use crate::domain::code::ErrorCode;
 
 #[derive(Debug, Clone)]
 pub struct LockRecord {
@@ -15,9 +25,19 @@ pub struct LockRecord {
     pub acquired_at: DateTime<Utc>,
     pub renewed_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The fencing token of a named lease (0 for runtime locks).
+    pub token: i64,
 }
 
-pub(crate) fn row_to_lock(r: &sqlx::sqlite::SqliteRow) -> Result<LockRecord> {
+/// A named lease as its holder took it: what a fenced store checks before it writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub lease: String,
+    pub holder: String,
+    pub token: i64,
+}
+
+pub(crate) fn row_to_lock(r: &sqlx::any::AnyRow) -> Result<LockRecord> {
     Ok(LockRecord {
         id: r.try_get("id")?,
         holder: r.try_get("holder")?,
@@ -25,6 +45,7 @@ pub(crate) fn row_to_lock(r: &sqlx::sqlite::SqliteRow) -> Result<LockRecord> {
         acquired_at: parse_time(&r.try_get::<String, _>("acquired_at")?)?,
         renewed_at: parse_time(&r.try_get::<String, _>("renewed_at")?)?,
         expires_at: parse_time(&r.try_get::<String, _>("expires_at")?)?,
+        token: r.try_get("token")?,
     })
 }
 
@@ -41,7 +62,8 @@ impl Store {
         let mut tx = self.begin().await?;
         let at = now();
         for id in ids {
-            if let Some(row) = sqlx::query("SELECT * FROM locks WHERE id = ?").bind(id).fetch_optional(&mut *tx).await?
+            if let Some(row) =
+                sqlx::query("SELECT * FROM locks WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?
             {
                 let held = row_to_lock(&row)?;
                 if held.run_id.as_deref() != Some(owner) && held.expires_at > at {
@@ -49,7 +71,7 @@ impl Store {
                 }
             }
             sqlx::query(
-                "INSERT INTO locks (id, holder, run_id, acquired_at, renewed_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)
+                "INSERT INTO locks (id, holder, run_id, acquired_at, renewed_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, run_id = excluded.run_id,
                    renewed_at = excluded.renewed_at, expires_at = excluded.expires_at",
             )
@@ -69,9 +91,9 @@ impl Store {
     /// Releases every lock of `owner` (for a rotation, also its driver lease).
     pub async fn release_locks(&self, owner: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM locks WHERE run_id = ?").bind(owner).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM locks WHERE run_id = $1").bind(owner).execute(&mut *tx).await?;
         if let Some(id) = owner.strip_prefix("rotation:") {
-            sqlx::query("DELETE FROM locks WHERE id = ?")
+            sqlx::query("DELETE FROM locks WHERE id = $1")
                 .bind(format!("rotation-driver:{id}"))
                 .execute(&mut *tx)
                 .await?;
@@ -86,20 +108,21 @@ impl Store {
     pub async fn renew_locks(&self, run_id: &str, lease: Duration) -> Result<u64> {
         let mut tx = self.begin().await?;
         let at = now();
-        let done = sqlx::query("UPDATE locks SET renewed_at = ?, expires_at = ? WHERE run_id = ? AND expires_at > ?")
-            .bind(fmt_time(at))
-            .bind(fmt_time(at + lease))
-            .bind(run_id)
-            .bind(fmt_time(at))
-            .execute(&mut *tx)
-            .await?;
+        let done =
+            sqlx::query("UPDATE locks SET renewed_at = $1, expires_at = $2 WHERE run_id = $3 AND expires_at > $4")
+                .bind(fmt_time(at))
+                .bind(fmt_time(at + lease))
+                .bind(run_id)
+                .bind(fmt_time(at))
+                .execute(&mut *tx)
+                .await?;
         tx.commit().await?;
         Ok(done.rows_affected())
     }
 
     /// How many locks `run_id` still holds with a live lease.
     pub async fn live_locks(&self, run_id: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM locks WHERE run_id = ? AND expires_at > ?")
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM locks WHERE run_id = $1 AND expires_at > $2")
             .bind(run_id)
             .bind(fmt_time(now()))
             .fetch_one(self.reader())
@@ -113,12 +136,12 @@ impl Store {
 
     pub async fn delete_lock(&self, id: &str) -> Result<LockRecord> {
         let mut tx = self.begin().await?;
-        let row = sqlx::query("SELECT * FROM locks WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM locks WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("lock {id:?}")))?;
-        sqlx::query("DELETE FROM locks WHERE id = ?").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM locks WHERE id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         row_to_lock(&row)
     }
@@ -128,35 +151,90 @@ impl Store {
     /// Runtime locks stay with their runs and rotations.
     pub async fn release_leases(&self, holder: &str) -> Result<u64> {
         let mut tx = self.begin().await?;
-        let done =
-            sqlx::query("DELETE FROM locks WHERE holder = ? AND run_id IS NULL").bind(holder).execute(&mut *tx).await?;
+        let done = sqlx::query("DELETE FROM locks WHERE holder = $1 AND run_id IS NULL")
+            .bind(holder)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(done.rows_affected())
     }
 
-    /// Takes or renews a named lease for background work (e.g. the drift loop); false when
-    /// another holder's lease is still live.
-    pub async fn try_lease(&self, id: &str, holder: &str, lease: Duration) -> Result<bool> {
+    /// Takes or renews a named lease for background work (a cluster's drift checks, a
+    /// rotation's driver); `None` when another holder's lease is still live. A renewal
+    /// keeps the fencing token; taking the lease (from another holder, or after it lapsed)
+    /// draws a new one.
+    pub async fn try_lease(&self, id: &str, holder: &str, lease: Duration) -> Result<Option<Fence>> {
         let mut tx = self.begin().await?;
         let at = now();
-        if let Some(row) = sqlx::query("SELECT * FROM locks WHERE id = ?").bind(id).fetch_optional(&mut *tx).await? {
-            let held = row_to_lock(&row)?;
-            if held.holder != holder && held.expires_at > at {
-                return Ok(false);
+        let held = match sqlx::query("SELECT * FROM locks WHERE id = $1").bind(id).fetch_optional(&mut *tx).await? {
+            Some(row) => Some(row_to_lock(&row)?),
+            None => None,
+        };
+        let token = match held {
+            Some(h) if h.expires_at > at && h.holder != holder => return Ok(None),
+            Some(h) if h.expires_at > at && h.token > 0 => h.token,
+            _ => {
+                sqlx::query_scalar("UPDATE fencing_tokens SET last = last + 1 WHERE id = 1 RETURNING last")
+                    .fetch_one(&mut *tx)
+                    .await?
             }
-        }
+        };
         sqlx::query(
-            "INSERT INTO locks (id, holder, run_id, acquired_at, renewed_at, expires_at) VALUES (?, ?, NULL, ?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, renewed_at = excluded.renewed_at, expires_at = excluded.expires_at",
+            "INSERT INTO locks (id, holder, run_id, acquired_at, renewed_at, expires_at, token) VALUES ($1, $2, NULL, $3, $4, $5, $6)
+             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, renewed_at = excluded.renewed_at,
+               expires_at = excluded.expires_at, token = excluded.token,
+               acquired_at = CASE WHEN locks.token = excluded.token THEN locks.acquired_at ELSE excluded.acquired_at END",
         )
         .bind(id)
         .bind(holder)
         .bind(fmt_time(at))
         .bind(fmt_time(at))
         .bind(fmt_time(at + lease))
+        .bind(token)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(Fence { lease: id.to_string(), holder: holder.to_string(), token }))
+    }
+
+    /// Refuses with `lease_lost` unless the current task's fence (if any) still holds: for
+    /// a side effect outside the database (a pod deletion) only the lease's holder may do.
+    pub async fn check_fence(&self) -> Result<()> {
+        if current_fence().is_some() {
+            self.begin().await?.rollback().await?;
+        }
+        Ok(())
+    }
+}
+
+tokio::task_local! {
+    static FENCE: Fence;
+}
+
+/// Runs `work` with its write transactions fenced by `fence` (see the module doc).
+pub async fn fenced<F: std::future::Future>(fence: Fence, work: F) -> F::Output {
+    FENCE.scope(fence, work).await
+}
+
+pub(crate) fn current_fence() -> Option<Fence> {
+    FENCE.try_with(Clone::clone).ok()
+}
+
+/// Inside a write transaction: the fence still holds, or `lease_lost`.
+pub(crate) async fn check_fence_tx(conn: &mut sqlx::AnyConnection, fence: &Fence) -> Result<()> {
+    let held: Option<i64> =
+        sqlx::query_scalar("SELECT token FROM locks WHERE id = $1 AND holder = $2 AND token = $3 AND expires_at > $4")
+            .bind(&fence.lease)
+            .bind(&fence.holder)
+            .bind(fence.token)
+            .bind(fmt_time(now()))
+            .fetch_optional(conn)
+            .await?;
+    match held {
+        Some(_) => Ok(()),
+        None => Err(StoreError::conflict(
+            ErrorCode::LeaseLost,
+            format!("the lease {:?} (token {}) is no longer held by {}", fence.lease, fence.token, fence.holder),
+        )),
     }
 }

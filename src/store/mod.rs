@@ -1,9 +1,22 @@
-//! SQLite persistence through sqlx: one file per aggregate, rows converted into plain types.
+//! Persistence through sqlx: one file per aggregate, rows converted into plain types, on
+//! SQLite (the default, a file beside the daemon) or PostgreSQL (what several replicas share).
 //!
-//! Two pools share one database file in WAL mode: a single-connection writer, so write
-//! transactions queue instead of failing with `SQLITE_BUSY` on lock upgrades, and a pool of
-//! readers that never block it. `synchronous=FULL` makes every committed write survive a
-//! crash or power loss. The SQL is kept plain so a PostgreSQL backend can sit beside it.
+//! One interface, two backends behind sqlx's `Any` driver: the SQL is written once, in the
+//! subset both speak (numbered placeholders, `ON CONFLICT`, `RETURNING`, row values), each
+//! backend with its own migrations (`migrations/sqlite`, `migrations/postgres`). The
+//! PostgreSQL schema defines `json_extract` and `json_each` as SQLite has them, and every
+//! text column compares bytewise (`COLLATE "C"`), so ordering and pagination agree.
+//!
+//! Write transactions are serial on both, the guarantee the store's read-then-write
+//! transactions are written against:
+//! - SQLite: two pools share one database file in WAL mode: a single-connection writer, so
+//!   write transactions queue instead of failing with `SQLITE_BUSY` on lock upgrades, and a
+//!   pool of readers that never block it. `synchronous=FULL` makes every committed write
+//!   survive a crash or power loss. `BEGIN IMMEDIATE` serialises a second process too.
+//! - PostgreSQL: one pool; a write transaction first takes a transaction-scoped advisory
+//!   lock (`pg_advisory_xact_lock`), so write transactions of every replica run one at a
+//!   time, as on SQLite, while reads (outside transactions) run concurrently. Migrations run
+//!   under sqlx's migration advisory lock, so replicas starting together apply them once.
 
 pub mod audit;
 pub mod clusters;
@@ -16,9 +29,13 @@ pub mod ops;
 pub mod plans;
 pub mod ports;
 pub mod profiles;
+pub mod replicas;
 pub mod rotations;
 pub mod runs;
 pub mod runtimes;
+#[doc(hidden)]
+pub mod scratch;
+pub mod sql;
 pub mod sync;
 pub mod tokens;
 
@@ -26,8 +43,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::AnyPool;
+use sqlx::any::{Any, AnyPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{Executor, Transaction};
 
 use crate::domain::code::{Coded, ErrorCode};
 
@@ -45,6 +64,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    #[error("database URL: {0}")]
+    Url(String),
 }
 
 impl StoreError {
@@ -63,48 +84,166 @@ impl Coded for StoreError {
             Self::NotFound { .. } => ErrorCode::NotFound,
             Self::Conflict { code, .. } => *code,
             Self::PreconditionFailed { .. } => ErrorCode::PreconditionFailed,
-            Self::Db(_) | Self::Migrate(_) | Self::Corrupt(_) => ErrorCode::Internal,
+            Self::Db(_) | Self::Migrate(_) | Self::Corrupt(_) | Self::Url(_) => ErrorCode::Internal,
         }
     }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Which database engine a store runs on, chosen by its URL's scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Result<Self> {
+        let scheme = url.split_once(':').map_or("", |(s, _)| s);
+        match scheme {
+            "sqlite" => Ok(Self::Sqlite),
+            "postgres" | "postgresql" => Ok(Self::Postgres),
+            _ => Err(StoreError::Url(format!(
+                "the scheme {scheme:?} is not one fluidform stores in: use sqlite://PATH or postgres://USER:PASSWORD@HOST/DB"
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// The key of the advisory lock PostgreSQL write transactions take ("fluidfrm" in ASCII).
+const WRITE_LOCK: i64 = 0x666c_7569_6466_726d;
+
+/// Connections to PostgreSQL per replica, unless `FLUIDFORM_DATABASE_MAX_CONNECTIONS` says.
+const PG_CONNECTIONS: u32 = 16;
+
 #[derive(Clone, Debug)]
 pub struct Store {
-    read: SqlitePool,
-    write: SqlitePool,
+    backend: Backend,
+    read: AnyPool,
+    write: AnyPool,
 }
 
 impl Store {
     /// Opens (creating when missing) and migrates the database at `url`.
     pub async fn open(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        let store = match backend {
+            Backend::Sqlite => Self::open_sqlite(url).await?,
+            Backend::Postgres => Self::open_postgres(url).await?,
+        };
+        store.run_pending_tasks().await?;
+        Ok(store)
+    }
+
+    async fn open_sqlite(url: &str) -> Result<Self> {
+        // Create, switch to WAL (a property of the file) and migrate through the SQLite
+        // driver's own options; then the `Any` pools set the per-connection pragmas.
         let base = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // Processes sharing the file migrate one at a time (sqlx takes no lock on SQLite):
+        // an exclusive lock on `<file>.migrate-lock` while it runs.
+        let file = base.get_filename().to_path_buf();
+        let guard = if file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:") {
+            None
+        } else {
+            let path = format!("{}.migrate-lock", file.display());
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|e| StoreError::Url(format!("{path}: {e}")))?;
+            let locked = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("migration lock: {e}")))?;
+            Some(locked.map_err(|e| StoreError::Url(format!("{path}: {e}")))?)
+        };
+        let setup = SqlitePoolOptions::new().max_connections(1).connect_with(base).await?;
+        let migrated = sqlx::migrate!("./migrations/sqlite").run(&setup).await;
+        setup.close().await;
+        drop(guard);
+        migrated?;
         // No ping before each acquire: a connection to a local file does not go stale, and
         // the ping is a round trip to the connection's worker thread on every statement.
-        let pool = || SqlitePoolOptions::new().test_before_acquire(false);
-        let write = pool().max_connections(1).connect_with(base.clone()).await?;
-        sqlx::migrate!("./migrations").run(&write).await?;
-        let read = pool().max_connections(8).connect_with(base.read_only(true)).await?;
-        let store = Self { read, write };
-        store.run_pending_tasks().await?;
-        Ok(store)
+        let pool = |read_only: bool| {
+            AnyPoolOptions::new().test_before_acquire(false).after_connect(move |conn, _| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000")
+                        .await?;
+                    if read_only {
+                        conn.execute("PRAGMA query_only = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+        };
+        let write = pool(false).max_connections(1).connect(url).await?;
+        let read = pool(true).max_connections(8).connect(url).await?;
+        Ok(Self { backend: Backend::Sqlite, read, write })
     }
 
-    pub fn reader(&self) -> &SqlitePool {
+    async fn open_postgres(url: &str) -> Result<Self> {
+        let max = std::env::var("FLUIDFORM_DATABASE_MAX_CONNECTIONS")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .filter(|n| *n >= 2)
+            .unwrap_or(PG_CONNECTIONS);
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // Times are RFC 3339 text and comparisons bytewise either way; pin the
+                    // session settings a statement could otherwise pick up from the server.
+                    conn.execute("SET TIME ZONE 'UTC'").await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Self { backend: Backend::Postgres, read: pool.clone(), write: pool })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn reader(&self) -> &AnyPool {
         &self.read
     }
 
-    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock at once (waiting up to
-    /// the busy timeout for another process's), so a transaction that reads before it
-    /// writes is never refused halfway when a second process shares the file.
-    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.write.begin_with("BEGIN IMMEDIATE").await?)
+    /// A write transaction, serial with every other (see the module doc). On SQLite
+    /// `BEGIN IMMEDIATE` takes the write lock at once (waiting up to the busy timeout for
+    /// another process's), so a transaction that reads before it writes is never refused
+    /// halfway; on PostgreSQL the advisory lock does the same across replicas.
+    /// Inside `locks::fenced`, the fence is checked first.
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Any>> {
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.write.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(WRITE_LOCK).execute(&mut *tx).await?;
+                tx
+            }
+        };
+        if let Some(fence) = locks::current_fence() {
+            locks::check_fence_tx(&mut tx, &fence).await?;
+        }
+        Ok(tx)
     }
 
     /// True when the database answers a trivial query.

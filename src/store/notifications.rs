@@ -6,7 +6,7 @@
 //! (`engine::notify`) sends what is due and records every attempt here.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::{Result, Store, StoreError, check_if_match, etag, fmt_time, now, parse_json, parse_time};
 use crate::domain::notify::{Notice, Trigger, payload};
@@ -106,11 +106,11 @@ pub struct AttemptResult {
 /// Deliveries kept per notification once finished (older ones are dropped).
 pub const KEEP_FINISHED: i64 = 500;
 
-fn opt_time(row: &sqlx::sqlite::SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
+fn opt_time(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<DateTime<Utc>>> {
     row.try_get::<Option<String>, _>(col)?.as_deref().map(parse_time).transpose()
 }
 
-fn row_to_notification(r: &sqlx::sqlite::SqliteRow) -> Result<NotificationRecord> {
+fn row_to_notification(r: &sqlx::any::AnyRow) -> Result<NotificationRecord> {
     let names: Vec<String> = parse_json(&r.try_get::<String, _>("triggers")?)?;
     let triggers = names
         .iter()
@@ -132,7 +132,7 @@ fn row_to_notification(r: &sqlx::sqlite::SqliteRow) -> Result<NotificationRecord
 
 /// Enqueues `notice` for every enabled notification subscribed to its trigger, in the
 /// caller's transaction.
-pub(crate) async fn enqueue_tx(conn: &mut SqliteConnection, notice: &Notice) -> Result<()> {
+pub(crate) async fn enqueue_tx(conn: &mut AnyConnection, notice: &Notice) -> Result<()> {
     let rows = sqlx::query("SELECT name, triggers FROM notifications WHERE enabled = 1").fetch_all(&mut *conn).await?;
     let at = fmt_time(now());
     for r in rows {
@@ -149,38 +149,37 @@ pub(crate) async fn enqueue_tx(conn: &mut SqliteConnection, notice: &Notice) -> 
 /// Inserts a pending delivery; `due` is when the dispatcher first sends it (`None`: never,
 /// the caller sends it itself).
 async fn insert_delivery_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     name: &str,
     notice: &Notice,
     at: &str,
     due: Option<&str>,
 ) -> Result<i64> {
-    let id = sqlx::query(
+    let id = sqlx::query_scalar(
         "INSERT INTO notification_deliveries (notification, trigger_name, payload, state, next_attempt_at, created_at)
-         VALUES (?, ?, ?, 'pending', ?, ?)",
+         VALUES ($1, $2, $3, 'pending', $4, $5) RETURNING id",
     )
     .bind(name)
     .bind(notice.trigger.as_str())
     .bind(payload(name, notice))
     .bind(due)
     .bind(at)
-    .execute(conn)
-    .await?
-    .last_insert_rowid();
+    .fetch_one(conn)
+    .await?;
     Ok(id)
 }
 
 /// A rotation's notice: its id, credential, state and current batch, read in the
 /// transaction that changes it.
 pub(crate) async fn rotation_notice_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: &str,
     trigger: Trigger,
     message: String,
     extra: serde_json::Value,
 ) -> Result<()> {
     let Some(r) =
-        sqlx::query("SELECT credential, to_version, state, current_batch, error, actor FROM rotations WHERE id = ?")
+        sqlx::query("SELECT credential, to_version, state, current_batch, error, actor FROM rotations WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?
@@ -214,8 +213,8 @@ pub(crate) async fn rotation_notice_tx(
 }
 
 /// A run's notice, read in the transaction that changes it.
-pub(crate) async fn run_notice_tx(conn: &mut SqliteConnection, run_id: &str, trigger: Trigger) -> Result<()> {
-    let Some(r) = sqlx::query("SELECT plan_id, status, actor, error FROM runs WHERE id = ?")
+pub(crate) async fn run_notice_tx(conn: &mut AnyConnection, run_id: &str, trigger: Trigger) -> Result<()> {
+    let Some(r) = sqlx::query("SELECT plan_id, status, actor, error FROM runs WHERE id = $1")
         .bind(run_id)
         .fetch_optional(&mut *conn)
         .await?
@@ -246,13 +245,13 @@ pub(crate) async fn run_notice_tx(conn: &mut SqliteConnection, run_id: &str, tri
 
 /// A runtime that started to drift.
 pub(crate) async fn drift_notice_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     namespace: &str,
     name: &str,
     drift: &[serde_json::Value],
 ) -> Result<()> {
     let cluster: Option<String> =
-        sqlx::query_scalar("SELECT cluster FROM runtime_sync WHERE namespace = ? AND name = ?")
+        sqlx::query_scalar("SELECT cluster FROM runtime_sync WHERE namespace = $1 AND name = $2")
             .bind(namespace)
             .bind(name)
             .fetch_optional(&mut *conn)
@@ -274,7 +273,7 @@ impl Store {
     /// Creates or replaces a notification; returns it and whether it was created.
     pub async fn put_notification(&self, p: NotificationPut<'_>) -> Result<(NotificationRecord, bool)> {
         let mut tx = self.begin().await?;
-        let old: Option<i64> = sqlx::query_scalar("SELECT generation FROM notifications WHERE name = ?")
+        let old: Option<i64> = sqlx::query_scalar("SELECT generation FROM notifications WHERE name = $1")
             .bind(p.name)
             .fetch_optional(&mut *tx)
             .await?;
@@ -286,8 +285,8 @@ impl Store {
             Some(generation) => {
                 check_if_match(&what, p.if_match, &etag(generation))?;
                 sqlx::query(
-                    "UPDATE notifications SET url = ?, triggers = ?, secret_sealed = ?, secret_fingerprint = ?,
-                       description = ?, enabled = ?, generation = generation + 1, updated_at = ? WHERE name = ?",
+                    "UPDATE notifications SET url = $1, triggers = $2, secret_sealed = $3, secret_fingerprint = $4,
+                       description = $5, enabled = $6, generation = generation + 1, updated_at = $7 WHERE name = $8",
                 )
                 .bind(p.url)
                 .bind(&triggers)
@@ -306,7 +305,7 @@ impl Store {
                 }
                 sqlx::query(
                     "INSERT INTO notifications (name, url, triggers, secret_sealed, secret_fingerprint, description,
-                       enabled, generation, created_at, updated_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                       enabled, generation, created_at, updated_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10)",
                 )
                 .bind(p.name)
                 .bind(p.url)
@@ -327,7 +326,7 @@ impl Store {
     }
 
     pub async fn get_notification(&self, name: &str) -> Result<NotificationRecord> {
-        let row = sqlx::query("SELECT * FROM notifications WHERE name = ?")
+        let row = sqlx::query("SELECT * FROM notifications WHERE name = $1")
             .bind(name)
             .fetch_optional(self.reader())
             .await?
@@ -343,13 +342,13 @@ impl Store {
     /// Deletes a notification with its outbox.
     pub async fn delete_notification(&self, name: &str, if_match: Option<&str>) -> Result<()> {
         let mut tx = self.begin().await?;
-        let generation: i64 = sqlx::query_scalar("SELECT generation FROM notifications WHERE name = ?")
+        let generation: i64 = sqlx::query_scalar("SELECT generation FROM notifications WHERE name = $1")
             .bind(name)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("notification {name:?}")))?;
         check_if_match(&format!("notification {name:?}"), if_match, &etag(generation))?;
-        sqlx::query("DELETE FROM notifications WHERE name = ?").bind(name).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM notifications WHERE name = $1").bind(name).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -377,8 +376,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT d.id, d.notification, d.trigger_name, d.payload, d.attempts, n.url, n.secret_sealed
                FROM notification_deliveries d JOIN notifications n ON n.name = d.notification
-              WHERE d.state = 'pending' AND (? IS NOT NULL AND d.id = ? OR ? IS NULL AND n.enabled = 1 AND d.next_attempt_at <= ?)
-              ORDER BY d.next_attempt_at, d.id LIMIT ?",
+              WHERE d.state = 'pending' AND ($1 IS NOT NULL AND d.id = $2 OR $3 IS NULL AND n.enabled = 1 AND d.next_attempt_at <= $4)
+              ORDER BY d.next_attempt_at, d.id LIMIT $5",
         )
         .bind(only)
         .bind(only)
@@ -407,8 +406,10 @@ impl Store {
         let mut tx = self.begin().await?;
         let at = fmt_time(now());
         sqlx::query(
-            "INSERT OR REPLACE INTO notification_attempts (delivery_id, attempt, at, status, error, duration_ms)
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO notification_attempts (delivery_id, attempt, at, status, error, duration_ms)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (delivery_id, attempt) DO UPDATE SET at = excluded.at, status = excluded.status,
+               error = excluded.error, duration_ms = excluded.duration_ms",
         )
         .bind(id)
         .bind(attempt as i64)
@@ -424,8 +425,8 @@ impl Store {
             AttemptEnd::GiveUp => ("failed", None, Some(at.clone())),
         };
         sqlx::query(
-            "UPDATE notification_deliveries SET state = ?, attempts = ?, next_attempt_at = ?, last_status = ?,
-               last_error = ?, finished_at = ? WHERE id = ? AND state = 'pending'",
+            "UPDATE notification_deliveries SET state = $1, attempts = $2, next_attempt_at = $3, last_status = $4,
+               last_error = $5, finished_at = $6 WHERE id = $7 AND state = 'pending'",
         )
         .bind(state)
         .bind(attempt as i64)
@@ -444,7 +445,7 @@ impl Store {
     pub async fn list_deliveries(&self, name: &str, before: i64, limit: i64) -> Result<Vec<DeliveryRecord>> {
         let mut conn = self.reader().begin().await?;
         let rows = sqlx::query(
-            "SELECT * FROM notification_deliveries WHERE notification = ? AND id < ? ORDER BY id DESC LIMIT ?",
+            "SELECT * FROM notification_deliveries WHERE notification = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
         )
         .bind(name)
         .bind(before)
@@ -454,7 +455,7 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let id: i64 = r.try_get("id")?;
-            let attempts = sqlx::query("SELECT * FROM notification_attempts WHERE delivery_id = ? ORDER BY attempt")
+            let attempts = sqlx::query("SELECT * FROM notification_attempts WHERE delivery_id = $1 ORDER BY attempt")
                 .bind(id)
                 .fetch_all(&mut *conn)
                 .await?
@@ -510,7 +511,7 @@ impl Store {
         let n = sqlx::query(
             "DELETE FROM notification_deliveries WHERE state != 'pending' AND id IN (
                SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY notification ORDER BY id DESC) AS k
-                                 FROM notification_deliveries WHERE state != 'pending') WHERE k > ?)",
+                                 FROM notification_deliveries WHERE state != 'pending') WHERE k > $1)",
         )
         .bind(KEEP_FINISHED)
         .execute(&mut *tx)

@@ -11,7 +11,7 @@ pub struct StateCounts {
     pub runs: Vec<(String, i64)>,
     pub rotations: Vec<(String, i64)>,
     pub drifted: i64,
-    /// Live leases and locks held by the replica, per kind (`drift-loop`,
+    /// Live leases and locks held by the replica, per kind (`drift`,
     /// `rotation-driver`, `runtime`, `notifications`, …).
     pub leases: Vec<(String, i64)>,
     pub outbox: Vec<(String, i64)>,
@@ -31,7 +31,7 @@ impl Store {
         )
         .fetch_one(self.reader())
         .await?;
-        let rows = sqlx::query("SELECT id FROM locks WHERE holder = ? AND expires_at > ?")
+        let rows = sqlx::query("SELECT id FROM locks WHERE holder = $1 AND expires_at > $2")
             .bind(replica)
             .bind(fmt_time(now()))
             .fetch_all(self.reader())

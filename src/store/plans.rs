@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
+
+use super::sql::QueryBuilder;
 
 use super::{Result, Store, StoreError, fmt_time, parse_json, parse_time};
 
@@ -68,7 +70,7 @@ pub struct PlanObjectFilter {
 /// Rows per INSERT statement (well under SQLite's variable limit).
 const CHUNK: usize = 400;
 
-fn row_to_plan(r: &sqlx::sqlite::SqliteRow) -> Result<PlanRecord> {
+fn row_to_plan(r: &sqlx::any::AnyRow) -> Result<PlanRecord> {
     Ok(PlanRecord {
         id: r.try_get("id")?,
         created_at: parse_time(&r.try_get::<String, _>("created_at")?)?,
@@ -83,7 +85,7 @@ fn row_to_plan(r: &sqlx::sqlite::SqliteRow) -> Result<PlanRecord> {
     })
 }
 
-fn row_to_object(r: &sqlx::sqlite::SqliteRow) -> Result<PlanObjectRow> {
+fn row_to_object(r: &sqlx::any::AnyRow) -> Result<PlanObjectRow> {
     Ok(PlanObjectRow {
         seq: r.try_get("seq")?,
         cluster: r.try_get("cluster")?,
@@ -111,7 +113,7 @@ impl Store {
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO plans (id, created_at, expires_at, created_by, request, inputs, warnings, warning_count, summary, run_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL)",
         )
         .bind(&p.id)
         .bind(fmt_time(p.created_at))
@@ -125,7 +127,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         for chunk in runtimes.chunks(CHUNK) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: QueryBuilder = QueryBuilder::new(
                 "INSERT INTO plan_runtimes (plan_id, namespace, name, cluster, removed, runtime_id, generation, layer_revision, deps_revision, spec_hash, bindings) ",
             );
             q.push_values(chunk, |mut b, r| {
@@ -144,7 +146,7 @@ impl Store {
             q.build().execute(&mut *tx).await?;
         }
         for chunk in objects.chunks(CHUNK) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: QueryBuilder = QueryBuilder::new(
                 "INSERT INTO plan_objects (plan_id, seq, cluster, namespace, api_version, kind, name, runtime, action, reasons, diff, digest, scope) ",
             );
             q.push_values(chunk, |mut b, o| {
@@ -169,7 +171,7 @@ impl Store {
     }
 
     pub async fn get_plan(&self, id: &str) -> Result<PlanRecord> {
-        let row = sqlx::query("SELECT * FROM plans WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM plans WHERE id = $1")
             .bind(id)
             .fetch_optional(self.reader())
             .await?
@@ -178,7 +180,7 @@ impl Store {
     }
 
     pub async fn plan_runtimes(&self, id: &str) -> Result<Vec<PlanRuntimeRow>> {
-        let rows = sqlx::query("SELECT * FROM plan_runtimes WHERE plan_id = ? ORDER BY cluster, namespace, name")
+        let rows = sqlx::query("SELECT * FROM plan_runtimes WHERE plan_id = $1 ORDER BY cluster, namespace, name")
             .bind(id)
             .fetch_all(self.reader())
             .await?;
@@ -209,9 +211,9 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<PlanObjectRow>> {
         let rows = sqlx::query(
-            "SELECT * FROM plan_objects WHERE plan_id = ? AND seq > ?
-               AND (? IS NULL OR action = ?) AND (? IS NULL OR cluster = ?) AND (? IS NULL OR kind = ?)
-             ORDER BY seq LIMIT ?",
+            "SELECT * FROM plan_objects WHERE plan_id = $1 AND seq > $2
+               AND ($3 IS NULL OR action = $4) AND ($5 IS NULL OR cluster = $6) AND ($7 IS NULL OR kind = $8)
+             ORDER BY seq LIMIT $9",
         )
         .bind(id)
         .bind(after)
@@ -233,17 +235,18 @@ impl Store {
         let row = sqlx::query(
             "SELECT 'runtime' AS what, p.namespace || '/' || p.name AS subject, p.removed AS removed,
                     p.generation AS planned_generation, p.layer_revision AS planned_revision,
-                    r.generation AS generation, r.layer_revision AS revision, r.id IS NULL AS gone,
-                    COALESCE(r.id != p.runtime_id, 0) AS replaced, COALESCE(r.deps_revision != p.deps_revision, 0) AS deps
+                    r.generation AS generation, r.layer_revision AS revision, CAST(r.id IS NULL AS INTEGER) AS gone,
+                    COALESCE(CAST(r.id != p.runtime_id AS INTEGER), 0) AS replaced,
+                    COALESCE(CAST(r.deps_revision != p.deps_revision AS INTEGER), 0) AS deps
                FROM plan_runtimes p LEFT JOIN runtimes r ON r.namespace = p.namespace AND r.name = p.name
-              WHERE p.plan_id = ?1
+              WHERE p.plan_id = $1
                 AND ((p.removed = 0 AND (r.id IS NULL OR r.id != p.runtime_id OR r.generation != p.generation
                                          OR r.layer_revision != p.layer_revision OR r.deps_revision != p.deps_revision))
                   OR (p.removed = 1 AND r.id IS NOT NULL))
              UNION ALL
-             SELECT 'cluster', c.key, 0, c.value, 0, k.generation, 0, k.name IS NULL, 0, 0
+             SELECT 'cluster', c.key, 0, CAST(c.value AS BIGINT), 0, k.generation, 0, CAST(k.name IS NULL AS INTEGER), 0, 0
                FROM plans, json_each(plans.inputs, '$.clusters') c LEFT JOIN clusters k ON k.name = c.key
-              WHERE plans.id = ?1 AND (k.name IS NULL OR k.generation != c.value)
+              WHERE plans.id = $1 AND (k.name IS NULL OR k.generation != CAST(c.value AS BIGINT))
              LIMIT 1",
         )
         .bind(id)

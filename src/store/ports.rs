@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::{Result, Store, StoreError};
 use crate::domain::code::ErrorCode;
@@ -38,8 +38,8 @@ fn parse_name(s: &str) -> Result<PortName> {
 }
 
 /// The stored ports of `runtime_id`.
-pub(crate) async fn ports_tx(conn: &mut SqliteConnection, runtime_id: i64) -> Result<RuntimePorts> {
-    let rows = sqlx::query("SELECT port_name, port, allocated FROM runtime_ports WHERE runtime_id = ?")
+pub(crate) async fn ports_tx(conn: &mut AnyConnection, runtime_id: i64) -> Result<RuntimePorts> {
+    let rows = sqlx::query("SELECT port_name, port, allocated FROM runtime_ports WHERE runtime_id = $1")
         .bind(runtime_id)
         .fetch_all(conn)
         .await?;
@@ -58,14 +58,14 @@ pub(crate) async fn ports_tx(conn: &mut SqliteConnection, runtime_id: i64) -> Re
 
 /// The allocated ports of each of `ids` (one query).
 pub(crate) async fn allocated_for_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     ids: &[i64],
 ) -> Result<BTreeMap<i64, BTreeMap<PortName, u16>>> {
     let mut out: BTreeMap<i64, BTreeMap<PortName, u16>> = BTreeMap::new();
     if ids.is_empty() {
         return Ok(out);
     }
-    let mut q: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+    let mut q: super::sql::QueryBuilder = super::sql::QueryBuilder::new(
         "SELECT runtime_id, port_name, port FROM runtime_ports WHERE allocated = 1 AND runtime_id IN (",
     );
     let mut sep = q.separated(", ");
@@ -82,8 +82,8 @@ pub(crate) async fn allocated_for_tx(
 }
 
 /// Every host port bound on `cluster` by runtimes other than `except`.
-async fn taken_tx(conn: &mut SqliteConnection, cluster: &str, except: i64) -> Result<BTreeSet<u16>> {
-    let ports: Vec<i64> = sqlx::query_scalar("SELECT port FROM runtime_ports WHERE cluster = ? AND runtime_id != ?")
+async fn taken_tx(conn: &mut AnyConnection, cluster: &str, except: i64) -> Result<BTreeSet<u16>> {
+    let ports: Vec<i64> = sqlx::query_scalar("SELECT port FROM runtime_ports WHERE cluster = $1 AND runtime_id != $2")
         .bind(cluster)
         .bind(except)
         .fetch_all(conn)
@@ -99,7 +99,7 @@ fn exhausted(e: ports::Exhausted) -> StoreError {
 /// needs, keeping the ones it holds, and records the ports its manifest fixes. Writes only
 /// when something moved.
 pub(crate) async fn assign_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     runtime_id: i64,
     cluster: &str,
     range: PortRange,
@@ -127,12 +127,12 @@ pub(crate) async fn assign_tx(
     Ok(new)
 }
 
-async fn write_tx(conn: &mut SqliteConnection, runtime_id: i64, cluster: &str, ports: &RuntimePorts) -> Result<()> {
-    sqlx::query("DELETE FROM runtime_ports WHERE runtime_id = ?").bind(runtime_id).execute(&mut *conn).await?;
+async fn write_tx(conn: &mut AnyConnection, runtime_id: i64, cluster: &str, ports: &RuntimePorts) -> Result<()> {
+    sqlx::query("DELETE FROM runtime_ports WHERE runtime_id = $1").bind(runtime_id).execute(&mut *conn).await?;
     for (map, allocated) in [(&ports.allocated, 1), (&ports.fixed, 0)] {
         for (name, port) in map {
             sqlx::query(
-                "INSERT INTO runtime_ports (runtime_id, cluster, port_name, port, allocated) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO runtime_ports (runtime_id, cluster, port_name, port, allocated) VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(runtime_id)
             .bind(cluster)
@@ -150,7 +150,7 @@ async fn write_tx(conn: &mut SqliteConnection, runtime_id: i64, cluster: &str, p
 /// allocator existed need). A cluster whose range cannot hold them all keeps the rest
 /// unallocated (they listen on Fluid's fixed ports) rather than failing the start; their
 /// next write reports the exhausted range.
-async fn allocate_all_tx(conn: &mut SqliteConnection) -> Result<()> {
+async fn allocate_all_tx(conn: &mut AnyConnection) -> Result<()> {
     let rows = sqlx::query(
         "SELECT r.id, r.cluster, r.manifest, c.port_range FROM runtimes r JOIN clusters c ON c.name = r.cluster
           WHERE r.kind = 'AlluxioRuntime' ORDER BY r.id",
@@ -176,8 +176,8 @@ async fn allocate_all_tx(conn: &mut SqliteConnection) -> Result<()> {
 /// Moves every allocated port of `cluster` that lies outside `range` into it (the lowest
 /// free ports, in runtime and port-name order); returns the runtimes that moved. Fails
 /// with `host_ports_exhausted` when the range cannot hold them.
-pub(crate) async fn fit_range_tx(conn: &mut SqliteConnection, cluster: &str, range: PortRange) -> Result<Vec<i64>> {
-    let rows = sqlx::query("SELECT runtime_id, port_name, port, allocated FROM runtime_ports WHERE cluster = ?")
+pub(crate) async fn fit_range_tx(conn: &mut AnyConnection, cluster: &str, range: PortRange) -> Result<Vec<i64>> {
+    let rows = sqlx::query("SELECT runtime_id, port_name, port, allocated FROM runtime_ports WHERE cluster = $1")
         .bind(cluster)
         .fetch_all(&mut *conn)
         .await?;
@@ -198,7 +198,7 @@ pub(crate) async fn fit_range_tx(conn: &mut SqliteConnection, cluster: &str, ran
     }
     let mut moved = Vec::new();
     for ((id, name), port) in outside.into_iter().zip(free) {
-        sqlx::query("UPDATE runtime_ports SET port = ? WHERE runtime_id = ? AND port_name = ?")
+        sqlx::query("UPDATE runtime_ports SET port = $1 WHERE runtime_id = $2 AND port_name = $3")
             .bind(i64::from(port))
             .bind(id)
             .bind(&name)
@@ -222,7 +222,7 @@ impl Store {
                 "host_ports" => allocate_all_tx(&mut tx).await?,
                 other => return Err(StoreError::Corrupt(format!("unknown pending task {other:?}"))),
             }
-            sqlx::query("DELETE FROM pending_tasks WHERE name = ?").bind(&task).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM pending_tasks WHERE name = $1").bind(&task).execute(&mut *tx).await?;
             tx.commit().await?;
         }
         Ok(())
@@ -236,7 +236,7 @@ impl Store {
                FROM runtime_ports p
                JOIN runtime_ports o ON o.cluster = p.cluster AND o.port = p.port AND o.runtime_id != p.runtime_id
                JOIN runtimes r ON r.id = o.runtime_id
-              WHERE p.runtime_id = ?
+              WHERE p.runtime_id = $1
               ORDER BY p.port_name, r.namespace, r.name",
         )
         .bind(runtime_id)
@@ -261,7 +261,7 @@ mod tests {
     use crate::store::clusters::{ClusterAuthKind, ClusterWrite};
 
     async fn store(dir: &tempfile::TempDir) -> Store {
-        Store::open(&format!("sqlite://{}", dir.path().join("f.db").display())).await.unwrap()
+        Store::open(&crate::store::scratch::database_url(dir.path())).await.unwrap()
     }
 
     fn runtime(name: &str) -> RuntimeManifest {

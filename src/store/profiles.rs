@@ -3,7 +3,7 @@
 //! them: the profile's layers may name credentials); one still named cannot be deleted.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::clusters::get_cluster_tx;
 use super::credentials::current_versions_tx;
@@ -34,7 +34,7 @@ impl ProfileRecord {
     }
 }
 
-fn row_to_profile(r: &sqlx::sqlite::SqliteRow) -> Result<ProfileRecord> {
+fn row_to_profile(r: &sqlx::any::AnyRow) -> Result<ProfileRecord> {
     Ok(ProfileRecord {
         cluster: r.try_get("cluster")?,
         name: r.try_get("name")?,
@@ -46,11 +46,11 @@ fn row_to_profile(r: &sqlx::sqlite::SqliteRow) -> Result<ProfileRecord> {
 }
 
 pub(crate) async fn get_profile_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     cluster: &str,
     name: &str,
 ) -> Result<Option<ProfileRecord>> {
-    let row = sqlx::query("SELECT * FROM thin_runtime_profiles WHERE cluster = ? AND name = ?")
+    let row = sqlx::query("SELECT * FROM thin_runtime_profiles WHERE cluster = $1 AND name = $2")
         .bind(cluster)
         .bind(name)
         .fetch_optional(conn)
@@ -59,10 +59,10 @@ pub(crate) async fn get_profile_tx(
 }
 
 /// ThinRuntimes of a cluster that name the profile: id, namespace, name.
-async fn users_tx(conn: &mut SqliteConnection, cluster: &str, name: &str) -> Result<Vec<(i64, String, String)>> {
+async fn users_tx(conn: &mut AnyConnection, cluster: &str, name: &str) -> Result<Vec<(i64, String, String)>> {
     let rows = sqlx::query(
-        "SELECT id, namespace, name FROM runtimes WHERE cluster = ? AND kind = 'ThinRuntime'
-            AND json_extract(manifest, '$.spec.profileName') = ? ORDER BY namespace, name",
+        "SELECT id, namespace, name FROM runtimes WHERE cluster = $1 AND kind = 'ThinRuntime'
+            AND json_extract(manifest, '$.spec.profileName') = $2 ORDER BY namespace, name",
     )
     .bind(cluster)
     .bind(name)
@@ -106,7 +106,7 @@ impl Store {
         };
         sqlx::query(
             "INSERT INTO thin_runtime_profiles (cluster, name, manifest, generation, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (cluster, name) DO UPDATE SET manifest = excluded.manifest,
                generation = excluded.generation, updated_at = excluded.updated_at",
         )
@@ -155,12 +155,13 @@ impl Store {
     }
 
     pub async fn list_profiles(&self, cluster: Option<&str>) -> Result<Vec<ProfileRecord>> {
-        let rows =
-            sqlx::query("SELECT * FROM thin_runtime_profiles WHERE (? IS NULL OR cluster = ?) ORDER BY cluster, name")
-                .bind(cluster)
-                .bind(cluster)
-                .fetch_all(self.reader())
-                .await?;
+        let rows = sqlx::query(
+            "SELECT * FROM thin_runtime_profiles WHERE ($1 IS NULL OR cluster = $2) ORDER BY cluster, name",
+        )
+        .bind(cluster)
+        .bind(cluster)
+        .fetch_all(self.reader())
+        .await?;
         rows.iter().map(row_to_profile).collect()
     }
 
@@ -180,7 +181,7 @@ impl Store {
                 ),
             ));
         }
-        sqlx::query("DELETE FROM thin_runtime_profiles WHERE cluster = ? AND name = ?")
+        sqlx::query("DELETE FROM thin_runtime_profiles WHERE cluster = $1 AND name = $2")
             .bind(cluster)
             .bind(name)
             .execute(&mut *tx)

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::runtimes::{BindingChange, RevisionChanges, RuntimePut, get_runtime_tx, insert_revision, put_runtime_tx};
 use super::{Result, Store, StoreError, fmt_time, now, parse_json, parse_time};
@@ -105,7 +105,7 @@ pub enum NextState {
 
 const ACTIVE: &str = "'running', 'waiting_approval', 'paused', 'rolling_back'";
 
-fn opt_time(row: &sqlx::sqlite::SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
+fn opt_time(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<DateTime<Utc>>> {
     row.try_get::<Option<String>, _>(col)?.as_deref().map(parse_time).transpose()
 }
 
@@ -114,30 +114,32 @@ fn parse_state<T>(s: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
 }
 
 async fn add_event_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: &str,
     kind: &str,
     batch: Option<i64>,
     data: &serde_json::Value,
 ) -> Result<()> {
-    let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM rotation_events WHERE rotation_id = ?")
+    let seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM rotation_events WHERE rotation_id = $1")
         .bind(id)
         .fetch_one(&mut *conn)
         .await?;
-    sqlx::query("INSERT INTO rotation_events (rotation_id, seq, at, kind, batch, data) VALUES (?, ?, ?, ?, ?, ?)")
-        .bind(id)
-        .bind(seq)
-        .bind(fmt_time(now()))
-        .bind(kind)
-        .bind(batch)
-        .bind(data.to_string())
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO rotation_events (rotation_id, seq, at, kind, batch, data) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(seq)
+    .bind(fmt_time(now()))
+    .bind(kind)
+    .bind(batch)
+    .bind(data.to_string())
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-async fn touch(conn: &mut SqliteConnection, id: &str) -> Result<()> {
-    sqlx::query("UPDATE rotations SET updated_at = ? WHERE id = ?")
+async fn touch(conn: &mut AnyConnection, id: &str) -> Result<()> {
+    sqlx::query("UPDATE rotations SET updated_at = $1 WHERE id = $2")
         .bind(fmt_time(now()))
         .bind(id)
         .execute(conn)
@@ -148,7 +150,7 @@ async fn touch(conn: &mut SqliteConnection, id: &str) -> Result<()> {
 /// Rebinds runtimes of a rotation to `version` (recording a layer revision for each that
 /// moves); returns the runtimes' previous versions.
 async fn rebind(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     rotation: &str,
     credential: &str,
     runtimes: &[(String, String)],
@@ -159,7 +161,7 @@ async fn rebind(
     let mut previous = Vec::new();
     let at = now();
     for (ns, name) in runtimes {
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM runtimes WHERE namespace = ? AND name = ?")
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM runtimes WHERE namespace = $1 AND name = $2")
             .bind(ns)
             .bind(name)
             .fetch_optional(&mut *conn)
@@ -169,7 +171,7 @@ async fn rebind(
             continue;
         };
         let old: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM runtime_bindings WHERE runtime_id = ? AND credential = ?")
+            sqlx::query_scalar("SELECT version FROM runtime_bindings WHERE runtime_id = $1 AND credential = $2")
                 .bind(id)
                 .bind(credential)
                 .fetch_optional(&mut *conn)
@@ -180,7 +182,7 @@ async fn rebind(
         if old.is_none() || old == Some(target) {
             continue;
         }
-        sqlx::query("UPDATE runtime_bindings SET version = ? WHERE runtime_id = ? AND credential = ?")
+        sqlx::query("UPDATE runtime_bindings SET version = $1 WHERE runtime_id = $2 AND credential = $3")
             .bind(target as i64)
             .bind(id)
             .bind(credential)
@@ -217,7 +219,7 @@ pub enum BatchMove {
 /// Rewrites one layer of each runtime (a manifest change: new generation and a layer
 /// revision with `reason`).
 async fn rewrite_layer(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     runtimes: &[(String, String)],
     layer: &str,
     from: &str,
@@ -257,13 +259,13 @@ pub struct NewRotation<'a> {
 }
 
 async fn set_runtimes_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     rotation: &str,
     batch: i64,
     state: RotationRuntimeState,
     error: Option<&str>,
 ) -> Result<()> {
-    sqlx::query("UPDATE rotation_runtimes SET state = ?, error = ? WHERE rotation_id = ? AND batch = ?")
+    sqlx::query("UPDATE rotation_runtimes SET state = $1, error = $2 WHERE rotation_id = $3 AND batch = $4")
         .bind(state.as_str())
         .bind(error)
         .bind(rotation)
@@ -276,14 +278,14 @@ async fn set_runtimes_tx(
 /// Moves the rotation to `to` (recording `error` unless `None`) with an event; returns
 /// whether it was in one of `from`.
 async fn set_state_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: &str,
     from: &[RotationState],
     to: RotationState,
     error: Option<Option<&str>>,
     event: &serde_json::Value,
 ) -> Result<bool> {
-    let state: String = sqlx::query_scalar("SELECT state FROM rotations WHERE id = ?")
+    let state: String = sqlx::query_scalar("SELECT state FROM rotations WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -298,8 +300,8 @@ async fn set_state_tx(
         Some(e) => (1, e),
     };
     sqlx::query(
-        "UPDATE rotations SET state = ?, error = CASE WHEN ? = 1 THEN ? ELSE error END,
-           finished_at = COALESCE(?, finished_at), updated_at = ? WHERE id = ?",
+        "UPDATE rotations SET state = $1, error = CASE WHEN $2 = 1 THEN $3 ELSE error END,
+           finished_at = COALESCE($4, finished_at), updated_at = $5 WHERE id = $6",
     )
     .bind(to.as_str())
     .bind(set_error)
@@ -317,7 +319,7 @@ async fn set_state_tx(
 /// The webhook a state change announces, in its transaction: the manual gate, success, and
 /// every stop the rotation made by itself with a reason (an operator's own pause or
 /// rollback announces nothing: they know).
-async fn notify_state_tx(conn: &mut SqliteConnection, id: &str, to: RotationState, error: Option<&str>) -> Result<()> {
+async fn notify_state_tx(conn: &mut AnyConnection, id: &str, to: RotationState, error: Option<&str>) -> Result<()> {
     use crate::domain::notify::Trigger;
     let (trigger, message) = match (to, error) {
         (RotationState::WaitingApproval, _) => {
@@ -332,16 +334,19 @@ async fn notify_state_tx(conn: &mut SqliteConnection, id: &str, to: RotationStat
     super::notifications::rotation_notice_tx(conn, id, trigger, message, serde_json::json!({})).await
 }
 
-async fn release_locks_tx(conn: &mut SqliteConnection, owner: &str) -> Result<()> {
-    sqlx::query("DELETE FROM locks WHERE run_id = ?").bind(owner).execute(&mut *conn).await?;
+async fn release_locks_tx(conn: &mut AnyConnection, owner: &str) -> Result<()> {
+    sqlx::query("DELETE FROM locks WHERE run_id = $1").bind(owner).execute(&mut *conn).await?;
     if let Some(id) = owner.strip_prefix("rotation:") {
-        sqlx::query("DELETE FROM locks WHERE id = ?").bind(format!("rotation-driver:{id}")).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM locks WHERE id = $1")
+            .bind(format!("rotation-driver:{id}"))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }
 
-async fn current_batch_tx(conn: &mut SqliteConnection, id: &str, idx: i64) -> Result<()> {
-    sqlx::query("UPDATE rotations SET current_batch = ? WHERE id = ? AND current_batch < ?")
+async fn current_batch_tx(conn: &mut AnyConnection, id: &str, idx: i64) -> Result<()> {
+    sqlx::query("UPDATE rotations SET current_batch = $1 WHERE id = $2 AND current_batch < $3")
         .bind(idx)
         .bind(id)
         .bind(idx)
@@ -356,7 +361,7 @@ impl Store {
     pub async fn insert_rotation(&self, r: NewRotation<'_>) -> Result<()> {
         let mut tx = self.begin().await?;
         let active: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM rotations WHERE credential = ? AND state IN ({ACTIVE})"
+            "SELECT id FROM rotations WHERE credential = $1 AND state IN ({ACTIVE})"
         )))
         .bind(r.credential)
         .fetch_optional(&mut *tx)
@@ -370,7 +375,7 @@ impl Store {
         let at = fmt_time(now());
         sqlx::query(
             "INSERT INTO rotations (id, credential, from_version, to_version, request, state, actor, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(r.id)
         .bind(r.credential)
@@ -384,7 +389,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         for idx in 0..r.batches {
-            sqlx::query("INSERT INTO rotation_batches (rotation_id, idx, state) VALUES (?, ?, 'pending')")
+            sqlx::query("INSERT INTO rotation_batches (rotation_id, idx, state) VALUES ($1, $2, 'pending')")
                 .bind(r.id)
                 .bind(idx as i64)
                 .execute(&mut *tx)
@@ -392,7 +397,7 @@ impl Store {
         }
         for rt in r.runtimes {
             sqlx::query(
-                "INSERT INTO rotation_runtimes (rotation_id, namespace, name, cluster, batch, state) VALUES (?, ?, ?, ?, ?, 'pending')",
+                "INSERT INTO rotation_runtimes (rotation_id, namespace, name, cluster, batch, state) VALUES ($1, $2, $3, $4, $5, 'pending')",
             )
             .bind(r.id)
             .bind(&rt.namespace)
@@ -421,12 +426,12 @@ impl Store {
 
     pub async fn get_rotation(&self, id: &str) -> Result<RotationRecord> {
         let mut conn = self.reader().begin().await?;
-        let row = sqlx::query("SELECT * FROM rotations WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM rotations WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("rotation {id:?}")))?;
-        let batches = sqlx::query("SELECT * FROM rotation_batches WHERE rotation_id = ? ORDER BY idx")
+        let batches = sqlx::query("SELECT * FROM rotation_batches WHERE rotation_id = $1 ORDER BY idx")
             .bind(id)
             .fetch_all(&mut *conn)
             .await?
@@ -448,7 +453,7 @@ impl Store {
             })
             .collect::<Result<_>>()?;
         let runtimes = sqlx::query(
-            "SELECT * FROM rotation_runtimes WHERE rotation_id = ? ORDER BY batch, cluster, namespace, name",
+            "SELECT * FROM rotation_runtimes WHERE rotation_id = $1 ORDER BY batch, cluster, namespace, name",
         )
         .bind(id)
         .fetch_all(&mut *conn)
@@ -495,7 +500,7 @@ impl Store {
     /// The active (not ended) rotation of a credential, if any.
     pub async fn active_rotation_of(&self, credential: &str) -> Result<Option<String>> {
         Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM rotations WHERE credential = ? AND state IN ({ACTIVE})"
+            "SELECT id FROM rotations WHERE credential = $1 AND state IN ({ACTIVE})"
         )))
         .bind(credential)
         .fetch_optional(self.reader())
@@ -540,11 +545,12 @@ impl Store {
     pub async fn start_batch(&self, rot: &RotationRecord, start: BatchStart<'_>) -> Result<()> {
         let BatchStart { mv, idx, run_id, actor, deadline, skipped } = start;
         let mut tx = self.begin().await?;
-        let state: String = sqlx::query_scalar("SELECT state FROM rotation_batches WHERE rotation_id = ? AND idx = ?")
-            .bind(&rot.id)
-            .bind(idx)
-            .fetch_one(&mut *tx)
-            .await?;
+        let state: String =
+            sqlx::query_scalar("SELECT state FROM rotation_batches WHERE rotation_id = $1 AND idx = $2")
+                .bind(&rot.id)
+                .bind(idx)
+                .fetch_one(&mut *tx)
+                .await?;
         if state != BatchState::Pending.as_str() {
             return Ok(());
         }
@@ -563,7 +569,7 @@ impl Store {
         };
         for ((ns, name), prev) in runtimes.iter().zip(previous) {
             sqlx::query(
-                "UPDATE rotation_runtimes SET from_version = ?, state = 'moved' WHERE rotation_id = ? AND namespace = ? AND name = ?",
+                "UPDATE rotation_runtimes SET from_version = $1, state = 'moved' WHERE rotation_id = $2 AND namespace = $3 AND name = $4",
             )
             .bind(prev.map(i64::from))
             .bind(&rot.id)
@@ -574,8 +580,8 @@ impl Store {
         }
         let at = fmt_time(now());
         sqlx::query(
-            "UPDATE rotation_batches SET state = 'applying', run_id = ?, started_at = ?, deadline_at = ?, skipped = ?
-              WHERE rotation_id = ? AND idx = ?",
+            "UPDATE rotation_batches SET state = 'applying', run_id = $1, started_at = $2, deadline_at = $3, skipped = $4
+              WHERE rotation_id = $5 AND idx = $6",
         )
         .bind(run_id)
         .bind(&at)
@@ -585,7 +591,7 @@ impl Store {
         .bind(idx)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE rotations SET current_batch = ? WHERE id = ?")
+        sqlx::query("UPDATE rotations SET current_batch = $1 WHERE id = $2")
             .bind(idx)
             .bind(&rot.id)
             .execute(&mut *tx)
@@ -610,8 +616,8 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "UPDATE rotation_batches SET state = 'applying', run_id = ?, error = NULL, finished_at = NULL,
-               deadline_at = COALESCE(?, deadline_at) WHERE rotation_id = ? AND idx = ?",
+            "UPDATE rotation_batches SET state = 'applying', run_id = $1, error = NULL, finished_at = NULL,
+               deadline_at = COALESCE($2, deadline_at) WHERE rotation_id = $3 AND idx = $4",
         )
         .bind(run_id)
         .bind(deadline.map(fmt_time))
@@ -629,12 +635,14 @@ impl Store {
     /// Why batch `idx` could not apply yet (shown as its error while it keeps trying).
     pub async fn note_batch(&self, rotation: &str, idx: i64, why: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE rotation_batches SET error = ? WHERE rotation_id = ? AND idx = ? AND state = 'applying'")
-            .bind(why)
-            .bind(rotation)
-            .bind(idx)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE rotation_batches SET error = $1 WHERE rotation_id = $2 AND idx = $3 AND state = 'applying'",
+        )
+        .bind(why)
+        .bind(rotation)
+        .bind(idx)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -650,8 +658,8 @@ impl Store {
         let mut tx = self.begin().await?;
         let at = fmt_time(now());
         sqlx::query(
-            "UPDATE rotation_batches SET state = 'restarting', restart_started_at = ?, deadline_at = ?, workloads = ?,
-               error = NULL WHERE rotation_id = ? AND idx = ? AND state = 'applying'",
+            "UPDATE rotation_batches SET state = 'restarting', restart_started_at = $1, deadline_at = $2, workloads = $3,
+               error = NULL WHERE rotation_id = $4 AND idx = $5 AND state = 'applying'",
         )
         .bind(&at)
         .bind(fmt_time(deadline))
@@ -678,7 +686,7 @@ impl Store {
         let text = serde_json::to_string(waiting).expect("serializes");
         let mut tx = self.begin().await?;
         let old: Option<(String, Option<String>)> =
-            sqlx::query_as("SELECT waiting_for, deadline_at FROM rotation_batches WHERE rotation_id = ? AND idx = ?")
+            sqlx::query_as("SELECT waiting_for, deadline_at FROM rotation_batches WHERE rotation_id = $1 AND idx = $2")
                 .bind(rotation)
                 .bind(idx)
                 .fetch_optional(&mut *tx)
@@ -687,7 +695,7 @@ impl Store {
         if old == text {
             return Ok(());
         }
-        sqlx::query("UPDATE rotation_batches SET waiting_for = ? WHERE rotation_id = ? AND idx = ?")
+        sqlx::query("UPDATE rotation_batches SET waiting_for = $1 WHERE rotation_id = $2 AND idx = $3")
             .bind(&text)
             .bind(rotation)
             .bind(idx)
@@ -717,7 +725,7 @@ impl Store {
             (BatchState::Failed, RotationRuntimeState::Failed)
         };
         sqlx::query(
-            "UPDATE rotation_batches SET state = ?, error = ?, finished_at = ?, waiting_for = '[]' WHERE rotation_id = ? AND idx = ?",
+            "UPDATE rotation_batches SET state = $1, error = $2, finished_at = $3, waiting_for = '[]' WHERE rotation_id = $4 AND idx = $5",
         )
         .bind(state.as_str())
         .bind(error)
@@ -781,7 +789,7 @@ impl Store {
         deadline: DateTime<Utc>,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        let current: Option<String> = sqlx::query_scalar("SELECT rollback_state FROM rotations WHERE id = ?")
+        let current: Option<String> = sqlx::query_scalar("SELECT rollback_state FROM rotations WHERE id = $1")
             .bind(&rot.id)
             .fetch_one(&mut *tx)
             .await?;
@@ -804,7 +812,7 @@ impl Store {
             }
         }
         sqlx::query(
-            "UPDATE rotations SET rollback_state = 'applying', rollback_run_id = ?, rollback_deadline_at = ? WHERE id = ?",
+            "UPDATE rotations SET rollback_state = 'applying', rollback_run_id = $1, rollback_deadline_at = $2 WHERE id = $3",
         )
         .bind(run_id)
         .bind(fmt_time(deadline))
@@ -834,8 +842,8 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
-            "UPDATE rotations SET rollback_state = ?, rollback_run_id = COALESCE(?, rollback_run_id),
-               rollback_deadline_at = COALESCE(?, rollback_deadline_at) WHERE id = ?",
+            "UPDATE rotations SET rollback_state = $1, rollback_run_id = COALESCE($2, rollback_run_id),
+               rollback_deadline_at = COALESCE($3, rollback_deadline_at) WHERE id = $4",
         )
         .bind(state.as_str())
         .bind(run_id)
@@ -853,11 +861,11 @@ impl Store {
     /// (with the rollback's error, if any) and its locks released, in one transaction.
     pub async fn finish_rollback(&self, rotation: &str, error: Option<&str>) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query("UPDATE rotations SET rollback_state = 'done' WHERE id = ?")
+        sqlx::query("UPDATE rotations SET rollback_state = 'done' WHERE id = $1")
             .bind(rotation)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE rotation_runtimes SET state = 'rolled_back' WHERE rotation_id = ? AND state != 'pending'")
+        sqlx::query("UPDATE rotation_runtimes SET state = 'rolled_back' WHERE rotation_id = $1 AND state != 'pending'")
             .bind(rotation)
             .execute(&mut *tx)
             .await?;
@@ -892,8 +900,8 @@ impl Store {
         match batch.map(|b| b.state) {
             Some(BatchState::Failed) => {
                 sqlx::query(
-                    "UPDATE rotation_batches SET state = 'applying', run_id = ?, error = NULL, finished_at = NULL,
-                       deadline_at = ?, waiting_for = '[]' WHERE rotation_id = ? AND idx = ?",
+                    "UPDATE rotation_batches SET state = 'applying', run_id = $1, error = NULL, finished_at = NULL,
+                       deadline_at = $2, waiting_for = '[]' WHERE rotation_id = $3 AND idx = $4",
                 )
                 .bind(new_run)
                 .bind(fmt_time(deadline))
@@ -906,7 +914,7 @@ impl Store {
                     .await?;
             }
             Some(BatchState::Applying | BatchState::Restarting) => {
-                sqlx::query("UPDATE rotation_batches SET deadline_at = ? WHERE rotation_id = ? AND idx = ?")
+                sqlx::query("UPDATE rotation_batches SET deadline_at = $1 WHERE rotation_id = $2 AND idx = $3")
                     .bind(fmt_time(deadline))
                     .bind(&rot.id)
                     .bind(idx)
@@ -942,7 +950,7 @@ impl Store {
     }
 
     pub async fn rotation_events(&self, rotation: &str, after: i64) -> Result<Vec<RotationEvent>> {
-        let rows = sqlx::query("SELECT * FROM rotation_events WHERE rotation_id = ? AND seq > ? ORDER BY seq")
+        let rows = sqlx::query("SELECT * FROM rotation_events WHERE rotation_id = $1 AND seq > $2 ORDER BY seq")
             .bind(rotation)
             .bind(after)
             .fetch_all(self.reader())
@@ -965,32 +973,32 @@ impl Store {
     pub async fn promote_version(&self, credential: &str, version: u32) -> Result<()> {
         let mut tx = self.begin().await?;
         let current: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM credential_versions WHERE credential = ? AND stage = 'current'")
+            sqlx::query_scalar("SELECT version FROM credential_versions WHERE credential = $1 AND stage = 'current'")
                 .bind(credential)
                 .fetch_optional(&mut *tx)
                 .await?;
         if current == Some(version as i64) {
             return Ok(());
         }
-        sqlx::query("UPDATE credential_versions SET stage = NULL WHERE credential = ? AND stage = 'previous'")
+        sqlx::query("UPDATE credential_versions SET stage = NULL WHERE credential = $1 AND stage = 'previous'")
             .bind(credential)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE credential_versions SET stage = NULL WHERE credential = ? AND version = ?")
-            .bind(credential)
-            .bind(version as i64)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE credential_versions SET stage = 'previous' WHERE credential = ? AND stage = 'current'")
-            .bind(credential)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE credential_versions SET stage = 'current' WHERE credential = ? AND version = ?")
+        sqlx::query("UPDATE credential_versions SET stage = NULL WHERE credential = $1 AND version = $2")
             .bind(credential)
             .bind(version as i64)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE credentials SET generation = generation + 1, updated_at = ? WHERE name = ?")
+        sqlx::query("UPDATE credential_versions SET stage = 'previous' WHERE credential = $1 AND stage = 'current'")
+            .bind(credential)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE credential_versions SET stage = 'current' WHERE credential = $1 AND version = $2")
+            .bind(credential)
+            .bind(version as i64)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE credentials SET generation = generation + 1, updated_at = $1 WHERE name = $2")
             .bind(fmt_time(now()))
             .bind(credential)
             .execute(&mut *tx)
@@ -1033,8 +1041,8 @@ impl Store {
             "SELECT r.*, (SELECT COUNT(*) FROM rotation_batches b WHERE b.rotation_id = r.id) AS n_batches,
                     (SELECT COUNT(*) FROM rotation_batches b WHERE b.rotation_id = r.id AND b.state = 'healthy') AS n_healthy
                FROM rotations r
-              WHERE (? IS NULL OR r.state = ?) AND (? IS NULL OR r.credential = ?) AND (? IS NULL OR r.id < ?)
-              ORDER BY r.id DESC LIMIT ?",
+              WHERE ($1 IS NULL OR r.state = $2) AND ($3 IS NULL OR r.credential = $4) AND ($5 IS NULL OR r.id < $6)
+              ORDER BY r.id DESC LIMIT $7",
         )
         .bind(state.map(|s| s.as_str()))
         .bind(state.map(|s| s.as_str()))

@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::Row;
+
+use super::sql::QueryBuilder;
 
 use super::locks::{LockRecord, row_to_lock};
 use super::sync::{AppliedObject, ObjectKey, upsert_applied_tx};
@@ -102,7 +104,7 @@ pub enum ObjectResult {
 
 const CHUNK: usize = 400;
 
-fn opt_time(row: &sqlx::sqlite::SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
+fn opt_time(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<DateTime<Utc>>> {
     row.try_get::<Option<String>, _>(col)?.as_deref().map(parse_time).transpose()
 }
 
@@ -110,7 +112,7 @@ fn status_of<T>(s: &str, parse: impl Fn(&str) -> Option<T>) -> Result<T> {
     parse(s).ok_or_else(|| StoreError::Corrupt(format!("state {s:?}")))
 }
 
-fn row_to_run_object(r: &sqlx::sqlite::SqliteRow) -> Result<RunObject> {
+fn row_to_run_object(r: &sqlx::any::AnyRow) -> Result<RunObject> {
     Ok(RunObject {
         seq: r.try_get("seq")?,
         cluster: r.try_get("cluster")?,
@@ -128,7 +130,7 @@ fn row_to_run_object(r: &sqlx::sqlite::SqliteRow) -> Result<RunObject> {
 
 /// Sets the status of objects `seqs` and stamps `time_col` (`started_at` or `finished_at`).
 async fn set_status(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut sqlx::AnyConnection,
     run_id: &str,
     seqs: &[i64],
     status: ObjectStatus,
@@ -136,7 +138,7 @@ async fn set_status(
     at: &str,
 ) -> Result<()> {
     for chunk in seqs.chunks(CHUNK) {
-        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("UPDATE run_objects SET status = ");
+        let mut q: QueryBuilder = QueryBuilder::new("UPDATE run_objects SET status = ");
         q.push_bind(status.as_str());
         q.push(format!(", {time_col} = "));
         q.push_bind(at.to_string());
@@ -158,7 +160,7 @@ impl Store {
     /// plan already has a run or another live lease holds one of the locks.
     pub async fn create_run(&self, new: NewRun<'_>) -> Result<std::result::Result<(), RunRefusal>> {
         let mut tx = self.begin().await?;
-        let existing: Option<Option<String>> = sqlx::query_scalar("SELECT run_id FROM plans WHERE id = ?")
+        let existing: Option<Option<String>> = sqlx::query_scalar("SELECT run_id FROM plans WHERE id = $1")
             .bind(new.plan_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -170,7 +172,7 @@ impl Store {
         let at = now();
         for lock in new.locks {
             if let Some(row) =
-                sqlx::query("SELECT * FROM locks WHERE id = ?").bind(lock).fetch_optional(&mut *tx).await?
+                sqlx::query("SELECT * FROM locks WHERE id = $1").bind(lock).fetch_optional(&mut *tx).await?
             {
                 let held = row_to_lock(&row)?;
                 if new.owner.is_some() && held.run_id.as_deref() == new.owner {
@@ -183,7 +185,7 @@ impl Store {
         }
         for chunk in new.locks.chunks(CHUNK) {
             let owned: Vec<&String> = chunk.iter().collect();
-            let mut q: QueryBuilder<Sqlite> =
+            let mut q: QueryBuilder =
                 QueryBuilder::new("INSERT INTO locks (id, holder, run_id, acquired_at, renewed_at, expires_at) ");
             q.push_values(owned, |mut b, lock| {
                 b.push_bind(lock.clone())
@@ -200,7 +202,7 @@ impl Store {
             q.build().execute(&mut *tx).await?;
         }
         sqlx::query(
-            "INSERT INTO runs (id, plan_id, status, actor, holder, created_at) VALUES (?, ?, 'queued', ?, ?, ?)",
+            "INSERT INTO runs (id, plan_id, status, actor, holder, created_at) VALUES ($1, $2, 'queued', $3, $4, $5)",
         )
         .bind(new.run_id)
         .bind(new.plan_id)
@@ -209,13 +211,13 @@ impl Store {
         .bind(fmt_time(at))
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE plans SET run_id = ? WHERE id = ?")
+        sqlx::query("UPDATE plans SET run_id = $1 WHERE id = $2")
             .bind(new.run_id)
             .bind(new.plan_id)
             .execute(&mut *tx)
             .await?;
         for chunk in new.objects.chunks(CHUNK) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            let mut q: QueryBuilder = QueryBuilder::new(
                 "INSERT INTO run_objects (run_id, seq, cluster, namespace, api_version, kind, name, action, status) ",
             );
             q.push_values(chunk, |mut b, o| {
@@ -239,12 +241,12 @@ impl Store {
     /// A run with its object counts per status (objects themselves: `run_objects`).
     pub async fn get_run(&self, id: &str) -> Result<RunRecord> {
         let mut conn = self.reader().acquire().await?;
-        let row = sqlx::query("SELECT * FROM runs WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM runs WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?
             .ok_or_else(|| StoreError::not_found(format!("run {id:?}")))?;
-        let counts = sqlx::query("SELECT status, COUNT(*) AS n FROM run_objects WHERE run_id = ? GROUP BY status")
+        let counts = sqlx::query("SELECT status, COUNT(*) AS n FROM run_objects WHERE run_id = $1 GROUP BY status")
             .bind(id)
             .fetch_all(&mut *conn)
             .await?
@@ -276,7 +278,7 @@ impl Store {
     ) -> Result<Vec<RunObject>> {
         let status = status.map(|s| s.as_str());
         let rows = sqlx::query(
-            "SELECT * FROM run_objects WHERE run_id = ? AND seq > ? AND (? IS NULL OR status = ?) ORDER BY seq LIMIT ?",
+            "SELECT * FROM run_objects WHERE run_id = $1 AND seq > $2 AND ($3 IS NULL OR status = $4) ORDER BY seq LIMIT $5",
         )
         .bind(id)
         .bind(after)
@@ -291,7 +293,7 @@ impl Store {
     pub async fn mark_run_running(&self, id: &str) -> Result<()> {
         let mut tx = self.begin().await?;
         let started =
-            sqlx::query("UPDATE runs SET status = 'running', started_at = ? WHERE id = ? AND status = 'queued'")
+            sqlx::query("UPDATE runs SET status = 'running', started_at = $1 WHERE id = $2 AND status = 'queued'")
                 .bind(fmt_time(now()))
                 .bind(id)
                 .execute(&mut *tx)
@@ -329,7 +331,7 @@ impl Store {
                 }
                 ObjectResult::Deleted { seq, key } => {
                     sqlx::query(
-                        "DELETE FROM applied_objects WHERE cluster = ? AND namespace = ? AND kind = ? AND name = ?",
+                        "DELETE FROM applied_objects WHERE cluster = $1 AND namespace = $2 AND kind = $3 AND name = $4",
                     )
                     .bind(&key.cluster)
                     .bind(&key.namespace)
@@ -342,7 +344,7 @@ impl Store {
                 ObjectResult::NotSent { seq } => unsent.push(*seq),
                 ObjectResult::Failed { seq, error } => {
                     sqlx::query(
-                        "UPDATE run_objects SET status = 'failed', error = ?, finished_at = ? WHERE run_id = ? AND seq = ?",
+                        "UPDATE run_objects SET status = 'failed', error = $1, finished_at = $2 WHERE run_id = $3 AND seq = $4",
                     )
                     .bind(error)
                     .bind(&at)
@@ -370,7 +372,7 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.begin().await?;
         let at = fmt_time(now());
-        sqlx::query("UPDATE runs SET status = ?, error = ?, requests = ?, finished_at = ? WHERE id = ?")
+        sqlx::query("UPDATE runs SET status = $1, error = $2, requests = $3, finished_at = $4 WHERE id = $5")
             .bind(status.as_str())
             .bind(error)
             .bind(requests.to_string())
@@ -379,13 +381,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "UPDATE run_objects SET status = 'skipped', finished_at = ? WHERE run_id = ? AND status = 'pending'",
+            "UPDATE run_objects SET status = 'skipped', finished_at = $1 WHERE run_id = $2 AND status = 'pending'",
         )
         .bind(&at)
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM locks WHERE run_id = ?").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM locks WHERE run_id = $1").bind(id).execute(&mut *tx).await?;
         let trigger = if status == RunStatus::Succeeded {
             crate::domain::notify::Trigger::RunCompleted
         } else {
@@ -401,40 +403,50 @@ impl Store {
     /// of any holder that no longer holds a live lock (a peer that died). A live peer's
     /// runs are left to it.
     pub async fn fail_interrupted_runs(&self, replica: &str) -> Result<Vec<String>> {
+        self.fail_runs(Some(replica)).await
+    }
+
+    /// Marks failed the unfinished runs whose locks have all lapsed: their process died
+    /// (any replica's; each replica sweeps every few seconds).
+    pub async fn fail_lapsed_runs(&self) -> Result<Vec<String>> {
+        self.fail_runs(None).await
+    }
+
+    async fn fail_runs(&self, replica: Option<&str>) -> Result<Vec<String>> {
         let mut tx = self.begin().await?;
         let at = fmt_time(now());
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM runs WHERE status IN ('queued', 'running')
-               AND (holder = ?1 OR substr(holder, 1, length(?1) + 1) = ?1 || '/'
-                    OR NOT EXISTS (SELECT 1 FROM locks WHERE locks.run_id = runs.id AND locks.expires_at > ?2))",
+               AND (holder = $1 OR substr(holder, 1, length($1) + 1) = $1 || '/'
+                    OR NOT EXISTS (SELECT 1 FROM locks WHERE locks.run_id = runs.id AND locks.expires_at > $2))",
         )
-        .bind(replica)
+        .bind(replica.unwrap_or("/"))
         .bind(&at)
         .fetch_all(&mut *tx)
         .await?;
         for id in &ids {
-            sqlx::query("UPDATE runs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?")
+            sqlx::query("UPDATE runs SET status = 'failed', error = $1, finished_at = $2 WHERE id = $3")
                 .bind(INTERRUPTED)
                 .bind(&at)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(
-                "UPDATE run_objects SET status = 'unknown', finished_at = ? WHERE run_id = ? AND status = 'applying'",
+                "UPDATE run_objects SET status = 'unknown', finished_at = $1 WHERE run_id = $2 AND status = 'applying'",
             )
             .bind(&at)
             .bind(id)
             .execute(&mut *tx)
             .await?;
             sqlx::query(
-                "UPDATE run_objects SET status = 'skipped', finished_at = ? WHERE run_id = ? AND status = 'pending'",
+                "UPDATE run_objects SET status = 'skipped', finished_at = $1 WHERE run_id = $2 AND status = 'pending'",
             )
             .bind(&at)
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM locks WHERE run_id = ?").bind(id).execute(&mut *tx).await?;
-            sqlx::query("UPDATE runtime_sync SET last_run_status = 'failed' WHERE last_run_id = ?")
+            sqlx::query("DELETE FROM locks WHERE run_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("UPDATE runtime_sync SET last_run_status = 'failed' WHERE last_run_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;

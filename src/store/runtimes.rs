@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::clusters::get_cluster_tx;
 use super::credentials::current_versions_tx;
@@ -140,7 +140,7 @@ pub struct RuntimeFilter {
 const COLUMNS: &str =
     "id, namespace, name, cluster, kind, manifest, generation, layer_revision, deps_revision, created_at, updated_at";
 
-pub(crate) fn row_to_runtime(row: &sqlx::sqlite::SqliteRow) -> Result<RuntimeRecord> {
+pub(crate) fn row_to_runtime(row: &sqlx::any::AnyRow) -> Result<RuntimeRecord> {
     Ok(RuntimeRecord {
         id: row.try_get("id")?,
         namespace: row.try_get("namespace")?,
@@ -158,25 +158,25 @@ pub(crate) fn row_to_runtime(row: &sqlx::sqlite::SqliteRow) -> Result<RuntimeRec
 }
 
 pub(crate) async fn get_runtime_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     namespace: &str,
     name: &str,
 ) -> Result<Option<RuntimeRecord>> {
-    let sql = format!("SELECT {COLUMNS} FROM runtimes WHERE namespace = ? AND name = ?");
+    let sql = format!("SELECT {COLUMNS} FROM runtimes WHERE namespace = $1 AND name = $2");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(namespace).bind(name).fetch_optional(conn).await?;
     row.as_ref().map(row_to_runtime).transpose()
 }
 
-async fn bindings_tx(conn: &mut SqliteConnection, runtime_id: i64) -> Result<BTreeMap<String, u32>> {
-    let rows = sqlx::query("SELECT credential, version FROM runtime_bindings WHERE runtime_id = ?")
+async fn bindings_tx(conn: &mut AnyConnection, runtime_id: i64) -> Result<BTreeMap<String, u32>> {
+    let rows = sqlx::query("SELECT credential, version FROM runtime_bindings WHERE runtime_id = $1")
         .bind(runtime_id)
         .fetch_all(conn)
         .await?;
     rows.iter().map(|r| Ok((r.try_get("credential")?, r.try_get::<i64, _>("version")? as u32))).collect()
 }
 
-async fn latest_revision_tx(conn: &mut SqliteConnection, runtime_id: i64) -> Result<i64> {
-    let rev: Option<i64> = sqlx::query_scalar("SELECT MAX(revision) FROM layer_revisions WHERE runtime_id = ?")
+async fn latest_revision_tx(conn: &mut AnyConnection, runtime_id: i64) -> Result<i64> {
+    let rev: Option<i64> = sqlx::query_scalar("SELECT MAX(revision) FROM layer_revisions WHERE runtime_id = $1")
         .bind(runtime_id)
         .fetch_one(conn)
         .await?;
@@ -188,7 +188,7 @@ async fn latest_revision_tx(conn: &mut SqliteConnection, runtime_id: i64) -> Res
 /// namespace or cluster is refused (`credential_not_allowed`), and the caller's
 /// transaction with it.
 pub(crate) async fn sync_bindings(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     runtime_id: i64,
     inputs: &LayerInputs<'_>,
     current: &BTreeMap<String, u32>,
@@ -206,7 +206,7 @@ pub(crate) async fn sync_bindings(
         let scopes = super::credentials::scopes_tx(&mut *conn, &added).await?;
         if !scopes.is_empty() {
             let (ns, rt, cluster): (String, String, String) =
-                sqlx::query_as("SELECT namespace, name, cluster FROM runtimes WHERE id = ?")
+                sqlx::query_as("SELECT namespace, name, cluster FROM runtimes WHERE id = $1")
                     .bind(runtime_id)
                     .fetch_one(&mut *conn)
                     .await?;
@@ -227,7 +227,7 @@ pub(crate) async fn sync_bindings(
     for (cred, v) in &old {
         if !new.contains_key(cred) {
             changes.push(BindingChange { credential: cred.clone(), old: Some(*v), new: None });
-            sqlx::query("DELETE FROM runtime_bindings WHERE runtime_id = ? AND credential = ?")
+            sqlx::query("DELETE FROM runtime_bindings WHERE runtime_id = $1 AND credential = $2")
                 .bind(runtime_id)
                 .bind(cred)
                 .execute(&mut *conn)
@@ -237,7 +237,7 @@ pub(crate) async fn sync_bindings(
     for (cred, v) in &new {
         if !old.contains_key(cred) {
             changes.push(BindingChange { credential: cred.clone(), old: None, new: Some(*v) });
-            sqlx::query("INSERT INTO runtime_bindings (runtime_id, credential, version) VALUES (?, ?, ?)")
+            sqlx::query("INSERT INTO runtime_bindings (runtime_id, credential, version) VALUES ($1, $2, $3)")
                 .bind(runtime_id)
                 .bind(cred)
                 .bind(*v as i64)
@@ -254,7 +254,7 @@ fn scope_words(s: &crate::domain::scope::Scope) -> String {
 }
 
 pub(crate) async fn insert_revision(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     runtime_id: i64,
     at: DateTime<Utc>,
     actor: &str,
@@ -266,7 +266,7 @@ pub(crate) async fn insert_revision(
     }
     let revision = latest_revision_tx(conn, runtime_id).await? + 1;
     sqlx::query(
-        "INSERT INTO layer_revisions (runtime_id, revision, at, actor, reason, changes) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO layer_revisions (runtime_id, revision, at, actor, reason, changes) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(runtime_id)
     .bind(revision)
@@ -276,7 +276,7 @@ pub(crate) async fn insert_revision(
     .bind(serde_json::to_string(&changes).expect("revision serializes"))
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE runtimes SET layer_revision = ? WHERE id = ?")
+    sqlx::query("UPDATE runtimes SET layer_revision = $1 WHERE id = $2")
         .bind(revision)
         .bind(runtime_id)
         .execute(conn)
@@ -299,7 +299,7 @@ fn layer_changes(old: &RuntimeLayers, new: &RuntimeLayers) -> Vec<LayerChange> {
 
 /// The ThinRuntimeProfile a runtime names, if it is a ThinRuntime and the profile is stored.
 pub(crate) async fn profile_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     cluster: &str,
     runtime: &RuntimeManifest,
 ) -> Result<Option<ThinRuntimeProfile>> {
@@ -310,7 +310,7 @@ pub(crate) async fn profile_tx(
 }
 
 async fn profile_layers_tx(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     cluster: &str,
     runtime: &RuntimeManifest,
 ) -> Result<Option<RuntimeLayers>> {
@@ -318,9 +318,9 @@ async fn profile_layers_tx(
 }
 
 /// Bumps the dependency revision of runtimes (their Dataset or profile changed).
-pub(crate) async fn bump_deps_tx(conn: &mut SqliteConnection, ids: &[i64]) -> Result<()> {
+pub(crate) async fn bump_deps_tx(conn: &mut AnyConnection, ids: &[i64]) -> Result<()> {
     for id in ids {
-        sqlx::query("UPDATE runtimes SET deps_revision = deps_revision + 1 WHERE id = ?")
+        sqlx::query("UPDATE runtimes SET deps_revision = deps_revision + 1 WHERE id = $1")
             .bind(id)
             .execute(&mut *conn)
             .await?;
@@ -330,13 +330,13 @@ pub(crate) async fn bump_deps_tx(conn: &mut SqliteConnection, ids: &[i64]) -> Re
 
 /// Records a cluster default-layer change on every runtime of the cluster and rebinds them.
 pub(crate) async fn record_cluster_layer_change(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     cluster: &str,
     new_default: &[String],
     change: LayerChange,
     actor: &str,
 ) -> Result<()> {
-    let sql = format!("SELECT {COLUMNS} FROM runtimes WHERE cluster = ? ORDER BY id");
+    let sql = format!("SELECT {COLUMNS} FROM runtimes WHERE cluster = $1 ORDER BY id");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(cluster).fetch_all(&mut *conn).await?;
     let current = current_versions_tx(conn).await?;
     let at = now();
@@ -367,7 +367,7 @@ pub(crate) struct RuntimePut<'a> {
 
 /// Creates or replaces a runtime inside a transaction; returns it and whether it was
 /// created. An identical manifest changes nothing (same generation, no revision).
-pub(crate) async fn put_runtime_tx(tx: &mut SqliteConnection, put: RuntimePut<'_>) -> Result<(RuntimeRecord, bool)> {
+pub(crate) async fn put_runtime_tx(tx: &mut AnyConnection, put: RuntimePut<'_>) -> Result<(RuntimeRecord, bool)> {
     let RuntimePut { namespace, name, cluster, runtime, if_match, actor, reason } = put;
     let manifest = serde_json::to_value(runtime).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let Some(cluster_rec) = get_cluster_tx(&mut *tx, cluster).await? else {
@@ -394,7 +394,7 @@ pub(crate) async fn put_runtime_tx(tx: &mut SqliteConnection, put: RuntimePut<'_
             }
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO runtimes (namespace, name, cluster, kind, manifest, generation, created_at, updated_at)
-                     VALUES (?, ?, ?, ?, ?, 1, ?, ?) RETURNING id",
+                     VALUES ($1, $2, $3, $4, $5, 1, $6, $7) RETURNING id",
             )
             .bind(namespace)
             .bind(name)
@@ -422,7 +422,7 @@ pub(crate) async fn put_runtime_tx(tx: &mut SqliteConnection, put: RuntimePut<'_
                 return Ok((old.clone(), false));
             }
             let generation = old.generation + 1;
-            sqlx::query("UPDATE runtimes SET kind = ?, manifest = ?, generation = ?, updated_at = ? WHERE id = ?")
+            sqlx::query("UPDATE runtimes SET kind = $1, manifest = $2, generation = $3, updated_at = $4 WHERE id = $5")
                 .bind(runtime.kind().as_str())
                 .bind(manifest.to_string())
                 .bind(generation)
@@ -450,7 +450,7 @@ pub(crate) async fn put_runtime_tx(tx: &mut SqliteConnection, put: RuntimePut<'_
         }
         // Fluid allocates the ports of the kinds fluidform does not render.
         _ => {
-            sqlx::query("DELETE FROM runtime_ports WHERE runtime_id = ?").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM runtime_ports WHERE runtime_id = $1").bind(id).execute(&mut *tx).await?;
         }
     }
     let reason = reason.unwrap_or(if created { "runtime created" } else { "runtime updated" });
@@ -458,7 +458,7 @@ pub(crate) async fn put_runtime_tx(tx: &mut SqliteConnection, put: RuntimePut<'_
     insert_revision(&mut *tx, id, at, actor, reason, changes).await?;
     let layer_revision = latest_revision_tx(&mut *tx, id).await?;
     let deps_revision: i64 =
-        sqlx::query_scalar("SELECT deps_revision FROM runtimes WHERE id = ?").bind(id).fetch_one(&mut *tx).await?;
+        sqlx::query_scalar("SELECT deps_revision FROM runtimes WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
     let record = RuntimeRecord {
         id,
         namespace: namespace.into(),
@@ -589,9 +589,9 @@ impl Store {
         loop {
             let sql = format!(
                 "SELECT {COLUMNS} FROM runtimes
-                 WHERE (namespace > ? OR (namespace = ? AND name > ?))
-                   AND (? IS NULL OR cluster = ?) AND (? IS NULL OR namespace = ?)
-                 ORDER BY namespace, name LIMIT ?"
+                 WHERE (namespace > $1 OR (namespace = $2 AND name > $3))
+                   AND ($4 IS NULL OR cluster = $5) AND ($6 IS NULL OR namespace = $7)
+                 ORDER BY namespace, name LIMIT $8"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&ns)
@@ -628,7 +628,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT id, namespace, name, cluster, generation, layer_revision, deps_revision,
                     json_extract(manifest, '$.metadata.labels') AS labels
-               FROM runtimes WHERE (? IS NULL OR cluster = ?) AND (? IS NULL OR namespace = ?)
+               FROM runtimes WHERE ($1 IS NULL OR cluster = $2) AND ($3 IS NULL OR namespace = $4)
               ORDER BY cluster, namespace, name",
         )
         .bind(&filter.cluster)
@@ -668,8 +668,8 @@ impl Store {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(400) {
             let mut conn = self.reader().begin().await?;
-            let mut q: sqlx::QueryBuilder<sqlx::Sqlite> =
-                sqlx::QueryBuilder::new(format!("SELECT {COLUMNS} FROM runtimes WHERE id IN ("));
+            let mut q: super::sql::QueryBuilder =
+                super::sql::QueryBuilder::new(format!("SELECT {COLUMNS} FROM runtimes WHERE id IN ("));
             let mut sep = q.separated(", ");
             for id in chunk {
                 sep.push_bind(*id);
@@ -677,7 +677,7 @@ impl Store {
             q.push(") ORDER BY cluster, namespace, name");
             let records: Vec<RuntimeRecord> =
                 q.build().fetch_all(&mut *conn).await?.iter().map(row_to_runtime).collect::<Result<_>>()?;
-            let mut b: sqlx::QueryBuilder<sqlx::Sqlite> = sqlx::QueryBuilder::new(
+            let mut b: super::sql::QueryBuilder = super::sql::QueryBuilder::new(
                 "SELECT runtime_id, credential, version FROM runtime_bindings WHERE runtime_id IN (",
             );
             let mut sep = b.separated(", ");
@@ -726,7 +726,7 @@ impl Store {
     ) -> Result<std::collections::BTreeSet<String>> {
         let rows = sqlx::query(
             "SELECT DISTINCT b.credential, b.version FROM runtime_bindings b JOIN runtimes r ON r.id = b.runtime_id
-              WHERE r.cluster = ? AND r.namespace = ?",
+              WHERE r.cluster = $1 AND r.namespace = $2",
         )
         .bind(cluster)
         .bind(namespace)
@@ -748,7 +748,7 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::not_found(format!("runtime {namespace}/{name}")))?;
         check_if_match(&format!("runtime {namespace}/{name}"), if_match, &old.etag())?;
-        sqlx::query("DELETE FROM runtimes WHERE id = ?").bind(old.id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM runtimes WHERE id = $1").bind(old.id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(old)
     }
@@ -756,7 +756,7 @@ impl Store {
     pub async fn layer_history(&self, namespace: &str, name: &str) -> Result<Vec<LayerRevision>> {
         let rec = self.get_runtime(namespace, name).await?;
         let rows = sqlx::query(
-            "SELECT revision, at, actor, reason, changes FROM layer_revisions WHERE runtime_id = ? ORDER BY revision",
+            "SELECT revision, at, actor, reason, changes FROM layer_revisions WHERE runtime_id = $1 ORDER BY revision",
         )
         .bind(rec.id)
         .fetch_all(self.reader())
@@ -777,6 +777,6 @@ impl Store {
     }
 }
 
-fn row_is_not_last(rows: &[sqlx::sqlite::SqliteRow], row: &sqlx::sqlite::SqliteRow) -> bool {
+fn row_is_not_last(rows: &[sqlx::any::AnyRow], row: &sqlx::any::AnyRow) -> bool {
     !std::ptr::eq(rows.last().expect("row comes from rows"), row)
 }

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{AnyConnection, Row};
+
+use super::sql::QueryBuilder;
 
 use super::{Result, Store, fmt_time, now, parse_json, parse_time};
 
@@ -83,7 +85,7 @@ pub type AppliedCounts = BTreeMap<(String, String, Option<(String, String)>), BT
 
 const CHUNK: usize = 400;
 
-fn row_to_applied(r: &sqlx::sqlite::SqliteRow) -> Result<AppliedObject> {
+fn row_to_applied(r: &sqlx::any::AnyRow) -> Result<AppliedObject> {
     let rns: Option<String> = r.try_get("runtime_namespace")?;
     let rn: Option<String> = r.try_get("runtime_name")?;
     Ok(AppliedObject {
@@ -102,7 +104,7 @@ fn row_to_applied(r: &sqlx::sqlite::SqliteRow) -> Result<AppliedObject> {
     })
 }
 
-fn row_to_sync(r: &sqlx::sqlite::SqliteRow) -> Result<SyncRecord> {
+fn row_to_sync(r: &sqlx::any::AnyRow) -> Result<SyncRecord> {
     Ok(SyncRecord {
         namespace: r.try_get("namespace")?,
         name: r.try_get("name")?,
@@ -122,11 +124,11 @@ fn row_to_sync(r: &sqlx::sqlite::SqliteRow) -> Result<SyncRecord> {
     })
 }
 
-pub(crate) async fn upsert_applied_tx(conn: &mut SqliteConnection, obj: &AppliedObject) -> Result<()> {
+pub(crate) async fn upsert_applied_tx(conn: &mut AnyConnection, obj: &AppliedObject) -> Result<()> {
     let (rns, rn) = obj.runtime.clone().unzip();
     sqlx::query(
         "INSERT INTO applied_objects (cluster, namespace, api_version, kind, name, runtime_namespace, runtime_name, fields, applied_at, run_id, scope)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (cluster, namespace, kind, name) DO UPDATE SET api_version = excluded.api_version, scope = excluded.scope,
            runtime_namespace = excluded.runtime_namespace, runtime_name = excluded.runtime_name,
            fields = excluded.fields, applied_at = excluded.applied_at, run_id = excluded.run_id",
@@ -149,18 +151,19 @@ pub(crate) async fn upsert_applied_tx(conn: &mut SqliteConnection, obj: &Applied
 
 impl Store {
     pub async fn applied_in_namespace(&self, cluster: &str, namespace: &str) -> Result<Vec<AppliedObject>> {
-        let rows = sqlx::query("SELECT * FROM applied_objects WHERE cluster = ? AND namespace = ? ORDER BY kind, name")
-            .bind(cluster)
-            .bind(namespace)
-            .fetch_all(self.reader())
-            .await?;
+        let rows =
+            sqlx::query("SELECT * FROM applied_objects WHERE cluster = $1 AND namespace = $2 ORDER BY kind, name")
+                .bind(cluster)
+                .bind(namespace)
+                .fetch_all(self.reader())
+                .await?;
         rows.iter().map(row_to_applied).collect()
     }
 
     /// Shared objects (credential Secrets) applied in a namespace.
     pub async fn applied_shared(&self, cluster: &str, namespace: &str) -> Result<Vec<AppliedObject>> {
         let rows = sqlx::query(
-            "SELECT * FROM applied_objects WHERE cluster = ? AND namespace = ? AND runtime_name IS NULL ORDER BY kind, name",
+            "SELECT * FROM applied_objects WHERE cluster = $1 AND namespace = $2 AND runtime_name IS NULL ORDER BY kind, name",
         )
         .bind(cluster)
         .bind(namespace)
@@ -177,7 +180,7 @@ impl Store {
     pub async fn applied_for_runtimes(&self, runtimes: &[(String, String)]) -> Result<Vec<AppliedObject>> {
         let mut out = Vec::new();
         for chunk in runtimes.chunks(CHUNK) {
-            let mut q: QueryBuilder<Sqlite> =
+            let mut q: QueryBuilder =
                 QueryBuilder::new("SELECT * FROM applied_objects WHERE (runtime_namespace, runtime_name) IN (");
             q.push_values(chunk, |mut b, (ns, n)| {
                 b.push_bind(ns.clone()).push_bind(n.clone());
@@ -209,7 +212,7 @@ impl Store {
     }
 
     pub async fn get_sync(&self, namespace: &str, name: &str) -> Result<Option<SyncRecord>> {
-        let row = sqlx::query("SELECT * FROM runtime_sync WHERE namespace = ? AND name = ?")
+        let row = sqlx::query("SELECT * FROM runtime_sync WHERE namespace = $1 AND name = $2")
             .bind(namespace)
             .bind(name)
             .fetch_optional(self.reader())
@@ -220,7 +223,7 @@ impl Store {
     /// Every sync record, or those of one cluster.
     pub async fn list_sync(&self, cluster: Option<&str>) -> Result<Vec<SyncRecord>> {
         let rows = sqlx::query(
-            "SELECT * FROM runtime_sync WHERE (? IS NULL OR cluster = ?) ORDER BY cluster, namespace, name",
+            "SELECT * FROM runtime_sync WHERE ($1 IS NULL OR cluster = $2) ORDER BY cluster, namespace, name",
         )
         .bind(cluster)
         .bind(cluster)
@@ -236,7 +239,7 @@ impl Store {
         for s in applied {
             sqlx::query(
                 "INSERT INTO runtime_sync (namespace, name, cluster, labels, applied_generation, applied_spec_hash, applied_layer_revision, applied_bindings, applied_render, applied_runtime_id, last_run_id, last_run_status, drift, checked_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
                  ON CONFLICT (namespace, name) DO UPDATE SET cluster = excluded.cluster, labels = excluded.labels,
                    applied_generation = excluded.applied_generation, applied_spec_hash = excluded.applied_spec_hash,
                    applied_layer_revision = excluded.applied_layer_revision,
@@ -262,7 +265,7 @@ impl Store {
             .await?;
         }
         for (ns, name) in removed {
-            sqlx::query("DELETE FROM runtime_sync WHERE namespace = ? AND name = ?")
+            sqlx::query("DELETE FROM runtime_sync WHERE namespace = $1 AND name = $2")
                 .bind(ns)
                 .bind(name)
                 .execute(&mut *tx)
@@ -282,7 +285,7 @@ impl Store {
         let mut tx = self.begin().await?;
         for (namespace, name, cluster) in runtimes {
             sqlx::query(
-                "INSERT INTO runtime_sync (namespace, name, cluster, last_run_id, last_run_status) VALUES (?, ?, ?, ?, ?)
+                "INSERT INTO runtime_sync (namespace, name, cluster, last_run_id, last_run_status) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (namespace, name) DO UPDATE SET last_run_id = excluded.last_run_id, last_run_status = excluded.last_run_status",
             )
             .bind(namespace)
@@ -303,7 +306,7 @@ impl Store {
         let at = fmt_time(now());
         for (namespace, name, drift) in found {
             let was: Option<String> =
-                sqlx::query_scalar("SELECT drift FROM runtime_sync WHERE namespace = ? AND name = ?")
+                sqlx::query_scalar("SELECT drift FROM runtime_sync WHERE namespace = $1 AND name = $2")
                     .bind(namespace)
                     .bind(name)
                     .fetch_optional(&mut *tx)
@@ -311,7 +314,7 @@ impl Store {
             if !drift.is_empty() && was.as_deref() == Some("[]") {
                 super::notifications::drift_notice_tx(&mut tx, namespace, name, drift).await?;
             }
-            sqlx::query("UPDATE runtime_sync SET drift = ?, checked_at = ? WHERE namespace = ? AND name = ?")
+            sqlx::query("UPDATE runtime_sync SET drift = $1, checked_at = $2 WHERE namespace = $3 AND name = $4")
                 .bind(serde_json::to_string(drift).expect("drift serializes"))
                 .bind(&at)
                 .bind(namespace)
@@ -329,7 +332,7 @@ impl Store {
     pub async fn applied_by_keys(&self, keys: &[ObjectKey]) -> Result<Vec<AppliedObject>> {
         let mut out = Vec::new();
         for chunk in keys.chunks(CHUNK) {
-            let mut q: QueryBuilder<Sqlite> =
+            let mut q: QueryBuilder =
                 QueryBuilder::new("SELECT * FROM applied_objects WHERE (cluster, namespace, kind, name) IN (");
             q.push_values(chunk, |mut b, k| {
                 b.push_bind(k.cluster.clone())
@@ -357,15 +360,15 @@ impl Store {
     ) -> Result<Vec<AppliedObject>> {
         let rows = sqlx::query(
             "SELECT a.* FROM applied_objects a
-              WHERE (EXISTS (SELECT 1 FROM plan_runtimes p WHERE p.plan_id = ?1 AND p.removed = 0 AND p.cluster = a.cluster
+              WHERE (EXISTS (SELECT 1 FROM plan_runtimes p WHERE p.plan_id = $1 AND p.removed = 0 AND p.cluster = a.cluster
                                AND p.namespace = a.runtime_namespace AND p.name = a.runtime_name)
-                     OR (a.runtime_name IS NULL AND EXISTS (SELECT 1 FROM plan_runtimes p WHERE p.plan_id = ?1
+                     OR (a.runtime_name IS NULL AND EXISTS (SELECT 1 FROM plan_runtimes p WHERE p.plan_id = $1
                                AND p.cluster = a.cluster AND p.namespace = a.namespace)))
-                AND NOT EXISTS (SELECT 1 FROM plan_objects o WHERE o.plan_id = ?1 AND o.cluster = a.cluster
+                AND NOT EXISTS (SELECT 1 FROM plan_objects o WHERE o.plan_id = $1 AND o.cluster = a.cluster
                                AND o.namespace = a.namespace AND o.kind = a.kind AND o.name = a.name)
-                AND (?2 IS NULL OR a.cluster = ?2) AND (?3 IS NULL OR a.kind = ?3)
-                AND (a.cluster, a.namespace, a.kind, a.name) > (?4, ?5, ?6, ?7)
-              ORDER BY a.cluster, a.namespace, a.kind, a.name LIMIT ?8",
+                AND ($2 IS NULL OR a.cluster = $2) AND ($3 IS NULL OR a.kind = $3)
+                AND (a.cluster, a.namespace, a.kind, a.name) > ($4, $5, $6, $7)
+              ORDER BY a.cluster, a.namespace, a.kind, a.name LIMIT $8",
         )
         .bind(plan_id)
         .bind(cluster)
@@ -395,20 +398,20 @@ impl Store {
         let at = fmt_time(now());
         for r in runtimes {
             if r.removed {
-                sqlx::query("DELETE FROM runtime_sync WHERE namespace = ? AND name = ?")
+                sqlx::query("DELETE FROM runtime_sync WHERE namespace = $1 AND name = $2")
                     .bind(&r.namespace)
                     .bind(&r.name)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query("DELETE FROM applied_objects WHERE runtime_namespace = ? AND runtime_name = ?")
+                sqlx::query("DELETE FROM applied_objects WHERE runtime_namespace = $1 AND runtime_name = $2")
                     .bind(&r.namespace)
                     .bind(&r.name)
                     .execute(&mut *tx)
                     .await?;
             } else if r.spec_hash.is_empty() {
                 sqlx::query(
-                    "UPDATE runtime_sync SET last_run_id = ?, last_run_status = 'succeeded', drift = '[]', checked_at = ?
-                      WHERE namespace = ? AND name = ?",
+                    "UPDATE runtime_sync SET last_run_id = $1, last_run_status = 'succeeded', drift = '[]', checked_at = $2
+                      WHERE namespace = $3 AND name = $4",
                 )
                 .bind(run_id)
                 .bind(&at)
@@ -421,8 +424,8 @@ impl Store {
                     "INSERT INTO runtime_sync (namespace, name, cluster, labels, applied_generation, applied_spec_hash,
                         applied_layer_revision, applied_bindings, applied_render, applied_runtime_id, applied_deps_revision,
                         last_run_id, last_run_status, drift, checked_at)
-                     SELECT ?, ?, ?, COALESCE(json_extract(manifest, '$.metadata.labels'), '{}'), ?, ?, ?, ?, ?, ?, ?, ?,
-                        'succeeded', '[]', ? FROM runtimes WHERE id = ?
+                     SELECT $1, $2, $3, COALESCE(json_extract(manifest, '$.metadata.labels'), '{}'), $4, $5, $6, $7, $8, $9, $10, $11,
+                        'succeeded', '[]', $12 FROM runtimes WHERE id = $13
                      ON CONFLICT (namespace, name) DO UPDATE SET cluster = excluded.cluster, labels = excluded.labels,
                        applied_generation = excluded.applied_generation, applied_spec_hash = excluded.applied_spec_hash,
                        applied_layer_revision = excluded.applied_layer_revision, applied_bindings = excluded.applied_bindings,
@@ -469,7 +472,7 @@ impl Store {
                     s.applied_deps_revision, s.last_run_id, s.last_run_status, s.drift, s.checked_at, s.cluster AS s_cluster
                FROM runtimes r JOIN clusters c ON c.name = r.cluster
                LEFT JOIN runtime_sync s ON s.namespace = r.namespace AND s.name = r.name
-              WHERE r.namespace = ? AND r.name = ?",
+              WHERE r.namespace = $1 AND r.name = $2",
         )
         .bind(namespace)
         .bind(name)

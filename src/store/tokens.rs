@@ -57,7 +57,7 @@ impl TokenRecord {
 
 const COLUMNS: &str = "name, role, created_at, created_by, expires_at";
 
-fn row_to_token(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord> {
+fn row_to_token(row: &sqlx::any::AnyRow) -> Result<TokenRecord> {
     let role: String = row.try_get("role")?;
     Ok(TokenRecord {
         name: row.try_get("name")?,
@@ -71,7 +71,7 @@ fn row_to_token(row: &sqlx::sqlite::SqliteRow) -> Result<TokenRecord> {
 impl Store {
     /// The token with this hash, expired ones included (the caller decides).
     pub async fn find_token_by_hash(&self, hash: &str) -> Result<Option<TokenRecord>> {
-        let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = ?");
+        let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE token_hash = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(hash).fetch_optional(self.reader()).await?;
         row.as_ref().map(row_to_token).transpose()
     }
@@ -85,13 +85,14 @@ impl Store {
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<TokenRecord> {
         let mut tx = self.begin().await?;
-        let exists = sqlx::query("SELECT 1 FROM api_tokens WHERE name = ?").bind(name).fetch_optional(&mut *tx).await?;
+        let exists =
+            sqlx::query("SELECT 1 FROM api_tokens WHERE name = $1").bind(name).fetch_optional(&mut *tx).await?;
         if exists.is_some() {
             return Err(StoreError::conflict(ErrorCode::TokenExists, format!("a token named {name:?} already exists")));
         }
         let at = now();
         sqlx::query(
-            "INSERT INTO api_tokens (name, role, token_hash, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO api_tokens (name, role, token_hash, created_at, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(name)
         .bind(role.as_str())
@@ -110,19 +111,19 @@ impl Store {
     /// revoked.
     pub async fn upsert_bootstrap_token(&self, name: &str, hash: &str) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let revoked = sqlx::query("SELECT 1 FROM revoked_tokens WHERE token_hash = ?")
+        let revoked = sqlx::query("SELECT 1 FROM revoked_tokens WHERE token_hash = $1")
             .bind(hash)
             .fetch_optional(&mut *tx)
             .await?;
         if revoked.is_some() {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM api_tokens WHERE name = ? OR token_hash = ?")
+        sqlx::query("DELETE FROM api_tokens WHERE name = $1 OR token_hash = $2")
             .bind(name)
             .bind(hash)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO api_tokens (name, role, token_hash, created_at, created_by) VALUES (?, 'admin', ?, ?, 'bootstrap')")
+        sqlx::query("INSERT INTO api_tokens (name, role, token_hash, created_at, created_by) VALUES ($1, 'admin', $2, $3, 'bootstrap')")
             .bind(name)
             .bind(hash)
             .bind(fmt_time(now()))
@@ -141,7 +142,7 @@ impl Store {
     /// Revokes a token and remembers its hash. The last admin that has not expired stays.
     pub async fn delete_token(&self, name: &str, actor: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let row = sqlx::query("SELECT role, token_hash FROM api_tokens WHERE name = ?")
+        let row = sqlx::query("SELECT role, token_hash FROM api_tokens WHERE name = $1")
             .bind(name)
             .fetch_optional(&mut *tx)
             .await?
@@ -151,7 +152,7 @@ impl Store {
         let at = fmt_time(now());
         if role == "admin" {
             let others: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM api_tokens WHERE role = 'admin' AND name != ? AND (expires_at IS NULL OR expires_at > ?)",
+                "SELECT COUNT(*) FROM api_tokens WHERE role = 'admin' AND name != $1 AND (expires_at IS NULL OR expires_at > $2)",
             )
             .bind(name)
             .bind(&at)
@@ -164,9 +165,9 @@ impl Store {
                 ));
             }
         }
-        sqlx::query("DELETE FROM api_tokens WHERE name = ?").bind(name).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM api_tokens WHERE name = $1").bind(name).execute(&mut *tx).await?;
         sqlx::query(
-            "INSERT INTO revoked_tokens (token_hash, name, revoked_at, revoked_by) VALUES (?, ?, ?, ?)
+            "INSERT INTO revoked_tokens (token_hash, name, revoked_at, revoked_by) VALUES ($1, $2, $3, $4)
              ON CONFLICT (token_hash) DO NOTHING",
         )
         .bind(&hash)

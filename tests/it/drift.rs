@@ -144,8 +144,12 @@ async fn a_restart_marks_interrupted_runs_failed_and_frees_their_locks() {
             run_id: "run-killed",
             plan_id: p["id"].as_str().unwrap(),
             actor: "admin",
-            // An earlier process of this replica (named after the host by default).
-            holder: &format!("{}/old-process", std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim()),
+            // An earlier process of this replica (named after the host and pid by default).
+            holder: &format!(
+                "{}-{}/old-process",
+                std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim(),
+                std::process::id()
+            ),
             locks: &["runtime:default:r1".to_string()],
             lease: chrono::Duration::seconds(600),
             objects: &[object(0, "ConfigMap", "r1-config"), object(1, "Service", "r1-master-0")],

@@ -65,7 +65,7 @@ async fn tokens_expire() {
     let short = token(&app, "short", "viewer", json!({"expiresIn": 60})).await;
     assert_eq!(app.call(Method::GET, "/v1/runtimes", Some(&short), None).await.status, 200);
     sqlx::query("UPDATE api_tokens SET expires_at = '2000-01-01T00:00:00.000000Z' WHERE name = 'short'")
-        .execute(&sqlite(&app).await)
+        .execute(&database(&app).await)
         .await
         .unwrap();
     // The cached lookup still has the old expiry for up to 5 s; a fresh lookup refuses.
@@ -74,10 +74,10 @@ async fn tokens_expire() {
     assert!(p["detail"].as_str().unwrap().contains("expired"), "{p}");
 }
 
-/// A second connection to the app's database file, for what the API cannot do.
-async fn sqlite(app: &TestApp) -> sqlx::SqlitePool {
-    let url = format!("sqlite://{}", app.dir.path().join("fluidform.db").display());
-    sqlx::SqlitePool::connect(&url).await.unwrap()
+/// A second connection to the app's database, for what the API cannot do.
+async fn database(app: &TestApp) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&fluidform::store::scratch::database_url(app.dir.path())).await.unwrap()
 }
 
 #[actix_web::test]
@@ -155,7 +155,7 @@ async fn the_audit_log_records_writes_and_refusals_and_keeps_them() {
     app.get("/v1/audit?limit=0").await.problem(422, "validation_failed");
     app.call(Method::GET, "/v1/audit", Some(&viewer), None).await.problem(403, "forbidden");
     // Append-only, even for someone with the database file.
-    let db = sqlite(&app).await;
+    let db = database(&app).await;
     let err = sqlx::query("UPDATE audit_log SET actor = 'nobody'").execute(&db).await.unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
     assert!(sqlx::query("DELETE FROM audit_log").execute(&db).await.is_err());

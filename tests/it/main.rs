@@ -15,6 +15,7 @@ mod hardening;
 mod openapi;
 mod ops;
 mod registry;
+mod replicas;
 mod restart;
 mod rotation;
 mod runtimes;

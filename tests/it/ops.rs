@@ -209,7 +209,7 @@ async fn webhooks_are_signed_retried_and_survive_a_restart() {
     assert!(!log_text.contains("receiver-query-token"), "the log shows the URL's token");
     let audit = ok(&d, "GET", "/v1/audit", json!(null));
     assert!(!audit.to_string().contains(SECRET));
-    let db = std::fs::read(data.join("fluidform.db")).unwrap_or_default();
+    let db = fluidform::store::scratch::database_bytes(&data);
     assert!(!String::from_utf8_lossy(&db).contains(SECRET), "the secret is sealed at rest");
 
     assert_eq!(d.call(TOKEN, "DELETE", "/v1/notifications/later", None).0, 204);

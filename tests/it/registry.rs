@@ -45,11 +45,7 @@ fn assert_no_secret(text: &str, user: &str, secrets: &[&str]) {
 }
 
 fn db_bytes(app: &TestApp) -> String {
-    let mut all = Vec::new();
-    for f in ["fluidform.db", "fluidform.db-wal"] {
-        all.extend(std::fs::read(app.dir.path().join(f)).unwrap_or_default());
-    }
-    String::from_utf8_lossy(&all).into_owned()
+    String::from_utf8_lossy(&fluidform::store::scratch::database_bytes(app.dir.path())).into_owned()
 }
 
 #[actix_web::test]

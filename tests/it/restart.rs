@@ -10,7 +10,7 @@ use crate::support::cluster::TestCluster;
 use crate::support::daemon::Daemon;
 use crate::support::live::{label_nodes_for, pod_pull_secrets, wait_rolled_out};
 
-const TOKEN: &str = "restart-test-admin-token-42";
+pub(crate) const TOKEN: &str = "restart-test-admin-token-42";
 
 fn ok(d: &Daemon, method: &str, path: &str, body: Value) -> Value {
     let (status, v) = d.call(TOKEN, method, path, Some(&body));
@@ -32,7 +32,7 @@ fn poll(d: &Daemon, path: &str, secs: u64, done: impl Fn(&Value) -> bool) -> Val
 
 /// Three runtimes applied and rolled out on `cluster`, then a second version of their
 /// credential: ready to rotate.
-async fn applied_fleet(d: &Daemon, cluster: &TestCluster) {
+pub(crate) async fn applied_fleet(d: &Daemon, cluster: &TestCluster) {
     ok(d, "PUT", "/v1/clusters/k", json!({"kubeconfig": cluster.kubeconfig}));
     ok(d, "PUT", "/v1/credentials/global-secret", json!({"registry": "r", "username": "u", "password": "v1"}));
     let names = ["rt0", "rt1", "rt2"];
@@ -133,9 +133,10 @@ async fn sigterm_drains_releases_its_leases_and_the_next_process_drives_on() {
     );
     let id = rot["id"].as_str().unwrap().to_string();
     poll(&d, &format!("/v1/rotations/{id}"), 120, |r| r["batches"][1]["state"] == "restarting");
-    let db = format!("sqlite://{}?mode=ro", data.join("fluidform.db").display());
+    let db = fluidform::store::scratch::database_url(&data);
+    sqlx::any::install_default_drivers();
     let leases = || async {
-        let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+        let pool = sqlx::AnyPool::connect(&db).await.unwrap();
         let ids: Vec<String> =
             sqlx::query_scalar("SELECT id FROM locks WHERE run_id IS NULL ORDER BY id").fetch_all(&pool).await.unwrap();
         let running: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE status IN ('queued', 'running')")

@@ -98,6 +98,12 @@ fn secrets_stay_out_of_responses_logs_and_database() {
     let log_text = std::fs::read(&log).unwrap();
     assert!(String::from_utf8_lossy(&log_text).contains("admin.token"), "the log names the token file");
     assert_absent(&log_text, &secrets, "the daemon log");
+    if fluidform::store::scratch::postgres_server().is_some() {
+        let dump = fluidform::store::scratch::database_bytes(&data);
+        assert!(String::from_utf8_lossy(&dump).contains("hbase"), "the dump holds the stored runtime");
+        assert_absent(&dump, &secrets, "the PostgreSQL database");
+        return;
+    }
     let mut files = 0;
     for entry in std::fs::read_dir(&data).unwrap() {
         let path = entry.unwrap().path();

@@ -66,7 +66,7 @@ pub fn serve_config(dir: &std::path::Path) -> ServeConfig {
     cfg.admin_token = Some(ADMIN.to_string());
     cfg.master_key = None;
     cfg.master_key_file = None;
-    cfg.database_url = None;
+    cfg.database_url = Some(fluidform::store::scratch::database_url(dir));
     cfg
 }
 

@@ -54,6 +54,7 @@ impl Daemon {
         cmd.arg("serve")
             .env("FLUIDFORM_LISTEN", &addr)
             .env("FLUIDFORM_DATA_DIR", data)
+            .env("FLUIDFORM_DATABASE_URL", fluidform::store::scratch::database_url(data))
             .env("FLUIDFORM_LOG", "debug")
             .env("FLUIDFORM_DRIFT_INTERVAL", "0")
             .env_remove("FLUIDFORM_MASTER_KEY")
@@ -123,13 +124,28 @@ pub fn http(
     token: Option<&str>,
     body: Option<&str>,
 ) -> std::io::Result<(u16, String)> {
+    http_with(addr, method, path, token, &[], body)
+}
+
+/// `http` with extra request headers.
+pub fn http_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = body.unwrap_or("");
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    let mut extra = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    for (k, v) in headers {
+        extra.push_str(&format!("{k}: {v}\r\n"));
+    }
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut out = String::new();

@@ -64,8 +64,8 @@ impl Cluster for Counted {
     async fn rollout(&self, namespace: &str, selector: &str) -> Result<RolloutState> {
         self.inner.rollout(namespace, selector).await
     }
-    async fn delete_pod(&self, namespace: &str, name: &str) -> Result<()> {
-        self.inner.delete_pod(namespace, name).await
+    async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
+        self.inner.delete_pod(namespace, name, uid).await
     }
     async fn ensure_namespace(&self, name: &str) -> Result<bool> {
         self.inner.ensure_namespace(name).await

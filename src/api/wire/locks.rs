@@ -1,4 +1,4 @@
-//! Runtime locks as the API shows them.
+//! Runtime locks and named leases as the API shows them.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -15,6 +15,10 @@ pub struct LockRecord {
     pub acquired_at: DateTime<Utc>,
     pub renewed_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// A named lease's fencing token (absent on runtime locks): grows each time the lease
+    /// changes hands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fencing_token: Option<i64>,
 }
 
 impl From<store::LockRecord> for LockRecord {
@@ -26,6 +30,7 @@ impl From<store::LockRecord> for LockRecord {
             acquired_at: r.acquired_at,
             renewed_at: r.renewed_at,
             expires_at: r.expires_at,
+            fencing_token: (r.token > 0).then_some(r.token),
         }
     }
 }

@@ -24,6 +24,7 @@ mod tests {
             acquired_at: t,
             renewed_at: t,
             expires_at: t,
+            token: 0,
         };
         assert_eq!(
             serde_json::to_string(&super::locks::LockRecord::from(row)).unwrap(),

@@ -102,6 +102,7 @@ pub struct PodRef {
     pub cluster: String,
     pub namespace: String,
     pub name: String,
+    pub uid: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -443,7 +444,7 @@ mod tests {
     fn the_transition_table() {
         use BatchState as B;
         use RotationState as R;
-        let pod = PodRef { cluster: "c".into(), namespace: "ns".into(), name: "r-master-0".into() };
+        let pod = PodRef { cluster: "c".into(), namespace: "ns".into(), name: "r-master-0".into(), uid: "u".into() };
         let now = t(100);
         let mut manual = view(R::Running, 0, vec![batch(B::Restarting, Some(200)), batch(B::Pending, None)]);
         manual.policy.gate = Gate::Manual;

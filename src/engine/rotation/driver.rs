@@ -6,9 +6,11 @@
 //! moved and the run id recorded in one transaction; the run is created with that id, so
 //! it is never created twice) → `restarting` (old pods of `OnDelete` workloads deleted a
 //! bounded number at a time, replacements awaited) → `healthy` or `failed`, each end
-//! written together with the rotation's next state. Only one process drives a rotation:
-//! it holds the lease `rotation-driver:<id>` (10 s, renewed every step), so a restarted
-//! process takes over within seconds. It also renews the rotation's runtime locks while
+//! written together with the rotation's next state. Only one replica drives a rotation:
+//! it holds the lease `rotation-driver:<id>` (10 s, renewed every step), so another
+//! replica, or the restarted process, takes over within seconds of a crash; every write of
+//! a step, and each pod deletion, is fenced by that lease (`store::locks`), so a replica
+//! that stalled past its lease cannot move the rotation after the new holder did. It also renews the rotation's runtime locks while
 //! the rotation is active, paused or waiting for approval included.
 //!
 //! On shutdown the driver finishes the step it is in and starts no other; the daemon then
@@ -32,6 +34,7 @@ use super::decide::{
 use super::observe::{Limits, progress, read_rollouts, unhealthy};
 use super::select::{ROTATION_LEASE, refusal};
 use super::{RotationError, RotationRequest, UnhealthyPolicy, VerifyMode};
+use crate::domain::code::{Coded, ErrorCode};
 use crate::domain::rollout::{Target, WorkloadRef};
 use crate::domain::states::{RotationRuntimeState, RotationState, RunStatus};
 use crate::engine::plan::{PlanError, PlanRequest, create_plan};
@@ -41,6 +44,7 @@ use crate::engine::{Context, lock_id};
 use crate::service::runtimes::resolution;
 use crate::store::StoreError;
 use crate::store::credentials::Stage;
+use crate::store::locks::fenced;
 use crate::store::rotations::{BatchStart, NextState, RotationRecord, SkippedWorkload};
 use crate::store::runs::INTERRUPTED;
 
@@ -148,23 +152,33 @@ pub async fn drive_with(ctx: &Arc<Context>, polls: &mut Polls) -> Result<(), Sto
         if ctx.drain.is_draining() {
             break;
         }
-        if !ctx.store.try_lease(&format!("rotation-driver:{id}"), &ctx.replica, DRIVER_LEASE).await? {
+        let Some(fence) = ctx.store.try_lease(&format!("rotation-driver:{id}"), &ctx.replica, DRIVER_LEASE).await?
+        else {
             continue;
-        }
+        };
         let rot = ctx.store.get_rotation(&id).await?;
         let seen = fingerprint(&rot);
         if polls.0.get(&id).is_some_and(|p| p.seen == seen && std::time::Instant::now() < p.next) {
             continue;
         }
-        let locks: Vec<String> = rot.runtimes.iter().map(|r| lock_id(&r.namespace, &r.name)).collect();
-        if !awaiting_revocation(&rot)
-            && let Some(l) = ctx.store.take_locks(&owner(&rot), &ctx.replica, &locks, ROTATION_LEASE).await?
-        {
-            tracing::warn!(rotation = %id, lock = %l.id, holder = %l.holder, "a runtime lock of the rotation is held by someone else");
-            continue;
-        }
-        let stepped = std::panic::AssertUnwindSafe(step(ctx, &rot)).catch_unwind().await;
+        // Everything the step writes is fenced by the driver lease: a replica that stalled
+        // past it while another took the rotation over writes nothing.
+        let locked_step = async {
+            let locks: Vec<String> = rot.runtimes.iter().map(|r| lock_id(&r.namespace, &r.name)).collect();
+            if !awaiting_revocation(&rot)
+                && let Some(l) = ctx.store.take_locks(&owner(&rot), &ctx.replica, &locks, ROTATION_LEASE).await?
+            {
+                tracing::warn!(rotation = %id, lock = %l.id, holder = %l.holder, "a runtime lock of the rotation is held by someone else");
+                return Ok(false);
+            }
+            step(ctx, &rot).await
+        };
+        let stepped = std::panic::AssertUnwindSafe(fenced(fence, locked_step)).catch_unwind().await;
         match stepped {
+            Ok(Err(e)) if e.code() == ErrorCode::LeaseLost => {
+                tracing::info!(rotation = %id, error = %e, "the driver lease moved to another replica; it drives on");
+                polls.0.remove(&id);
+            }
             Ok(Ok(true)) => {
                 let tick = ctx.settings.rotation_tick;
                 let wait = polls.0.get(&id).map_or(tick, |p| (p.wait * 2).min(POLL_MAX)).max(tick);
@@ -405,6 +419,7 @@ async fn act(
             store.begin_restart(&rot.id, batch as i64, &targets, deadline).await
         }
         Step::Restart { batch, deletions, waiting } => {
+            store.check_fence().await?;
             delete_pods(ctx, &deletions).await;
             store.record_waiting(&rot.id, batch as i64, &waiting).await
         }
@@ -419,9 +434,11 @@ async fn act(
                 let rot = store.get_rotation(&rot.id).await?;
                 if req.await_revocation && req.layer.is_none() {
                     shift_stages(ctx, &rot, req).await?;
-                    store.release_locks(&owner(&rot)).await?;
                     let data = json!({"version": rot.from_version});
                     store.add_rotation_event(&rot.id, "awaiting_revocation", None, &data).await?;
+                    // Last: releasing them ends the driver lease too (the next tick takes it
+                    // again), and with it this step's fence.
+                    store.release_locks(&owner(&rot)).await?;
                 } else {
                     complete(ctx, &rot, req).await?;
                 }
@@ -462,6 +479,7 @@ async fn act(
                 .await
         }
         Step::RollbackRestart { deletions, .. } => {
+            store.check_fence().await?;
             delete_pods(ctx, &deletions).await;
             Ok(())
         }
@@ -567,7 +585,7 @@ async fn delete_pods(ctx: &Context, pods: &[PodRef]) {
             let client = clients.get(&p.cluster).cloned();
             async move {
                 let Some(c) = client else { return };
-                match c.delete_pod(&p.namespace, &p.name).await {
+                match c.delete_pod(&p.namespace, &p.name, &p.uid).await {
                     Ok(()) => {
                         tracing::info!(pod = %format!("{}/{}", p.namespace, p.name), "deleted a pod on an old template")
                     }

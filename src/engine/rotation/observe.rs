@@ -162,6 +162,7 @@ pub fn progress(
                         cluster: t.cluster.clone(),
                         namespace: t.namespace.clone(),
                         name: p.name.clone(),
+                        uid: p.uid.clone(),
                     });
                 }
             }

@@ -54,7 +54,7 @@ impl Harness {
         registries: &Arc<FakeRegistries>,
         replica: String,
     ) -> Arc<Context> {
-        let url = format!("sqlite://{}", dir.path().join("fluidform.db").display());
+        let url = crate::store::scratch::database_url(dir.path());
         let store = Store::open(&url).await.unwrap();
         Arc::new(Context {
             store,

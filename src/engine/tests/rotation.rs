@@ -299,3 +299,48 @@ async fn a_rotation_waiting_on_its_pods_is_looked_at_less_and_less_until_somethi
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_lost_the_driver_lease_writes_nothing() {
+    use crate::domain::code::{Coded, ErrorCode};
+    use crate::store::locks::fenced;
+    let h = Harness::new().await;
+    fleet(&h, 2).await;
+    let id = start(&h, json!({"credential": "global-secret", "verify": false})).await;
+    let lease = format!("rotation-driver:{id}");
+    let short = chrono::Duration::milliseconds(200);
+    let a = h.ctx.store.try_lease(&lease, "a/1", short).await.unwrap().expect("free");
+    assert_eq!(h.ctx.store.try_lease(&lease, "b/1", short).await.unwrap(), None, "a holds it");
+    // A renewal keeps the token.
+    assert_eq!(h.ctx.store.try_lease(&lease, "a/1", short).await.unwrap().unwrap().token, a.token);
+    // A stalls past its lease; B takes the rotation over with a newer token.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let b = h.ctx.store.try_lease(&lease, "b/1", chrono::Duration::seconds(30)).await.unwrap().expect("lapsed");
+    assert!(b.token > a.token, "{b:?} after {a:?}");
+    let before = events(&h, &id).await;
+    let late = fenced(a.clone(), h.ctx.store.add_rotation_event(&id, "late_step", None, &json!({}))).await;
+    assert_eq!(late.unwrap_err().code(), ErrorCode::LeaseLost);
+    let check = fenced(a, h.ctx.store.check_fence()).await;
+    assert_eq!(check.unwrap_err().code(), ErrorCode::LeaseLost, "no side effect either");
+    assert_eq!(events(&h, &id).await, before, "the stale replica wrote nothing");
+    fenced(b.clone(), h.ctx.store.add_rotation_event(&id, "current_step", None, &json!({}))).await.unwrap();
+    assert!(events(&h, &id).await.iter().any(|(k, _)| k == "current_step"));
+    let shown = h.ctx.store.list_locks().await.unwrap().into_iter().find(|l| l.id == lease).unwrap();
+    assert_eq!((shown.holder.as_str(), shown.token), ("b/1", b.token));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_deletion_removes_only_the_pod_it_saw() {
+    let h = Harness::new().await;
+    fleet(&h, 1).await;
+    let fake = h.fake("c1");
+    let client = h.ctx.cluster("c1").await.unwrap();
+    let pod = fake.get(Kind::Pod, "fleet", "rt0-master-0").expect("pod");
+    let uid = pod["metadata"]["uid"].as_str().unwrap().to_string();
+    // A deletion meant for an earlier pod of that name (its replacement is there now).
+    client.delete_pod("fleet", "rt0-master-0", "an-earlier-uid").await.unwrap();
+    assert_eq!(fake.get(Kind::Pod, "fleet", "rt0-master-0").unwrap()["metadata"]["uid"], uid.as_str());
+    client.delete_pod("fleet", "rt0-master-0", &uid).await.unwrap();
+    let now = fake.get(Kind::Pod, "fleet", "rt0-master-0");
+    assert!(now.is_none_or(|p| p["metadata"]["uid"] != uid.as_str()), "the pod it saw is gone");
+}

@@ -1,0 +1,19 @@
+-- Several replicas on one database: each lease carries a fencing token, a number that
+-- grows every time a lease changes hands, so a replica that lost its lease (it stalled
+-- past it) cannot write as its holder any more; and live replicas announce themselves,
+-- so work spread over them (each cluster's drift checks) is reassigned when one dies.
+
+ALTER TABLE locks ADD COLUMN token INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE fencing_tokens (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    last  INTEGER NOT NULL
+);
+INSERT INTO fencing_tokens (id, last) VALUES (1, 0);
+
+CREATE TABLE replicas (
+    id          TEXT PRIMARY KEY,
+    started_at  TEXT NOT NULL,
+    seen_at     TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+);
