@@ -16,7 +16,9 @@
 # last port; the server listens on 127.0.0.1 only, on a free TCP port, and on a unix socket
 # in DIR (so `psql -h DIR -p PORT -U postgres` works too). Settings: fsync and
 # synchronous_commit on (the defaults: numbers measured here are durable ones),
-# max_connections=200. Trust authentication: for throwaway servers only.
+# max_connections=200, TLS on with a certificate for 127.0.0.1 from a CA of its own
+# (DIR/ca.crt, for `sslmode=verify-full&sslrootcert=DIR/ca.crt`). Trust authentication: for
+# throwaway servers only.
 #
 # As root (PostgreSQL refuses to run as root) the server runs as the user PG_SH_USER, by
 # default `postgres` (which Debian's packages create) or else `nobody`, via runuser; DIR is
@@ -198,9 +200,26 @@ max_connections = 200
 fsync = on
 synchronous_commit = on
 full_page_writes = on
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
 EOF
 	echo "include = 'pg_sh.conf'" >> "$data/postgresql.conf"
-	[[ -z "$runas" ]] || chown "$runas:$(id -gn "$runas")" "$data/pg_sh.conf"
+	# TLS: a CA of its own (DIR/ca.crt, what a client verifies against:
+	# ?sslmode=verify-full&sslrootcert=DIR/ca.crt) and a server certificate it signed for
+	# 127.0.0.1 and localhost; plain connections stay allowed.
+	{
+		openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=pg.sh test CA" \
+			-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" \
+			-keyout "$dir/ca.key" -out "$dir/ca.crt" &&
+			openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$data/server.key" -out "$dir/server.csr" &&
+			printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > "$dir/server.ext" &&
+			openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+				-days 30 -extfile "$dir/server.ext" -out "$data/server.crt"
+	} > /dev/null 2>&1 || die "openssl could not make the server certificate"
+	chmod 600 "$data/server.key" "$dir/ca.key"
+	chmod 644 "$dir/ca.crt"
+	[[ -z "$runas" ]] || chown "$runas:$(id -gn "$runas")" "$data/pg_sh.conf" "$data/server.key" "$data/server.crt"
 	say "initialised a cluster in $data ($("$bindir/postgres" --version))"
 fi
 

@@ -284,3 +284,47 @@ pub fn check_if_match(what: &str, if_match: Option<&str>, current: &str) -> Resu
 pub fn etag(generation: i64) -> String {
     format!("\"{generation}\"")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backend_is_named_by_the_scheme_and_others_are_refused() {
+        assert_eq!(Backend::of_url("sqlite:///tmp/x.db").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::of_url("postgres://u:p@h/db").unwrap(), Backend::Postgres);
+        assert_eq!(Backend::of_url("postgresql://h/db").unwrap(), Backend::Postgres);
+        let e = Backend::of_url("mysql://u:secret@h/db").unwrap_err().to_string();
+        assert!(e.contains("\"mysql\"") && !e.contains("secret"), "{e}");
+    }
+
+    /// Run by scripts/test-postgres.sh (`--include-ignored`), which starts a server with TLS
+    /// and names its certificate in FLUIDFORM_TEST_PG_CA.
+    #[tokio::test]
+    #[ignore = "needs a PostgreSQL server with TLS: scripts/test-postgres.sh"]
+    async fn postgres_over_verified_tls() {
+        let ca = std::env::var("FLUIDFORM_TEST_PG_CA").expect("FLUIDFORM_TEST_PG_CA names the server's certificate");
+        let dir = tempfile::tempdir().unwrap();
+        let url = scratch::database_url(dir.path());
+        assert!(url.starts_with("postgres"), "FLUIDFORM_TEST_DATABASE_URL names a PostgreSQL server");
+        let store = Store::open(&format!("{url}?sslmode=verify-full&sslrootcert={ca}")).await.unwrap();
+        let tls: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(store.reader())
+            .await
+            .unwrap();
+        assert!(tls, "the connection is TLS");
+        // A certificate the client does not trust is refused.
+        let other = dir.path().join("other.crt");
+        let made = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+            .arg("-keyout")
+            .arg(dir.path().join("other.key"))
+            .arg("-out")
+            .arg(&other)
+            .output()
+            .unwrap();
+        assert!(made.status.success());
+        let refused = Store::open(&format!("{url}?sslmode=verify-full&sslrootcert={}", other.display())).await;
+        assert!(refused.is_err(), "an untrusted server certificate is refused");
+    }
+}
