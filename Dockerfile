@@ -5,6 +5,8 @@ COPY . .
 RUN cargo build --release --locked --bin fluidform
 
 FROM debian:bookworm-slim
+# curl for the health checks of docker-compose.yml; CA certificates for the registries.
+RUN apt-get update && apt-get install -y --no-install-recommends curl ca-certificates && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --home /var/lib/fluidform fluidform && mkdir -p /var/lib/fluidform && chown fluidform /var/lib/fluidform
 COPY --from=build /src/target/release/fluidform /usr/local/bin/fluidform
 USER fluidform
