@@ -51,6 +51,9 @@ impl Cluster for Capped {
     async fn rollout(&self, namespace: &str, selector: &str) -> Result<RolloutState> {
         self.inner.rollout(namespace, selector).await
     }
+    async fn rollouts(&self, selector: &str) -> Result<std::collections::BTreeMap<String, RolloutState>> {
+        self.inner.rollouts(selector).await
+    }
     async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
         let _p = self.permit().await;
         self.inner.delete_pod(namespace, name, uid).await

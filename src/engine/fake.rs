@@ -18,7 +18,8 @@ use crate::domain::kinds::Kind;
 use crate::domain::rollout::{Pod, RolloutState, Workload};
 use crate::domain::selector::parse_selector;
 
-/// One request as the fake saw it: verb, kind, namespace, name.
+/// One request as the fake saw it: verb (`rollout` for a read of workloads and pods), kind,
+/// namespace, name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub verb: &'static str,
@@ -300,6 +301,16 @@ impl State {
             .map(|(_, v)| v.clone())
             .collect()
     }
+
+    /// `list` across all namespaces, each object with its namespace.
+    fn list_all(&self, kind: Kind, selector: &str) -> Vec<(String, &Value)> {
+        let sel = parse_selector(selector).unwrap_or_default();
+        self.objects
+            .iter()
+            .filter(|((k, _, _), v)| *k == kind && sel.matches(&labels_at(v, "/metadata/labels")))
+            .map(|((_, ns, _), v)| (ns.clone(), v))
+            .collect()
+    }
 }
 
 fn workload(kind: Kind, namespace: &str, v: &Value) -> Workload {
@@ -462,7 +473,7 @@ impl Cluster for Handle {
         for _ in 0..3 {
             self.counter.read();
         }
-        self.cluster.begin(req("list", Kind::Pod, namespace, ""))?;
+        self.cluster.begin(req("rollout", Kind::Pod, namespace, ""))?;
         let s = self.cluster.state.lock().unwrap();
         let mut workloads: Vec<Workload> = s
             .list(Kind::StatefulSet, namespace, selector)
@@ -474,6 +485,25 @@ impl Cluster for Handle {
         );
         let pods = s.list(Kind::Pod, namespace, selector).iter().map(pod).collect();
         Ok(RolloutState { workloads, pods })
+    }
+
+    async fn rollouts(&self, selector: &str) -> Result<BTreeMap<String, RolloutState>> {
+        for _ in 0..3 {
+            self.counter.read();
+        }
+        self.cluster.begin(req("rollout", Kind::Pod, "", ""))?;
+        let s = self.cluster.state.lock().unwrap();
+        let mut out: BTreeMap<String, RolloutState> = BTreeMap::new();
+        for kind in [Kind::StatefulSet, Kind::DaemonSet] {
+            for (ns, v) in s.list_all(kind, selector) {
+                let w = workload(kind, &ns, v);
+                out.entry(ns).or_default().workloads.push(w);
+            }
+        }
+        for (ns, v) in s.list_all(Kind::Pod, selector) {
+            out.entry(ns).or_default().pods.push(pod(v));
+        }
+        Ok(out)
     }
 
     async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {

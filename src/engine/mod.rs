@@ -108,6 +108,9 @@ pub struct Context {
     pub write_permits: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Admits background work until shutdown (see `drain`).
     pub drain: drain::Drain,
+    /// Clusters (name, generation) that refused a LIST across namespaces: the rotation
+    /// driver reads them one namespace at a time (see `rotation::observe`).
+    pub namespaced_reads: std::sync::Mutex<std::collections::HashSet<(String, i64)>>,
 }
 
 #[derive(Debug, thiserror::Error)]

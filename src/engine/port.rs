@@ -4,7 +4,7 @@
 //! A handle (`Cluster`) counts the HTTP requests made through it, so a run reports what it
 //! cost even when other work shares the cluster's connections.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -159,6 +159,12 @@ pub trait Cluster: Send + Sync {
 
     /// StatefulSets, DaemonSets and pods of a namespace matching `selector`: one LIST each.
     async fn rollout(&self, namespace: &str, selector: &str) -> Result<RolloutState>;
+
+    /// StatefulSets, DaemonSets and pods of every namespace matching `selector`: one LIST
+    /// each across all namespaces, grouped by namespace (namespaces with nothing matching
+    /// are absent). Needs cluster-wide `list`; a 403 says the caller should read per
+    /// namespace instead.
+    async fn rollouts(&self, selector: &str) -> Result<BTreeMap<String, RolloutState>>;
 
     /// Deletes the pod of that name and uid (for `OnDelete` rollouts): a pod already gone
     /// counts as deleted, and a pod of that name with another uid (its replacement) is left

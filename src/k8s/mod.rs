@@ -131,7 +131,9 @@ impl KubeCluster {
     ) -> Result<Vec<T>> {
         let info = kind.info();
         let base = if info.group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{}", info.api_version) };
-        let ns = if info.namespaced { format!("/namespaces/{namespace}") } else { String::new() };
+        // A namespaced kind with no namespace is listed across all namespaces.
+        let ns =
+            if info.namespaced && !namespace.is_empty() { format!("/namespaces/{namespace}") } else { String::new() };
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -280,6 +282,15 @@ impl Cluster for KubeCluster {
             self.list_typed::<rollout::PodItem>(Kind::Pod, namespace, selector),
         )?;
         Ok(rollout::state(namespace, sts, ds, pods))
+    }
+
+    async fn rollouts(&self, selector: &str) -> Result<std::collections::BTreeMap<String, RolloutState>> {
+        let (sts, ds, pods) = futures::try_join!(
+            self.list_typed::<rollout::WorkloadItem>(Kind::StatefulSet, "", selector),
+            self.list_typed::<rollout::WorkloadItem>(Kind::DaemonSet, "", selector),
+            self.list_typed::<rollout::PodItem>(Kind::Pod, "", selector),
+        )?;
+        Ok(rollout::states_by_namespace(sts, ds, pods))
     }
 
     async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {

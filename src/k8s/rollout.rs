@@ -27,6 +27,8 @@ pub struct Meta {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
     pub uid: String,
     #[serde(default)]
     pub generation: i64,
@@ -205,4 +207,24 @@ pub fn state(namespace: &str, sts: Vec<WorkloadItem>, ds: Vec<WorkloadItem>, pod
     let mut workloads: Vec<Workload> = sts.into_iter().map(|w| workload(Kind::StatefulSet, namespace, w)).collect();
     workloads.extend(ds.into_iter().map(|w| workload(Kind::DaemonSet, namespace, w)));
     RolloutState { workloads, pods: pods.into_iter().map(pod).collect() }
+}
+
+/// `state` of a LIST across namespaces: one state per namespace the items live in.
+pub fn states_by_namespace(
+    sts: Vec<WorkloadItem>,
+    ds: Vec<WorkloadItem>,
+    pods: Vec<PodItem>,
+) -> BTreeMap<String, RolloutState> {
+    let mut out: BTreeMap<String, RolloutState> = BTreeMap::new();
+    for (kind, items) in [(Kind::StatefulSet, sts), (Kind::DaemonSet, ds)] {
+        for w in items {
+            let ns = w.metadata.namespace.clone();
+            let workload = workload(kind, &ns, w);
+            out.entry(ns).or_default().workloads.push(workload);
+        }
+    }
+    for p in pods {
+        out.entry(p.metadata.namespace.clone()).or_default().pods.push(pod(p));
+    }
+    out
 }

@@ -638,3 +638,90 @@ async fn pause_on_drift_stops_before_a_batch_with_a_drifted_runtime() {
     assert_eq!(paused["batches"][1]["state"], "pending", "the drifted batch did not start: {paused}");
     assert!(paused["error"].as_str().unwrap_or_default().contains(&name), "the reason names the runtime: {paused}");
 }
+
+/// A batch whose runtimes live in two namespaces of one cluster is read with one LIST per
+/// kind across namespaces (`/api/v1/pods?labelSelector=…`) and rotates there; credentials
+/// that may read only a namespace are refused that LIST (403), which is what makes the
+/// driver read such a cluster one namespace at a time.
+#[actix_web::test]
+async fn a_batch_across_namespaces_is_read_at_once_and_rotates_there() {
+    use fluidform::engine::port::{ClusterConnection, ClusterError, ClusterTarget, Clusters};
+    let cluster = TestCluster::start_with_nodes(2).await.expect("cluster");
+    let app = TestApp::start().await;
+    app.credential("global-secret", "fleet-v1").await;
+    register(&app, "c1", &cluster, &[]).await;
+    let placed = [("ns-a", "x"), ("ns-b", "y")];
+    for (ns, n) in placed {
+        let r = app.put(&format!("/v1/runtimes/{ns}/{n}?cluster=c1"), fleet_runtime(n)).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        app.shared_dataset(ns, n, "c1").await;
+    }
+    label_nodes_for(&cluster, &placed).await;
+    converge(&app, json!({"all": true})).await;
+    for (ns, n) in placed {
+        wait_rolled_out(&cluster, ns, &[n]).await;
+    }
+    let v2 = app
+        .post(
+            "/v1/credentials/global-secret/versions",
+            json!({"registry": "registry.example.com", "username": "puller", "password": "fleet-v2"}),
+        )
+        .await;
+    assert_eq!(v2.status, 201);
+
+    // The port's read across namespaces, as the admin and as a user who may only view ns-a.
+    let kc = crate::support::live::client(&cluster).await;
+    let bindings: kube::Api<k8s_openapi::api::rbac::v1::RoleBinding> = kube::Api::namespaced(kc, "ns-a");
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "limited-view"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "User", "name": "limited"}],
+    }))
+    .unwrap();
+    bindings.create(&Default::default(), &binding).await.expect("bind view in ns-a");
+    let connect = |token: &str| ClusterTarget {
+        name: format!("c1-{}", &token[..4]),
+        generation: 1,
+        connection: ClusterConnection {
+            server: cluster.server.clone(),
+            ca_data: Some(cluster.ca_pem.clone()),
+            insecure_skip_tls_verify: false,
+            token: Some(token.to_string()),
+            client_cert_data: None,
+            client_key_data: None,
+        },
+    };
+    let clusters = fluidform::k8s::KubeClusters::new();
+    let admin = clusters.connect(&connect(&cluster.admin_token)).await.expect("admin");
+    let all = admin.rollouts("release in (x,y)").await.expect("a LIST across namespaces");
+    assert_eq!(all.keys().collect::<Vec<_>>(), ["ns-a", "ns-b"]);
+    for (ns, rt) in placed {
+        let s = &all[ns];
+        assert!(s.workload(fluidform::domain::kinds::Kind::StatefulSet, &format!("{rt}-master")).is_some(), "{s:?}");
+        let one = admin.rollout(ns, &format!("release in ({rt})")).await.unwrap();
+        assert_eq!(s.workloads, one.workloads, "the same as one namespace's read");
+        assert_eq!(s.pods.len(), one.pods.len());
+        assert!(!one.pods.is_empty());
+    }
+    let limited = clusters.connect(&connect(&cluster.limited_token)).await.expect("limited");
+    let refused = limited.rollouts("release in (x,y)").await.expect_err("cluster-wide LIST refused");
+    assert!(matches!(refused, ClusterError::Api { status: 403, .. }), "{refused:?}");
+    let ns_a = limited.rollout("ns-a", "release in (x)").await.expect("its namespace can be read");
+    assert!(!ns_a.pods.is_empty());
+
+    // One batch over both namespaces rotates every pod.
+    let req = json!({"verify": false, "credential": "global-secret", "batches": ["100%"], "healthTimeout": "120s"});
+    let started = app.post("/v1/rotations", req).await;
+    assert_eq!(started.status, 201, "{}", started.text());
+    let id = started.json()["id"].as_str().unwrap().to_string();
+    fluidform::engine::rotation::spawn_rotation_driver(&app.state.ctx);
+    let done = wait_rotation(&app, &id, 300, |r| r["state"] != "running").await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    for (ns, _) in placed {
+        let pods = pod_pull_secrets(&cluster, ns).await;
+        assert_eq!(pods.len(), 4, "{pods:?}");
+        for (pod, secrets) in pods {
+            assert_eq!(secrets, ["global-secret-v2"], "pod {ns}/{pod}");
+        }
+    }
+}

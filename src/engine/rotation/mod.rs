@@ -64,7 +64,7 @@
 
 mod decide;
 pub mod driver;
-mod observe;
+pub(crate) mod observe;
 pub mod schedule;
 mod select;
 

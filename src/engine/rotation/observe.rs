@@ -1,51 +1,97 @@
-//! What the driver reads of clusters: the workloads and pods of a batch's runtimes, one
-//! `rollout` read (a LIST of StatefulSets, DaemonSets and pods) per cluster namespace,
-//! filtered to those runtimes, and what they mean for the batch.
+//! What the driver reads of clusters: the workloads and pods of a batch's runtimes, and
+//! what they mean for the batch. Per cluster and step it is one read (a LIST each of
+//! StatefulSets, DaemonSets and pods, selected by the runtimes' `release` label): across
+//! namespaces when the batch's runtimes there span several, then filtered to the targeted
+//! runtimes of each namespace; one namespace at a time for a cluster whose credentials may
+//! not list cluster-wide (remembered after the first 403 until the cluster's record
+//! changes). Clusters are read concurrently.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::decide::{PodRef, RolloutSeen};
 use crate::domain::rollout::{RolloutState, Target, WorkloadRef, all_ready, health, outdated, waiting_for};
 use crate::engine::Context;
+use crate::engine::port::ClusterError;
 
 pub type States = BTreeMap<(String, String), RolloutState>;
 
 /// The rollout state of every namespace the targets live in, and the clusters that could
-/// not be read (with why).
+/// not be read (with why). Clusters are read concurrently. A cluster whose targets span
+/// several namespaces is read with one LIST per kind across namespaces (selected by the
+/// targets' release names, then filtered to the targeted runtimes of each namespace); if
+/// the credentials may not list cluster-wide (403), that cluster is read per namespace
+/// from then on (until its record changes).
 pub async fn read_rollouts(ctx: &Context, targets: &[Target]) -> (States, BTreeMap<String, String>) {
-    let mut groups: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut by_cluster: BTreeMap<&str, BTreeMap<&str, BTreeSet<&str>>> = BTreeMap::new();
     for t in targets {
-        groups.entry((t.cluster.clone(), t.namespace.clone())).or_default().insert(t.runtime.clone());
+        by_cluster.entry(&t.cluster).or_default().entry(&t.namespace).or_default().insert(&t.runtime);
     }
+    let reads = by_cluster
+        .into_iter()
+        .map(|(cluster, namespaces)| async move { (cluster, read_cluster(ctx, cluster, &namespaces).await) });
     let mut states = States::new();
     let mut errors = BTreeMap::new();
-    let mut clients = BTreeMap::new();
-    for ((cluster, namespace), names) in groups {
-        if errors.contains_key(&cluster) {
-            continue;
-        }
-        if !clients.contains_key(&cluster) {
-            match ctx.cluster(&cluster).await {
-                Ok(c) => {
-                    clients.insert(cluster.clone(), c);
-                }
-                Err(e) => {
-                    errors.insert(cluster.clone(), e.to_string());
-                    continue;
-                }
-            }
-        }
-        let selector = format!("release in ({})", names.into_iter().collect::<Vec<_>>().join(","));
-        match clients[&cluster].rollout(&namespace, &selector).await {
-            Ok(s) => {
-                states.insert((cluster, namespace), s);
+    for (cluster, read) in futures::future::join_all(reads).await {
+        match read {
+            Ok(by_ns) => {
+                states.extend(by_ns.into_iter().map(|(ns, s)| ((cluster.to_string(), ns), s)));
             }
             Err(e) => {
-                errors.insert(cluster, e.to_string());
+                errors.insert(cluster.to_string(), e);
             }
         }
     }
     (states, errors)
+}
+
+async fn read_cluster(
+    ctx: &Context,
+    cluster: &str,
+    namespaces: &BTreeMap<&str, BTreeSet<&str>>,
+) -> Result<BTreeMap<String, RolloutState>, String> {
+    let rec = ctx.store.get_cluster(cluster).await.map_err(|e| e.to_string())?;
+    let client = ctx.cluster_of(&rec).await.map_err(|e| e.to_string())?;
+    let key = (rec.name.clone(), rec.generation);
+    let per_namespace = namespaces.len() == 1 || ctx.namespaced_reads.lock().unwrap().contains(&key);
+    if !per_namespace {
+        let all: BTreeSet<&str> = namespaces.values().flatten().copied().collect();
+        match client.rollouts(&release_selector(&all)).await {
+            Ok(mut found) => {
+                return Ok(namespaces
+                    .iter()
+                    .map(|(ns, names)| {
+                        let mut state = found.remove(*ns).unwrap_or_default();
+                        keep_releases(&mut state, names);
+                        (ns.to_string(), state)
+                    })
+                    .collect());
+            }
+            Err(ClusterError::Api { status: 403, .. }) => {
+                tracing::info!(cluster, "listing across namespaces is forbidden; reading one namespace at a time");
+                ctx.namespaced_reads.lock().unwrap().insert(key);
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (ns, names) in namespaces {
+        let state = client.rollout(ns, &release_selector(names)).await.map_err(|e| e.to_string())?;
+        out.insert(ns.to_string(), state);
+    }
+    Ok(out)
+}
+
+fn release_selector(names: &BTreeSet<&str>) -> String {
+    format!("release in ({})", names.iter().copied().collect::<Vec<_>>().join(","))
+}
+
+/// Drops what a LIST across namespaces matched of runtimes in this namespace that are not
+/// targets (a runtime of the same name as a target elsewhere).
+fn keep_releases(state: &mut RolloutState, names: &BTreeSet<&str>) {
+    let targeted =
+        |labels: &BTreeMap<String, String>| labels.get("release").is_some_and(|r| names.contains(r.as_str()));
+    state.workloads.retain(|w| targeted(&w.labels));
+    state.pods.retain(|p| targeted(&p.labels));
 }
 
 /// Workloads the targets would restart that are not healthy now, with why.

@@ -71,6 +71,7 @@ impl Harness {
             replica,
             spawner: tokio::runtime::Handle::current(),
             write_permits: Default::default(),
+            namespaced_reads: Default::default(),
             drain: Default::default(),
         })
     }

@@ -267,7 +267,7 @@ async fn a_rotation_waiting_on_its_pods_is_looked_at_less_and_less_until_somethi
     fake.keep_unready("rt0-master");
     let id = start(&h, json!({"credential": "global-secret", "healthTimeout": 60})).await;
     let mut polls = Polls::default();
-    let reads = || fake.requests().iter().filter(|r| r.verb == "list" && r.kind == Kind::Pod).count();
+    let reads = || fake.requests().iter().filter(|r| r.verb == "rollout").count();
     // Drive at the harness's 10 ms tick until the master's replacement is awaited.
     for _ in 0..400 {
         let r = h.ctx.store.get_rotation(&id).await.unwrap();
@@ -343,4 +343,112 @@ async fn a_pod_deletion_removes_only_the_pod_it_saw() {
     client.delete_pod("fleet", "rt0-master-0", &uid).await.unwrap();
     let now = fake.get(Kind::Pod, "fleet", "rt0-master-0");
     assert!(now.is_none_or(|p| p["metadata"]["uid"] != uid.as_str()), "the pod it saw is gone");
+}
+
+/// Runtimes `x` in `a` and `y` in `b` use `global-secret`; a runtime also named `y` in `a`
+/// uses another credential, so a LIST across namespaces by release name matches it too.
+async fn two_namespaces(h: &Harness) {
+    h.credential("global-secret", "v1").await;
+    h.credential("other-secret", "v1").await;
+    h.cluster("c1", json!({})).await;
+    h.runtime("c1", "a", runtime("x", &["global-secret"])).await;
+    h.runtime("c1", "b", runtime("y", &["global-secret"])).await;
+    h.runtime("c1", "a", runtime("y", &["other-secret"])).await;
+    h.converge(json!({"all": true})).await;
+    h.version("global-secret", "v2").await;
+}
+
+fn targets() -> Vec<crate::domain::rollout::Target> {
+    use crate::domain::layers::Component;
+    [("a", "x"), ("b", "y")]
+        .into_iter()
+        .map(|(ns, rt)| crate::domain::rollout::Target {
+            cluster: "c1".into(),
+            namespace: ns.into(),
+            runtime: rt.into(),
+            kind: crate::domain::runtime::RuntimeKind::Alluxio,
+            fluid: false,
+            components: vec![Component::Master, Component::Worker, Component::Fuse],
+        })
+        .collect()
+}
+
+/// The namespaces of the rollout reads so far (`""`: across namespaces).
+fn pod_lists(h: &Harness) -> Vec<String> {
+    h.fake("c1").requests().into_iter().filter(|r| r.verb == "rollout").map(|r| r.namespace).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_is_read_across_namespaces_in_one_list_and_only_the_targets_are_kept() {
+    use crate::engine::rotation::observe::read_rollouts;
+    let h = Harness::new().await;
+    two_namespaces(&h).await;
+    let before = pod_lists(&h).len();
+    let (states, errors) = read_rollouts(&h.ctx, &targets()).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(pod_lists(&h)[before..], [String::new()], "one read, across namespaces");
+    let keys: Vec<_> = states.keys().cloned().collect();
+    assert_eq!(keys, [("c1".to_string(), "a".to_string()), ("c1".to_string(), "b".to_string())]);
+    let a = &states[&("c1".to_string(), "a".to_string())];
+    assert!(a.workload(Kind::StatefulSet, "x-master").is_some(), "{:?}", a.workloads);
+    assert!(a.workload(Kind::StatefulSet, "y-master").is_none(), "y in a is not a target: {:?}", a.workloads);
+    assert!(a.pods.iter().all(|p| p.name.starts_with("x-")), "{:?}", a.pods);
+    assert!(!a.pods.is_empty());
+    let b = &states[&("c1".to_string(), "b".to_string())];
+    assert!(b.workload(Kind::StatefulSet, "y-master").is_some(), "{:?}", b.workloads);
+    assert!(b.pods.iter().all(|p| p.name.starts_with("y-")) && !b.pods.is_empty(), "{:?}", b.pods);
+
+    // The same runtimes read one namespace at a time give the same states.
+    let (alone, _) = read_rollouts(&h.ctx, &targets()[..1]).await;
+    let alone = &alone[&("c1".to_string(), "a".to_string())];
+    assert_eq!(alone.workloads, a.workloads);
+    assert_eq!(alone.pods, a.pods);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_that_forbids_listing_across_namespaces_is_read_per_namespace_and_rotates() {
+    use crate::engine::rotation::observe::read_rollouts;
+    let h = Harness::new().await;
+    two_namespaces(&h).await;
+    h.fake("c1").fail_when(|r| {
+        (r.verb == "rollout" && r.namespace.is_empty()).then(|| crate::engine::port::ClusterError::Api {
+            status: 403,
+            reason: "Forbidden".into(),
+            message: "pods is forbidden at the cluster scope".into(),
+        })
+    });
+    let before = pod_lists(&h).len();
+    let (states, errors) = read_rollouts(&h.ctx, &targets()).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(pod_lists(&h)[before..], ["", "a", "b"], "one refused LIST, then one per namespace");
+    let a = &states[&("c1".to_string(), "a".to_string())];
+    assert!(a.workload(Kind::StatefulSet, "x-master").is_some() && !a.pods.is_empty());
+
+    // Remembered: the whole rotation reads per namespace and succeeds.
+    let mark = pod_lists(&h).len();
+    let id = start(&h, json!({"credential": "global-secret", "batches": ["100%"], "healthTimeout": 60})).await;
+    drive_until(&h, &id, 400, |r| r.state == RotationState::Succeeded).await;
+    let lists = pod_lists(&h)[mark..].to_vec();
+    assert!(!lists.is_empty() && lists.iter().all(|ns| ns == "a" || ns == "b"), "{lists:?}");
+    let x = h.fake("c1").get(Kind::Pod, "a", "x-master-0").unwrap();
+    assert_eq!(x["spec"]["imagePullSecrets"], json!([{"name": "global-secret-v2"}]));
+    let y_in_a = h.fake("c1").get(Kind::Pod, "a", "y-master-0").unwrap();
+    assert_eq!(y_in_a["spec"]["imagePullSecrets"], json!([{"name": "other-secret-v1"}]), "not a target, not moved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_over_two_namespaces_reads_the_cluster_once_per_step() {
+    let h = Harness::new().await;
+    two_namespaces(&h).await;
+    let mark = pod_lists(&h).len();
+    let id = start(&h, json!({"credential": "global-secret", "batches": ["100%"], "healthTimeout": 60})).await;
+    drive_until(&h, &id, 400, |r| r.state == RotationState::Succeeded).await;
+    let lists = pod_lists(&h)[mark..].to_vec();
+    assert!(!lists.is_empty() && lists.iter().all(String::is_empty), "{lists:?}");
+    for (ns, rt) in [("a", "x"), ("b", "y")] {
+        let p = h.fake("c1").get(Kind::Pod, ns, &format!("{rt}-master-0")).unwrap();
+        assert_eq!(p["spec"]["imagePullSecrets"], json!([{"name": "global-secret-v2"}]), "{ns}/{rt} moved");
+    }
+    let y_in_a = h.fake("c1").get(Kind::Pod, "a", "y-master-0").unwrap();
+    assert_eq!(y_in_a["spec"]["imagePullSecrets"], json!([{"name": "other-secret-v1"}]), "not a target, not moved");
 }
