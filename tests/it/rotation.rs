@@ -684,7 +684,7 @@ async fn a_batch_across_namespaces_is_read_at_once_and_rotates_there() {
         generation: 1,
         connection: ClusterConnection {
             server: cluster.server.clone(),
-            ca_data: Some(cluster.ca_pem.clone()),
+            ca_data: Some(base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &cluster.ca_pem)),
             insecure_skip_tls_verify: false,
             token: Some(token.to_string()),
             client_cert_data: None,
@@ -705,7 +705,7 @@ async fn a_batch_across_namespaces_is_read_at_once_and_rotates_there() {
     }
     let limited = clusters.connect(&connect(&cluster.limited_token)).await.expect("limited");
     let refused = limited.rollouts("release in (x,y)").await.expect_err("cluster-wide LIST refused");
-    assert!(matches!(refused, ClusterError::Api { status: 403, .. }), "{refused:?}");
+    assert!(matches!(refused, ClusterError::Auth { status: 403, .. }), "{refused:?}");
     let ns_a = limited.rollout("ns-a", "release in (x)").await.expect("its namespace can be read");
     assert!(!ns_a.pods.is_empty());
 

@@ -66,7 +66,7 @@ async fn read_cluster(
                     })
                     .collect());
             }
-            Err(ClusterError::Api { status: 403, .. }) => {
+            Err(ClusterError::Auth { status: 403, .. } | ClusterError::Api { status: 403, .. }) => {
                 tracing::info!(cluster, "listing across namespaces is forbidden; reading one namespace at a time");
                 ctx.namespaced_reads.lock().unwrap().insert(key);
             }

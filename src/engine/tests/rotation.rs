@@ -411,10 +411,10 @@ async fn a_cluster_that_forbids_listing_across_namespaces_is_read_per_namespace_
     let h = Harness::new().await;
     two_namespaces(&h).await;
     h.fake("c1").fail_when(|r| {
-        (r.verb == "rollout" && r.namespace.is_empty()).then(|| crate::engine::port::ClusterError::Api {
+        // As the kube client reports a 403 (`k8s::from_kube`).
+        (r.verb == "rollout" && r.namespace.is_empty()).then(|| crate::engine::port::ClusterError::Auth {
             status: 403,
-            reason: "Forbidden".into(),
-            message: "pods is forbidden at the cluster scope".into(),
+            message: "pods is forbidden: cannot list resource \"pods\" at the cluster scope".into(),
         })
     });
     let before = pod_lists(&h).len();
