@@ -68,6 +68,7 @@ pub(crate) async fn datasets_for_tx(
         return Ok(out);
     }
     let mut q: super::sql::QueryBuilder = super::sql::QueryBuilder::new(
+        super::Backend::of(conn),
         "SELECT r.id AS runtime_id, d.* FROM datasets d JOIN runtimes r ON r.namespace = d.namespace AND r.name = d.name
           WHERE r.id IN (",
     );

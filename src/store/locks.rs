@@ -14,7 +14,8 @@
 use chrono::{DateTime, Duration, Utc};
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, fmt_time, now, parse_time};
+use super::sql::QueryBuilder;
+use super::{Backend, Result, Store, StoreError, fmt_time, now, parse_time};
 use crate::domain::code::ErrorCode;
 
 #[derive(Debug, Clone)]
@@ -49,6 +50,84 @@ pub(crate) fn row_to_lock(r: &sqlx::any::AnyRow) -> Result<LockRecord> {
     })
 }
 
+/// Statements over many locks take this many at a time (6 placeholders each in an insert).
+const CHUNK: usize = 400;
+
+/// The first of `ids`, in their order, that a live holder other than `owner` has (with no
+/// owner, any live holder): two or three statements for any number of ids.
+pub(crate) async fn first_held(
+    conn: &mut sqlx::AnyConnection,
+    ids: &[String],
+    owner: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<Option<LockRecord>> {
+    let mut held = std::collections::HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = QueryBuilder::new(Backend::of(conn), "SELECT * FROM locks WHERE expires_at > ");
+        q.push_bind(fmt_time(at));
+        q.push(" AND id IN (");
+        let mut sep = q.separated(", ");
+        for id in chunk {
+            sep.push_bind(id.clone());
+        }
+        q.push(")");
+        for row in q.build().fetch_all(&mut *conn).await? {
+            let lock = row_to_lock(&row)?;
+            if owner.is_none() || lock.run_id.as_deref() != owner {
+                held.insert(lock.id.clone(), lock);
+            }
+        }
+    }
+    Ok(ids.iter().find_map(|id| held.remove(id)))
+}
+
+/// Who takes locks: the process and the run or rotation they are taken for.
+pub(crate) struct LockHolder<'a> {
+    pub holder: &'a str,
+    pub run_id: &'a str,
+}
+
+/// Whether a lock taken again keeps the time it was first acquired.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acquired {
+    Keep,
+    Now,
+}
+
+/// Takes (or renews) every lock of `ids` for `who` until `at + lease`.
+pub(crate) async fn put_locks(
+    conn: &mut sqlx::AnyConnection,
+    ids: &[String],
+    who: LockHolder<'_>,
+    at: DateTime<Utc>,
+    lease: Duration,
+    acquired: Acquired,
+) -> Result<()> {
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = QueryBuilder::new(
+            Backend::of(conn),
+            "INSERT INTO locks (id, holder, run_id, acquired_at, renewed_at, expires_at) ",
+        );
+        q.push_values(chunk, |mut b, id| {
+            b.push_bind(id.clone())
+                .push_bind(who.holder.to_string())
+                .push_bind(who.run_id.to_string())
+                .push_bind(fmt_time(at))
+                .push_bind(fmt_time(at))
+                .push_bind(fmt_time(at + lease));
+        });
+        q.push(
+            " ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, run_id = excluded.run_id,
+               renewed_at = excluded.renewed_at, expires_at = excluded.expires_at",
+        );
+        if acquired == Acquired::Now {
+            q.push(", acquired_at = excluded.acquired_at");
+        }
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Takes locks for a long-lived owner (a rotation) in one transaction; returns the first
     /// lock another live holder has, taking none then.
@@ -61,29 +140,10 @@ impl Store {
     ) -> Result<Option<LockRecord>> {
         let mut tx = self.begin().await?;
         let at = now();
-        for id in ids {
-            if let Some(row) =
-                sqlx::query("SELECT * FROM locks WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?
-            {
-                let held = row_to_lock(&row)?;
-                if held.run_id.as_deref() != Some(owner) && held.expires_at > at {
-                    return Ok(Some(held));
-                }
-            }
-            sqlx::query(
-                "INSERT INTO locks (id, holder, run_id, acquired_at, renewed_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, run_id = excluded.run_id,
-                   renewed_at = excluded.renewed_at, expires_at = excluded.expires_at",
-            )
-            .bind(id)
-            .bind(holder)
-            .bind(owner)
-            .bind(fmt_time(at))
-            .bind(fmt_time(at))
-            .bind(fmt_time(at + lease))
-            .execute(&mut *tx)
-            .await?;
+        if let Some(held) = first_held(&mut tx, ids, Some(owner), at).await? {
+            return Ok(Some(held));
         }
+        put_locks(&mut tx, ids, LockHolder { holder, run_id: owner }, at, lease, Acquired::Keep).await?;
         tx.commit().await?;
         Ok(None)
     }

@@ -110,6 +110,11 @@ impl Backend {
         }
     }
 
+    /// The backend a connection talks to.
+    pub fn of(conn: &sqlx::AnyConnection) -> Self {
+        if conn.backend_name() == <sqlx::Postgres as sqlx::Database>::NAME { Self::Postgres } else { Self::Sqlite }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Sqlite => "sqlite",

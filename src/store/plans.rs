@@ -128,6 +128,7 @@ impl Store {
         .await?;
         for chunk in runtimes.chunks(CHUNK) {
             let mut q: QueryBuilder = QueryBuilder::new(
+                self.backend(),
                 "INSERT INTO plan_runtimes (plan_id, namespace, name, cluster, removed, runtime_id, generation, layer_revision, deps_revision, spec_hash, bindings) ",
             );
             q.push_values(chunk, |mut b, r| {
@@ -147,6 +148,7 @@ impl Store {
         }
         for chunk in objects.chunks(CHUNK) {
             let mut q: QueryBuilder = QueryBuilder::new(
+                self.backend(),
                 "INSERT INTO plan_objects (plan_id, seq, cluster, namespace, api_version, kind, name, runtime, action, reasons, diff, digest, scope) ",
             );
             q.push_values(chunk, |mut b, o| {

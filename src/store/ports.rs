@@ -66,6 +66,7 @@ pub(crate) async fn allocated_for_tx(
         return Ok(out);
     }
     let mut q: super::sql::QueryBuilder = super::sql::QueryBuilder::new(
+        super::Backend::of(conn),
         "SELECT runtime_id, port_name, port FROM runtime_ports WHERE allocated = 1 AND runtime_id IN (",
     );
     let mut sep = q.separated(", ");

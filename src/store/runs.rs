@@ -18,7 +18,7 @@ use sqlx::Row;
 
 use super::sql::QueryBuilder;
 
-use super::locks::{LockRecord, row_to_lock};
+use super::locks::{Acquired, LockHolder, LockRecord, first_held, put_locks};
 use super::sync::{AppliedObject, ObjectKey, upsert_applied_tx};
 use super::{Result, Store, StoreError, fmt_time, now, parse_json, parse_time};
 use crate::domain::states::{ObjectStatus, RunStatus};
@@ -138,7 +138,7 @@ async fn set_status(
     at: &str,
 ) -> Result<()> {
     for chunk in seqs.chunks(CHUNK) {
-        let mut q: QueryBuilder = QueryBuilder::new("UPDATE run_objects SET status = ");
+        let mut q: QueryBuilder = QueryBuilder::new(super::Backend::of(conn), "UPDATE run_objects SET status = ");
         q.push_bind(status.as_str());
         q.push(format!(", {time_col} = "));
         q.push_bind(at.to_string());
@@ -170,37 +170,12 @@ impl Store {
             Some(None) => {}
         }
         let at = now();
-        for lock in new.locks {
-            if let Some(row) =
-                sqlx::query("SELECT * FROM locks WHERE id = $1").bind(lock).fetch_optional(&mut *tx).await?
-            {
-                let held = row_to_lock(&row)?;
-                if new.owner.is_some() && held.run_id.as_deref() == new.owner {
-                    continue; // the caller's own lock (a rotation running its batch)
-                }
-                if held.expires_at > at {
-                    return Ok(Err(RunRefusal::Locked(held)));
-                }
-            }
+        // A lock of the caller's own (a rotation running its batch) is taken over.
+        if let Some(held) = first_held(&mut tx, new.locks, new.owner, at).await? {
+            return Ok(Err(RunRefusal::Locked(held)));
         }
-        for chunk in new.locks.chunks(CHUNK) {
-            let owned: Vec<&String> = chunk.iter().collect();
-            let mut q: QueryBuilder =
-                QueryBuilder::new("INSERT INTO locks (id, holder, run_id, acquired_at, renewed_at, expires_at) ");
-            q.push_values(owned, |mut b, lock| {
-                b.push_bind(lock.clone())
-                    .push_bind(new.holder.to_string())
-                    .push_bind(new.run_id.to_string())
-                    .push_bind(fmt_time(at))
-                    .push_bind(fmt_time(at))
-                    .push_bind(fmt_time(at + new.lease));
-            });
-            q.push(
-                " ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, run_id = excluded.run_id,
-                   acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at, expires_at = excluded.expires_at",
-            );
-            q.build().execute(&mut *tx).await?;
-        }
+        let who = LockHolder { holder: new.holder, run_id: new.run_id };
+        put_locks(&mut tx, new.locks, who, at, new.lease, Acquired::Now).await?;
         sqlx::query(
             "INSERT INTO runs (id, plan_id, status, actor, holder, created_at) VALUES ($1, $2, 'queued', $3, $4, $5)",
         )
@@ -218,6 +193,7 @@ impl Store {
             .await?;
         for chunk in new.objects.chunks(CHUNK) {
             let mut q: QueryBuilder = QueryBuilder::new(
+                self.backend(),
                 "INSERT INTO run_objects (run_id, seq, cluster, namespace, api_version, kind, name, action, status) ",
             );
             q.push_values(chunk, |mut b, o| {

@@ -669,7 +669,7 @@ impl Store {
         for chunk in ids.chunks(400) {
             let mut conn = self.reader().begin().await?;
             let mut q: super::sql::QueryBuilder =
-                super::sql::QueryBuilder::new(format!("SELECT {COLUMNS} FROM runtimes WHERE id IN ("));
+                super::sql::QueryBuilder::new(self.backend(), format!("SELECT {COLUMNS} FROM runtimes WHERE id IN ("));
             let mut sep = q.separated(", ");
             for id in chunk {
                 sep.push_bind(*id);
@@ -678,6 +678,7 @@ impl Store {
             let records: Vec<RuntimeRecord> =
                 q.build().fetch_all(&mut *conn).await?.iter().map(row_to_runtime).collect::<Result<_>>()?;
             let mut b: super::sql::QueryBuilder = super::sql::QueryBuilder::new(
+                self.backend(),
                 "SELECT runtime_id, credential, version FROM runtime_bindings WHERE runtime_id IN (",
             );
             let mut sep = b.separated(", ");

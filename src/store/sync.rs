@@ -180,8 +180,10 @@ impl Store {
     pub async fn applied_for_runtimes(&self, runtimes: &[(String, String)]) -> Result<Vec<AppliedObject>> {
         let mut out = Vec::new();
         for chunk in runtimes.chunks(CHUNK) {
-            let mut q: QueryBuilder =
-                QueryBuilder::new("SELECT * FROM applied_objects WHERE (runtime_namespace, runtime_name) IN (");
+            let mut q: QueryBuilder = QueryBuilder::new(
+                self.backend(),
+                "SELECT * FROM applied_objects WHERE (runtime_namespace, runtime_name) IN (",
+            );
             q.push_values(chunk, |mut b, (ns, n)| {
                 b.push_bind(ns.clone()).push_bind(n.clone());
             });
@@ -332,8 +334,10 @@ impl Store {
     pub async fn applied_by_keys(&self, keys: &[ObjectKey]) -> Result<Vec<AppliedObject>> {
         let mut out = Vec::new();
         for chunk in keys.chunks(CHUNK) {
-            let mut q: QueryBuilder =
-                QueryBuilder::new("SELECT * FROM applied_objects WHERE (cluster, namespace, kind, name) IN (");
+            let mut q: QueryBuilder = QueryBuilder::new(
+                self.backend(),
+                "SELECT * FROM applied_objects WHERE (cluster, namespace, kind, name) IN (",
+            );
             q.push_values(chunk, |mut b, k| {
                 b.push_bind(k.cluster.clone())
                     .push_bind(k.namespace.clone())
