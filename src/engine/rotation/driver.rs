@@ -119,11 +119,16 @@ pub fn spawn_rotation_driver(ctx: &Arc<Context>) -> tokio::task::JoinHandle<()> 
 
 /// The longest a rotation waiting on its pods goes unobserved.
 const POLL_MAX: StdDuration = StdDuration::from_secs(4);
+/// The longest between two looks while a look still finds pods to delete.
+const POLL_RESTARTING: StdDuration = StdDuration::from_secs(2);
 
 /// When each rotation waiting on its pods is looked at next. A look that found nothing to
-/// do doubles the wait before the next (from the tick up to `POLL_MAX`); anything that moves
-/// the rotation (a pod deleted, a batch done, a command) brings it back to every tick. A
-/// batch of pods that take half a minute to come back costs a dozen reads, not sixty.
+/// do doubles the wait before the next (from the tick up to `POLL_MAX`); a look that deleted
+/// pods doubles it too, up to `POLL_RESTARTING`, since the pods it deleted take seconds to
+/// come back; anything else that moves the rotation (a batch done, a command) brings it back
+/// to every tick. A batch of pods that take half a minute to come back costs a dozen or
+/// two reads, not sixty; a runtime's next component is restarted at most 2 s after the one
+/// before it is healthy.
 #[derive(Default)]
 pub struct Polls(std::collections::HashMap<String, Poll>);
 
@@ -169,7 +174,7 @@ pub async fn drive_with(ctx: &Arc<Context>, polls: &mut Polls) -> Result<(), Sto
                 && let Some(l) = ctx.store.take_locks(&owner(&rot), &ctx.replica, &locks, ROTATION_LEASE).await?
             {
                 tracing::warn!(rotation = %id, lock = %l.id, holder = %l.holder, "a runtime lock of the rotation is held by someone else");
-                return Ok(false);
+                return Ok(Looked::Moved);
             }
             step(ctx, &rot).await
         };
@@ -179,12 +184,13 @@ pub async fn drive_with(ctx: &Arc<Context>, polls: &mut Polls) -> Result<(), Sto
                 tracing::info!(rotation = %id, error = %e, "the driver lease moved to another replica; it drives on");
                 polls.0.remove(&id);
             }
-            Ok(Ok(true)) => {
+            Ok(Ok(looked @ (Looked::Idle | Looked::Deleted))) => {
+                let cap = if looked == Looked::Idle { POLL_MAX } else { POLL_RESTARTING };
                 let tick = ctx.settings.rotation_tick;
-                let wait = polls.0.get(&id).map_or(tick, |p| (p.wait * 2).min(POLL_MAX)).max(tick);
+                let wait = polls.0.get(&id).map_or(tick, |p| (p.wait * 2).min(cap)).max(tick);
                 polls.0.insert(id.clone(), Poll { next: std::time::Instant::now() + wait, wait, seen });
             }
-            Ok(Ok(false)) => {
+            Ok(Ok(Looked::Moved)) => {
                 polls.0.remove(&id);
             }
             Ok(Err(e)) => {
@@ -265,8 +271,19 @@ fn skipped_of(rot: &RotationRecord, idx: i64) -> std::collections::BTreeSet<Work
     rot.batches.iter().filter(|b| b.idx == idx).flat_map(|b| b.skipped.iter().map(|s| s.workload.clone())).collect()
 }
 
-/// One step; true when it watched pods and found nothing to do yet.
-async fn step(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<bool, StoreError> {
+/// What a step that watched pods did, for when the rotation is looked at next (`Polls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Looked {
+    /// It found nothing to do yet.
+    Idle,
+    /// It deleted pods and waits for their replacements.
+    Deleted,
+    /// It moved the rotation on, or did not watch pods.
+    Moved,
+}
+
+/// One step.
+async fn step(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<Looked, StoreError> {
     let req = request(rot)?;
     let v = view(rot, &req);
     let now = ctx.now();
@@ -324,14 +341,15 @@ async fn step(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<bool, StoreErr
         observed.proof = Some(target_proof(ctx, rot, i).await?);
     }
     let decision = decide(&v, &observed, now);
-    let idle = observed.rollout.is_some()
-        && match &decision {
-            Step::Wait(_) => true,
-            Step::Restart { deletions, .. } => deletions.is_empty(),
-            _ => false,
-        };
+    let looked = match &decision {
+        _ if observed.rollout.is_none() => Looked::Moved,
+        Step::Wait(_) => Looked::Idle,
+        Step::Restart { deletions, .. } if deletions.is_empty() => Looked::Idle,
+        Step::Restart { .. } => Looked::Deleted,
+        _ => Looked::Moved,
+    };
     act(ctx, rot, &req, decision, skipped_now).await?;
-    Ok(idle)
+    Ok(looked)
 }
 
 /// The target version's proof before batch `i` (a `valid` one younger than the setting is

@@ -301,6 +301,53 @@ async fn a_rotation_waiting_on_its_pods_is_looked_at_less_and_less_until_somethi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_deleting_pods_one_at_a_time_is_looked_at_every_two_seconds_at_most() {
+    use crate::engine::rotation::driver::{Polls, drive_with};
+    let h = Harness::new().await;
+    h.credential("global-secret", "v1").await;
+    h.cluster("c1", json!({})).await;
+    let mut rt = runtime("rt0", &["global-secret"]);
+    rt["spec"]["replicas"] = json!(40);
+    h.runtime("c1", "fleet", rt).await;
+    h.converge(json!({"all": true})).await;
+    h.version("global-secret", "v2").await;
+    let fake = h.fake("c1");
+    // maxUnavailable 1: every look finds one worker pod to replace (the fake brings each
+    // replacement up at once), so no look is idle.
+    let id = start(&h, json!({"credential": "global-secret", "healthTimeout": 600, "verify": false})).await;
+    let mut polls = Polls::default();
+    let reads = || fake.count("rollout");
+    let deletes = || fake.requests().iter().filter(|r| r.verb == "delete" && r.kind == Kind::Pod).count();
+    for _ in 0..400 {
+        let r = h.ctx.store.get_rotation(&id).await.unwrap();
+        if r.batches[0].state == BatchState::Restarting && deletes() > 1 {
+            break;
+        }
+        drive_with(&h.ctx, &mut polls).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (reads0, deletes0) = (reads(), deletes());
+    let started = std::time::Instant::now();
+    let mut looks = vec![started];
+    while started.elapsed() < std::time::Duration::from_millis(7000) {
+        let before = reads();
+        drive_with(&h.ctx, &mut polls).await.unwrap();
+        if reads() > before {
+            looks.push(std::time::Instant::now());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let gaps: Vec<u128> = looks.windows(2).map(|w| (w[1] - w[0]).as_millis()).collect();
+    // At every 10 ms tick that would be hundreds of looks; doubling waits capped at 2 s
+    // make it about ten, each of which still deletes a pod.
+    assert!((5..=14).contains(&gaps.len()), "{} looks in 7 s: gaps {gaps:?} ms", gaps.len());
+    assert!(deletes() - deletes0 >= gaps.len(), "{} deletions in {} looks", deletes() - deletes0, reads() - reads0);
+    assert!(gaps.iter().all(|g| *g <= 2300), "a wait past the 2 s cap: {gaps:?} ms");
+    assert!(gaps.iter().filter(|g| **g >= 1900).count() >= 2, "the waits reach 2 s: {gaps:?} ms");
+    assert_eq!(h.ctx.store.get_rotation(&id).await.unwrap().state, RotationState::Running);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_lost_the_driver_lease_writes_nothing() {
     use crate::domain::code::{Coded, ErrorCode};
     use crate::store::locks::fenced;
