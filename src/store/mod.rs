@@ -2,7 +2,8 @@
 //! SQLite (the default, a file beside the daemon) or PostgreSQL (what several replicas share).
 //!
 //! One interface, two backends behind sqlx's `Any` driver: the SQL is written once, in the
-//! subset both speak (numbered placeholders, `ON CONFLICT`, `RETURNING`, row values), each
+//! subset both speak (numbered placeholders, except in statements built at run time: see
+//! `sql`; `ON CONFLICT`, `RETURNING`, row values), each
 //! backend with its own migrations (`migrations/sqlite`, `migrations/postgres`). The
 //! PostgreSQL schema defines `json_extract` and `json_each` as SQLite has them, and every
 //! text column compares bytewise (`COLLATE "C"`), so ordering and pagination agree.
