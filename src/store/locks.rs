@@ -103,13 +103,16 @@ pub(crate) async fn put_locks(
     lease: Duration,
     acquired: Acquired,
 ) -> Result<()> {
+    // PostgreSQL refuses an upsert that would update one row twice.
+    let mut seen = std::collections::HashSet::new();
+    let ids: Vec<&String> = ids.iter().filter(|id| seen.insert(*id)).collect();
     for chunk in ids.chunks(CHUNK) {
         let mut q = QueryBuilder::new(
             Backend::of(conn),
             "INSERT INTO locks (id, holder, run_id, acquired_at, renewed_at, expires_at) ",
         );
         q.push_values(chunk, |mut b, id| {
-            b.push_bind(id.clone())
+            b.push_bind((*id).clone())
                 .push_bind(who.holder.to_string())
                 .push_bind(who.run_id.to_string())
                 .push_bind(fmt_time(at))
@@ -259,9 +262,13 @@ impl Store {
 
     /// Refuses with `lease_lost` unless the current task's fence (if any) still holds: for
     /// a side effect outside the database (a pod deletion) only the lease's holder may do.
+    ///
+    /// A read of the lease as last committed is enough: a write transaction would hold the
+    /// write lock only until it ended, before the side effect anyway.
     pub async fn check_fence(&self) -> Result<()> {
-        if current_fence().is_some() {
-            self.begin().await?.rollback().await?;
+        if let Some(fence) = current_fence() {
+            let mut conn = self.reader().acquire().await?;
+            check_fence_tx(&mut conn, &fence).await?;
         }
         Ok(())
     }
@@ -296,5 +303,54 @@ pub(crate) async fn check_fence_tx(conn: &mut sqlx::AnyConnection, fence: &Fence
             ErrorCode::LeaseLost,
             format!("the lease {:?} (token {}) is no longer held by {}", fence.lease, fence.token, fence.holder),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&crate::store::scratch::database_url(dir.path())).await.unwrap();
+        (dir, store)
+    }
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("runtime:ns:r{i}")).collect()
+    }
+
+    /// More locks than one statement takes (`CHUNK`), in bulk: taken, renewed by their owner
+    /// without changing when they were first acquired, and refused whole to anyone else,
+    /// who is told the first one held in the order asked.
+    #[tokio::test]
+    async fn a_rotation_takes_renews_and_is_refused_its_locks_in_bulk() {
+        let (_dir, s) = store().await;
+        let mut mine = ids(CHUNK + 50);
+        mine.push(mine[3].clone()); // asked twice: taken once
+        assert!(s.take_locks("rotation:a", "p1", &mine, Duration::seconds(60)).await.unwrap().is_none());
+        let first = s.list_locks().await.unwrap();
+        assert_eq!(first.len(), CHUNK + 50);
+        assert!(first.iter().all(|l| l.run_id.as_deref() == Some("rotation:a") && l.holder == "p1"));
+
+        assert!(s.take_locks("rotation:a", "p2", &mine, Duration::seconds(120)).await.unwrap().is_none());
+        let renewed = s.list_locks().await.unwrap();
+        for (a, b) in first.iter().zip(&renewed) {
+            assert_eq!((&a.id, a.acquired_at), (&b.id, b.acquired_at));
+            assert!(b.expires_at > a.expires_at && b.holder == "p2");
+        }
+
+        let theirs = [vec!["runtime:ns:free".to_string()], ids(CHUNK + 10)[CHUNK + 5..].to_vec()].concat();
+        let held = s.take_locks("rotation:b", "p3", &theirs, Duration::seconds(60)).await.unwrap();
+        assert_eq!(held.map(|l| l.id), Some(format!("runtime:ns:r{}", CHUNK + 5)));
+        let after = s.list_locks().await.unwrap();
+        assert!(after.iter().all(|l| l.run_id.as_deref() == Some("rotation:a")), "none taken: {after:?}");
+
+        // Expired locks are anyone's; live ones are not.
+        let refused = s.take_locks("rotation:c", "p1", &ids(2), Duration::seconds(60)).await.unwrap();
+        assert_eq!(refused.map(|l| l.id), Some("runtime:ns:r0".to_string()));
+        s.release_locks("rotation:a").await.unwrap();
+        s.take_locks("rotation:c", "p1", &ids(2), Duration::seconds(-1)).await.unwrap();
+        assert!(s.take_locks("rotation:d", "p1", &ids(2), Duration::seconds(60)).await.unwrap().is_none());
     }
 }
