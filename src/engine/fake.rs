@@ -290,19 +290,14 @@ impl State {
     }
 
     fn list(&self, kind: Kind, namespace: &str, selector: &str) -> Vec<Value> {
-        let sel = parse_selector(selector).unwrap_or_default();
-        self.objects
-            .iter()
-            .filter(|((k, ns, _), v)| {
-                *k == kind
-                    && (ns == namespace || !kind.info().namespaced)
-                    && sel.matches(&labels_at(v, "/metadata/labels"))
-            })
+        self.list_all(kind, selector)
+            .into_iter()
+            .filter(|(ns, _)| ns == namespace || !kind.info().namespaced)
             .map(|(_, v)| v.clone())
             .collect()
     }
 
-    /// `list` across all namespaces, each object with its namespace.
+    /// What `selector` matches of `kind` across all namespaces, each with its namespace.
     fn list_all(&self, kind: Kind, selector: &str) -> Vec<(String, &Value)> {
         let sel = parse_selector(selector).unwrap_or_default();
         self.objects

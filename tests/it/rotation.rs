@@ -23,23 +23,36 @@ fn fleet_runtime(name: &str) -> Value {
 async fn fleet(app: &TestApp, clusters: &[(&str, &TestCluster)], per: usize) -> Vec<(String, String)> {
     app.credential("global-secret", "fleet-v1").await;
     let mut all = Vec::new();
+    let mut placed = Vec::new();
     for (cname, cluster) in clusters {
-        register(app, cname, cluster, &[]).await;
         let names: Vec<String> = (0..per).map(|i| format!("{cname}-rt{i}")).collect();
-        for n in &names {
-            let r = app.put(&format!("/v1/runtimes/fleet/{n}?cluster={cname}"), fleet_runtime(n)).await;
-            assert_eq!(r.status, 201, "{}", r.text());
-            app.shared_dataset("fleet", n, cname).await;
-            all.push((cname.to_string(), n.clone()));
-        }
         let pairs: Vec<(&str, &str)> = names.iter().map(|n| ("fleet", n.as_str())).collect();
-        label_nodes_for(cluster, &pairs).await;
+        place(app, cname, cluster, &pairs).await;
+        all.extend(names.iter().map(|n| (cname.to_string(), n.clone())));
+        placed.extend(names.into_iter().map(|n| (*cluster, "fleet".to_string(), n)));
     }
+    roll_out_then_v2(app, &placed).await;
+    all
+}
+
+/// Registers `cname` and stores a fleet runtime with its Dataset at each (namespace, name)
+/// of `placed`, with nodes labelled for their fuse.
+async fn place(app: &TestApp, cname: &str, cluster: &TestCluster, placed: &[(&str, &str)]) {
+    register(app, cname, cluster, &[]).await;
+    for (ns, n) in placed {
+        let r = app.put(&format!("/v1/runtimes/{ns}/{n}?cluster={cname}"), fleet_runtime(n)).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        app.shared_dataset(ns, n, cname).await;
+    }
+    label_nodes_for(cluster, placed).await;
+}
+
+/// Applies every runtime, waits for `placed` (cluster, namespace, name) to roll out, then
+/// adds `global-secret` v2.
+async fn roll_out_then_v2(app: &TestApp, placed: &[(&TestCluster, String, String)]) {
     converge(app, json!({"all": true})).await;
-    for (cname, cluster) in clusters {
-        let names: Vec<String> = all.iter().filter(|(c, _)| c == cname).map(|(_, n)| n.clone()).collect();
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        wait_rolled_out(cluster, "fleet", &refs).await;
+    for (cluster, ns, n) in placed {
+        wait_rolled_out(cluster, ns, &[n.as_str()]).await;
     }
     let v2 = app
         .post(
@@ -48,7 +61,6 @@ async fn fleet(app: &TestApp, clusters: &[(&str, &TestCluster)], per: usize) -> 
         )
         .await;
     assert_eq!(v2.status, 201);
-    all
 }
 
 fn events(app_events: &Value) -> Vec<(String, Option<i64>)> {
@@ -649,25 +661,10 @@ async fn a_batch_across_namespaces_is_read_at_once_and_rotates_there() {
     let cluster = TestCluster::start_with_nodes(2).await.expect("cluster");
     let app = TestApp::start().await;
     app.credential("global-secret", "fleet-v1").await;
-    register(&app, "c1", &cluster, &[]).await;
     let placed = [("ns-a", "x"), ("ns-b", "y")];
-    for (ns, n) in placed {
-        let r = app.put(&format!("/v1/runtimes/{ns}/{n}?cluster=c1"), fleet_runtime(n)).await;
-        assert_eq!(r.status, 201, "{}", r.text());
-        app.shared_dataset(ns, n, "c1").await;
-    }
-    label_nodes_for(&cluster, &placed).await;
-    converge(&app, json!({"all": true})).await;
-    for (ns, n) in placed {
-        wait_rolled_out(&cluster, ns, &[n]).await;
-    }
-    let v2 = app
-        .post(
-            "/v1/credentials/global-secret/versions",
-            json!({"registry": "registry.example.com", "username": "puller", "password": "fleet-v2"}),
-        )
-        .await;
-    assert_eq!(v2.status, 201);
+    place(&app, "c1", &cluster, &placed).await;
+    let waits: Vec<_> = placed.iter().map(|(ns, n)| (&cluster, ns.to_string(), n.to_string())).collect();
+    roll_out_then_v2(&app, &waits).await;
 
     // The port's read across namespaces, as the admin and as a user who may only view ns-a.
     let kc = crate::support::live::client(&cluster).await;

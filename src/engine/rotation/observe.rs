@@ -68,7 +68,10 @@ async fn read_cluster(
             }
             Err(ClusterError::Auth { status: 403, .. } | ClusterError::Api { status: 403, .. }) => {
                 tracing::info!(cluster, "listing across namespaces is forbidden; reading one namespace at a time");
-                ctx.namespaced_reads.lock().unwrap().insert(key);
+                let mut reads = ctx.namespaced_reads.lock().unwrap();
+                // Earlier generations of the cluster's record are done with.
+                reads.retain(|(name, _)| *name != rec.name);
+                reads.insert(key);
             }
             Err(e) => return Err(e.to_string()),
         }
