@@ -63,6 +63,14 @@ async fn roll_out_then_v2(app: &TestApp, placed: &[(&TestCluster, String, String
     assert_eq!(v2.status, 201);
 }
 
+/// Starts the rotation `req` (201) and the driver; returns the rotation's id.
+async fn start_driven(app: &TestApp, req: Value) -> String {
+    let started = app.post("/v1/rotations", req).await;
+    assert_eq!(started.status, 201, "{}", started.text());
+    fluidform::engine::rotation::spawn_rotation_driver(&app.state.ctx);
+    started.json()["id"].as_str().unwrap().to_string()
+}
+
 fn events(app_events: &Value) -> Vec<(String, Option<i64>)> {
     app_events
         .as_array()
@@ -107,10 +115,7 @@ async fn three_clusters_rotate_in_batch_order_and_the_old_version_is_pruned() {
     assert_eq!(pv["podsToRestart"], 48, "{pv}");
     assert_eq!(pv["skipped"], json!([]));
 
-    let started = app.post("/v1/rotations", req).await;
-    assert_eq!(started.status, 201, "{}", started.text());
-    let id = started.json()["id"].as_str().unwrap().to_string();
-    fluidform::engine::rotation::spawn_rotation_driver(&app.state.ctx);
+    let id = start_driven(&app, req).await;
     let done = wait_rotation(&app, &id, 400, |r| r["state"] != "running").await;
     assert_eq!(done["state"], "succeeded", "{done}");
 
@@ -151,10 +156,7 @@ async fn manual_gate_waits_for_approval() {
     let app = TestApp::start().await;
     fleet(&app, &[("m", &cluster)], 2).await;
     let req = json!({"verify": false, "credential": "global-secret", "batches": [1, "100%"], "gate": "manual", "components": ["fuse", "worker", "master"]});
-    let r = app.post("/v1/rotations", req).await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let id = r.json()["id"].as_str().unwrap().to_string();
-    fluidform::engine::rotation::spawn_rotation_driver(&app.state.ctx);
+    let id = start_driven(&app, req).await;
     let waiting = wait_rotation(&app, &id, 120, |r| r["state"] == "waiting_approval").await;
     assert_eq!(waiting["batches"][0]["state"], "healthy");
     actix_web::rt::time::sleep(std::time::Duration::from_secs(2)).await;
@@ -456,10 +458,7 @@ async fn gates_judge_what_the_batch_changed_and_waiting_says_why() {
     let req = json!({"verify": false, "credential": "global-secret", "batches": ["100%"], "healthTimeout": 60});
     let pv = app.post("/v1/rotations/preview", req.clone()).await.json();
     assert_eq!(pv["unhealthy"], json!([]), "the unhealthy master is not the rotation's business: {pv}");
-    let r = app.post("/v1/rotations", req).await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let id = r.json()["id"].as_str().unwrap().to_string();
-    fluidform::engine::rotation::spawn_rotation_driver(&app.state.ctx);
+    let id = start_driven(&app, req).await;
     let done = wait_rotation(&app, &id, 90, |r| r["state"] != "running").await;
     assert_eq!(done["state"], "succeeded", "{done}");
     let after = crate::support::live::get(&kc, "StatefulSet", "ops", "hb-master").await.unwrap();
@@ -575,10 +574,7 @@ async fn paced_rotation_keeps_its_interval_and_per_cluster_cap() {
     );
     assert!(pv["estimatedSeconds"].as_u64().unwrap() > 0, "{pv}");
 
-    let started = app.post("/v1/rotations", req).await;
-    assert_eq!(started.status, 201, "{}", started.text());
-    let id = started.json()["id"].as_str().unwrap().to_string();
-    fluidform::engine::rotation::spawn_rotation_driver(&app.state.ctx);
+    let id = start_driven(&app, req).await;
     let kc = crate::support::live::client(&cluster).await;
     let mut most = 0;
     loop {
@@ -708,10 +704,7 @@ async fn a_batch_across_namespaces_is_read_at_once_and_rotates_there() {
 
     // One batch over both namespaces rotates every pod.
     let req = json!({"verify": false, "credential": "global-secret", "batches": ["100%"], "healthTimeout": "120s"});
-    let started = app.post("/v1/rotations", req).await;
-    assert_eq!(started.status, 201, "{}", started.text());
-    let id = started.json()["id"].as_str().unwrap().to_string();
-    fluidform::engine::rotation::spawn_rotation_driver(&app.state.ctx);
+    let id = start_driven(&app, req).await;
     let done = wait_rotation(&app, &id, 300, |r| r["state"] != "running").await;
     assert_eq!(done["state"], "succeeded", "{done}");
     for (ns, _) in placed {

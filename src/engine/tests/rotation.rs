@@ -12,10 +12,16 @@ use crate::engine::rotation::{RotationRequest, drive_once, rotation_command, sta
 use crate::store::rotations::RotationRecord;
 
 async fn fleet(h: &Harness, n: usize) {
+    fleet_of(h, (0..n).map(|i| runtime(&format!("rt{i}"), &["global-secret"])).collect()).await;
+}
+
+/// `runtimes` in namespace `fleet` of cluster `c1`, applied with `global-secret` v1, then v2
+/// added.
+async fn fleet_of(h: &Harness, runtimes: Vec<Value>) {
     h.credential("global-secret", "v1").await;
     h.cluster("c1", json!({})).await;
-    for i in 0..n {
-        h.runtime("c1", "fleet", runtime(&format!("rt{i}"), &["global-secret"])).await;
+    for rt in runtimes {
+        h.runtime("c1", "fleet", rt).await;
     }
     h.converge(json!({"all": true})).await;
     h.version("global-secret", "v2").await;
@@ -169,15 +175,11 @@ async fn a_pause_at_the_gate_resumes_to_the_gate_and_never_approves() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_judged_on_what_the_batch_changes_and_waiting_says_why() {
     let h = Harness::new().await;
-    h.credential("global-secret", "v1").await;
-    h.cluster("c1", json!({})).await;
     // Only fuse pulls with the credential; the master pulls with an unmanaged name.
     let mut rt = runtime("rt0", &["global-secret"]);
     rt["spec"]["master"]["imagePullSecrets"] = json!([{"name": "master-secret"}]);
     rt["spec"]["worker"]["imagePullSecrets"] = json!([{"name": "worker-secret"}]);
-    h.runtime("c1", "fleet", rt).await;
-    h.converge(json!({"all": true})).await;
-    h.version("global-secret", "v2").await;
+    fleet_of(&h, vec![rt]).await;
     let fake = h.fake("c1");
     // The master is unhealthy, and the rotation never touches it.
     fake.make_unready("rt0-master");
@@ -304,13 +306,9 @@ async fn a_rotation_waiting_on_its_pods_is_looked_at_less_and_less_until_somethi
 async fn a_rotation_deleting_pods_one_at_a_time_is_looked_at_every_two_seconds_at_most() {
     use crate::engine::rotation::driver::{Polls, drive_with};
     let h = Harness::new().await;
-    h.credential("global-secret", "v1").await;
-    h.cluster("c1", json!({})).await;
     let mut rt = runtime("rt0", &["global-secret"]);
     rt["spec"]["replicas"] = json!(40);
-    h.runtime("c1", "fleet", rt).await;
-    h.converge(json!({"all": true})).await;
-    h.version("global-secret", "v2").await;
+    fleet_of(&h, vec![rt]).await;
     let fake = h.fake("c1");
     // maxUnavailable 1: every look finds one worker pod to replace (the fake brings each
     // replacement up at once), so no look is idle.
