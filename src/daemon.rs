@@ -211,11 +211,14 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), StartError> {
         if left > 0 {
             tracing::warn!(left, "the grace period ended with work in progress; it is marked at the next start");
         }
-        match ctx.store.release_leases(&ctx.replica).await {
+        // A pooled PostgreSQL connection opened by an HTTP worker is bound to that worker's
+        // runtime, which has just stopped: the first use of one fails and the pool drops it,
+        // so each step is tried a few times (on connections opened here).
+        match attempts(|| ctx.store.release_leases(&ctx.replica)).await {
             Ok(n) => tracing::info!(leases = n, "leases released"),
             Err(e) => tracing::warn!(error = %e, "could not release leases; they lapse on their own"),
         }
-        if let Err(e) = ctx.store.leave(&ctx.replica).await {
+        if let Err(e) = attempts(|| ctx.store.leave(&ctx.replica)).await {
             tracing::warn!(error = %e, "could not leave the replica set; this replica drops out when its announcement lapses");
         }
     });
@@ -224,6 +227,18 @@ pub async fn serve(cfg: ServeConfig) -> Result<(), StartError> {
     let _ = stopping.await;
     tracing::info!("fluidform stopped");
     Ok(())
+}
+
+/// `step`, tried up to four times until it succeeds; the last answer.
+async fn attempts<T, E, F: std::future::Future<Output = Result<T, E>>>(step: impl Fn() -> F) -> Result<T, E> {
+    let mut last = step().await;
+    for _ in 0..3 {
+        if last.is_ok() {
+            break;
+        }
+        last = step().await;
+    }
+    last
 }
 
 /// SIGTERM or SIGINT (Ctrl-C), whichever comes first; its name.

@@ -511,7 +511,7 @@ impl Store {
         let n = sqlx::query(
             "DELETE FROM notification_deliveries WHERE state != 'pending' AND id IN (
                SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY notification ORDER BY id DESC) AS k
-                                 FROM notification_deliveries WHERE state != 'pending') WHERE k > $1)",
+                                 FROM notification_deliveries WHERE state != 'pending') ranked WHERE k > $1)",
         )
         .bind(KEEP_FINISHED)
         .execute(&mut *tx)

@@ -51,7 +51,9 @@ pub fn template_pull_secrets(object: &Value) -> Vec<String> {
 
 impl LiveNamespace {
     /// Live workloads (except those in `going`, which the same plan deletes) and running
-    /// pods that still pull with the Secret `name`.
+    /// pods that still pull with the Secret `name`. A pod being deleted holds nothing: it
+    /// pulls no image again, and counting it would keep an old version's Secret whenever a
+    /// rotation's last replaced pods are still terminating when it ends.
     pub fn holders_of(&self, name: &str, going: &BTreeSet<(Kind, String)>) -> Vec<String> {
         let mut out = Vec::new();
         for ((kind, n), obj) in &self.objects {
@@ -63,8 +65,11 @@ impl LiveNamespace {
             }
         }
         for pod in &self.pods {
-            let running =
-                pod.pointer("/status/phase").and_then(Value::as_str).is_none_or(|p| p != "Succeeded" && p != "Failed");
+            let running = pod.pointer("/metadata/deletionTimestamp").is_none()
+                && pod
+                    .pointer("/status/phase")
+                    .and_then(Value::as_str)
+                    .is_none_or(|p| p != "Succeeded" && p != "Failed");
             if running && pod.get("spec").is_some_and(|s| pulls_with(s, name)) {
                 out.push(format!("Pod {}", pod.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default()));
             }
@@ -145,4 +150,26 @@ pub async fn read_live(
         }
     }
     Ok(live)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn running_pods_hold_the_secrets_they_pull_with_and_terminating_ones_do_not() {
+        let pod = |name: &str, extra: Value| {
+            let mut p = json!({"metadata": {"name": name}, "status": {"phase": "Running"},
+                "spec": {"imagePullSecrets": [{"name": "s-v1"}]}});
+            p["metadata"].as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            p
+        };
+        let live = LiveNamespace {
+            pods: vec![pod("a", json!({})), pod("b", json!({"deletionTimestamp": "2026-12-02T00:00:00Z"}))],
+            ..Default::default()
+        };
+        assert_eq!(live.holders_of("s-v1", &BTreeSet::new()), ["Pod a"]);
+        assert!(live.holders_of("s-v2", &BTreeSet::new()).is_empty());
+    }
 }
