@@ -139,6 +139,20 @@ struct Poll {
     seen: String,
 }
 
+#[cfg(test)]
+impl Polls {
+    /// The wait the last look of `id` set, if it is waiting.
+    pub fn wait_of(&self, id: &str) -> Option<StdDuration> {
+        self.0.get(id).map(|p| p.wait)
+    }
+
+    /// Makes every wait end now, so a test sees the next look without sleeping through it.
+    pub fn make_due(&mut self) {
+        let now = std::time::Instant::now();
+        self.0.values_mut().for_each(|p| p.next = now);
+    }
+}
+
 fn fingerprint(rot: &RotationRecord) -> String {
     let batches: Vec<String> = rot.batches.iter().map(|b| b.state.to_string()).collect();
     format!("{}:{}:{}", rot.state, rot.current_batch, batches.join(","))
