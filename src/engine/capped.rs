@@ -54,6 +54,12 @@ impl Cluster for Capped {
     async fn rollouts(&self, selector: &str) -> Result<std::collections::BTreeMap<String, RolloutState>> {
         self.inner.rollouts(selector).await
     }
+    fn watched(
+        &self,
+        namespaces: &std::collections::BTreeMap<&str, BTreeSet<&str>>,
+    ) -> Option<std::collections::BTreeMap<String, RolloutState>> {
+        self.inner.watched(namespaces)
+    }
     async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
         let _p = self.permit().await;
         self.inner.delete_pod(namespace, name, uid).await

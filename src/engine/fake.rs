@@ -58,6 +58,8 @@ pub struct FakeCluster {
     pub max_in_flight: AtomicUsize,
     /// How long a mutating request takes (so concurrency can build up).
     pub write_latency: Duration,
+    /// Whether `Cluster::watched` answers (as a watch that is never behind); off by default.
+    pub watching: std::sync::atomic::AtomicBool,
 }
 
 impl Default for FakeCluster {
@@ -76,6 +78,7 @@ impl Default for FakeCluster {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             write_latency: Duration::from_millis(2),
+            watching: Default::default(),
         }
     }
 }
@@ -499,6 +502,26 @@ impl Cluster for Handle {
             out.entry(ns).or_default().pods.push(pod(v));
         }
         Ok(out)
+    }
+
+    fn watched(&self, namespaces: &BTreeMap<&str, BTreeSet<&str>>) -> Option<BTreeMap<String, RolloutState>> {
+        if !self.cluster.watching.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.cluster.begin(req("watched", Kind::Pod, "", "")).ok()?;
+        let s = self.cluster.state.lock().unwrap();
+        let mut out = BTreeMap::new();
+        for (ns, releases) in namespaces {
+            let selector = format!("release in ({})", releases.iter().copied().collect::<Vec<_>>().join(","));
+            let mut workloads: Vec<Workload> =
+                s.list(Kind::StatefulSet, ns, &selector).iter().map(|v| workload(Kind::StatefulSet, ns, v)).collect();
+            workloads.extend(s.list(Kind::DaemonSet, ns, &selector).iter().map(|v| workload(Kind::DaemonSet, ns, v)));
+            let pods: Vec<_> = s.list(Kind::Pod, ns, &selector).iter().map(pod).collect();
+            if !workloads.is_empty() || !pods.is_empty() {
+                out.insert(ns.to_string(), RolloutState { workloads, pods });
+            }
+        }
+        Some(out)
     }
 
     async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {

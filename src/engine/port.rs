@@ -166,6 +166,15 @@ pub trait Cluster: Send + Sync {
     /// namespace instead.
     async fn rollouts(&self, selector: &str) -> Result<BTreeMap<String, RolloutState>>;
 
+    /// The rollout state of the releases wanted in each namespace (as `rollouts` filtered
+    /// to them) from a watch of the cluster, when one is up and cannot be older than what
+    /// this process read fresh of the cluster and wrote to it; `None` otherwise, and the
+    /// caller reads fresh. It sends no request.
+    fn watched(&self, namespaces: &BTreeMap<&str, BTreeSet<&str>>) -> Option<BTreeMap<String, RolloutState>> {
+        let _ = namespaces;
+        None
+    }
+
     /// Deletes the pod of that name and uid (for `OnDelete` rollouts): a pod already gone
     /// counts as deleted, and a pod of that name with another uid (its replacement) is left
     /// alone, so a deletion sent twice (a retry, a replica that took a rotation over)

@@ -11,6 +11,7 @@ mod kubeconfig;
 mod metered;
 mod rollout;
 mod trimmed;
+mod watch;
 
 use std::collections::{BTreeSet, HashMap};
 use std::error::Error as _;
@@ -59,9 +60,11 @@ pub fn from_kube(e: kube::Error) -> ClusterError {
 }
 
 struct Shared {
+    name: String,
     generation: i64,
     server: String,
     client: kube::Client,
+    watches: watch::Watches,
 }
 
 /// The kube-rs implementation of the port.
@@ -85,9 +88,11 @@ impl Clusters for KubeClusters {
             _ => {
                 let client = kubeconfig::client(&target.name, &target.connection).await?;
                 let s = Arc::new(Shared {
+                    name: target.name.clone(),
                     generation: target.generation,
                     server: target.connection.server.clone(),
                     client,
+                    watches: watch::Watches::default(),
                 });
                 self.cache.lock().expect("cache lock").insert(target.name.clone(), s.clone());
                 s
@@ -129,28 +134,83 @@ impl KubeCluster {
         namespace: &str,
         selector: &str,
     ) -> Result<Vec<T>> {
-        let info = kind.info();
-        let base = if info.group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{}", info.api_version) };
-        // A namespaced kind with no namespace is listed across all namespaces.
-        let ns =
-            if info.namespaced && !namespace.is_empty() { format!("/namespaces/{namespace}") } else { String::new() };
-        let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut q = form_urlencoded(&[("limit", &PAGE.to_string()), ("labelSelector", selector)]);
-            if let Some(t) = &token {
-                q.push_str("&continue=");
-                q.push_str(&urlencode(t));
-            }
-            let uri = format!("{base}{ns}/{}?{q}", info.plural);
-            let req = http::Request::get(uri).body(Vec::new()).map_err(|e| ClusterError::Config(e.to_string()))?;
-            self.counter.read();
-            let page: rollout::ListPage<T> = self.client().request(req).await.map_err(from_kube)?;
-            out.extend(page.items);
-            match page.metadata.continue_.filter(|c| !c.is_empty()) {
-                Some(c) => token = Some(c),
-                None => return Ok(out),
-            }
+        let (items, _) =
+            list_pages(&self.client(), kind, namespace, selector, Some(&self.counter)).await.map_err(from_kube)?;
+        Ok(items)
+    }
+
+    /// A fresh LIST of what a rollout reads, told to the watch (which it starts).
+    async fn list_rollout(
+        &self,
+        namespace: &str,
+        selector: &str,
+    ) -> Result<(Vec<rollout::WorkloadItem>, Vec<rollout::WorkloadItem>, Vec<rollout::PodItem>)> {
+        let watches = &self.shared.watches;
+        watches.ensure(&self.shared.client, &self.shared.name);
+        let (sts, ds, pods) = futures::try_join!(
+            self.list_typed::<rollout::WorkloadItem>(Kind::StatefulSet, namespace, selector),
+            self.list_typed::<rollout::WorkloadItem>(Kind::DaemonSet, namespace, selector),
+            self.list_typed::<rollout::PodItem>(Kind::Pod, namespace, selector),
+        )?;
+        sts.iter().for_each(|w| watches.saw(Kind::StatefulSet, &w.metadata.resource_version));
+        ds.iter().for_each(|w| watches.saw(Kind::DaemonSet, &w.metadata.resource_version));
+        pods.iter().for_each(|p| watches.saw(Kind::Pod, &p.metadata.resource_version));
+        Ok((sts, ds, pods))
+    }
+
+    /// Tells the watch of a write's outcome: a workload's or pod's new resourceVersion.
+    fn wrote(&self, kind: Kind, object: &Value) {
+        let has_release = object.pointer("/metadata/labels/release").is_some();
+        if let Some(rv) = object.pointer("/metadata/resourceVersion").and_then(Value::as_str)
+            && has_release
+        {
+            self.shared.watches.saw(kind, rv);
+        }
+    }
+}
+
+/// The path of a kind's collection in a namespace (`""`: every namespace, or a
+/// cluster-scoped kind).
+fn collection_path(kind: Kind, namespace: &str) -> String {
+    let info = kind.info();
+    let base = if info.group.is_empty() { "/api/v1".to_string() } else { format!("/apis/{}", info.api_version) };
+    let ns = if info.namespaced && !namespace.is_empty() { format!("/namespaces/{namespace}") } else { String::new() };
+    format!("{base}{ns}/{}", info.plural)
+}
+
+/// Every page of a LIST as typed items, and the list's resourceVersion; each page counted
+/// on `counter` when given.
+async fn list_pages<T: serde::de::DeserializeOwned + Clone + std::fmt::Debug>(
+    client: &kube::Client,
+    kind: Kind,
+    namespace: &str,
+    selector: &str,
+    counter: Option<&RequestCounter>,
+) -> std::result::Result<(Vec<T>, String), kube::Error> {
+    let path = collection_path(kind, namespace);
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    let mut version = String::new();
+    loop {
+        let mut q = form_urlencoded(&[("limit", &PAGE.to_string()), ("labelSelector", selector)]);
+        if let Some(t) = &token {
+            q.push_str("&continue=");
+            q.push_str(&urlencode(t));
+        }
+        let req = http::Request::get(format!("{path}?{q}"))
+            .body(Vec::new())
+            .map_err(|e| kube::Error::BuildRequest(kube::core::request::Error::BuildRequest(e)))?;
+        if let Some(c) = counter {
+            c.read();
+        }
+        let page: rollout::ListPage<T> = client.request(req).await?;
+        out.extend(page.items);
+        if version.is_empty() {
+            version = page.metadata.resource_version;
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(c) => token = Some(c),
+            None => return Ok((out, version)),
         }
     }
 }
@@ -218,7 +278,13 @@ impl Cluster for KubeCluster {
         let api = self.api(kind, &namespace);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         self.counter.write();
-        api.patch(&name, &params, &Patch::Apply(object)).await.map_err(from_kube)?;
+        let applied = api.patch(&name, &params, &Patch::Apply(object)).await.map_err(from_kube)?;
+        if matches!(kind, Kind::StatefulSet | Kind::DaemonSet)
+            && applied.metadata.labels.as_ref().is_some_and(|l| l.contains_key("release"))
+            && let Some(rv) = &applied.metadata.resource_version
+        {
+            self.shared.watches.saw(kind, rv);
+        }
         Ok(())
     }
 
@@ -276,25 +342,25 @@ impl Cluster for KubeCluster {
     }
 
     async fn rollout(&self, namespace: &str, selector: &str) -> Result<RolloutState> {
-        let (sts, ds, pods) = futures::try_join!(
-            self.list_typed::<rollout::WorkloadItem>(Kind::StatefulSet, namespace, selector),
-            self.list_typed::<rollout::WorkloadItem>(Kind::DaemonSet, namespace, selector),
-            self.list_typed::<rollout::PodItem>(Kind::Pod, namespace, selector),
-        )?;
+        let (sts, ds, pods) = self.list_rollout(namespace, selector).await?;
         Ok(rollout::state(namespace, sts, ds, pods))
     }
 
     async fn rollouts(&self, selector: &str) -> Result<std::collections::BTreeMap<String, RolloutState>> {
-        let (sts, ds, pods) = futures::try_join!(
-            self.list_typed::<rollout::WorkloadItem>(Kind::StatefulSet, "", selector),
-            self.list_typed::<rollout::WorkloadItem>(Kind::DaemonSet, "", selector),
-            self.list_typed::<rollout::PodItem>(Kind::Pod, "", selector),
-        )?;
+        let (sts, ds, pods) = self.list_rollout("", selector).await?;
         Ok(rollout::states_by_namespace(sts, ds, pods))
+    }
+
+    fn watched(
+        &self,
+        namespaces: &std::collections::BTreeMap<&str, BTreeSet<&str>>,
+    ) -> Option<std::collections::BTreeMap<String, RolloutState>> {
+        self.shared.watches.answer(namespaces)
     }
 
     async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
         let api = self.api(Kind::Pod, namespace);
+        self.shared.watches.deleting_pod(uid);
         self.counter.write();
         let params = DeleteParams {
             preconditions: Some(kube::api::Preconditions { uid: Some(uid.to_string()), resource_version: None }),
@@ -363,7 +429,7 @@ impl Cluster for KubeCluster {
                 .map_err(|e| ClusterError::Config(e.to_string()))?;
             self.counter.write();
             match self.client().request::<Value>(req).await {
-                Ok(_) => {}
+                Ok(patched) => self.wrote(kind, &patched),
                 // Someone else wrote the object since it was read: read it again.
                 Err(kube::Error::Api(s)) if s.code == 409 || s.code == 422 => continue,
                 Err(e) => return Err(from_kube(e)),

@@ -16,9 +16,12 @@ pub struct ListPage<T> {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ListMeta {
     #[serde(rename = "continue", default)]
     pub continue_: Option<String>,
+    #[serde(default)]
+    pub resource_version: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -30,6 +33,8 @@ pub struct Meta {
     pub namespace: String,
     #[serde(default)]
     pub uid: String,
+    #[serde(default)]
+    pub resource_version: String,
     #[serde(default)]
     pub generation: i64,
     #[serde(default)]
@@ -174,7 +179,7 @@ pub fn workload(kind: Kind, namespace: &str, w: WorkloadItem) -> Workload {
     }
 }
 
-fn pod(p: PodItem) -> Pod {
+pub fn pod(p: PodItem) -> Pod {
     let owner = p
         .metadata
         .owner_references

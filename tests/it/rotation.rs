@@ -653,6 +653,7 @@ async fn pause_on_drift_stops_before_a_batch_with_a_drifted_runtime() {
 /// driver read such a cluster one namespace at a time.
 #[actix_web::test]
 async fn a_batch_across_namespaces_is_read_at_once_and_rotates_there() {
+    use fluidform::domain::kinds::Kind;
     use fluidform::engine::port::{ClusterConnection, ClusterError, ClusterTarget, Clusters};
     let cluster = TestCluster::start_with_nodes(2).await.expect("cluster");
     let app = TestApp::start().await;
@@ -702,6 +703,48 @@ async fn a_batch_across_namespaces_is_read_at_once_and_rotates_there() {
     let ns_a = limited.rollout("ns-a", "release in (x)").await.expect("its namespace can be read");
     assert!(!ns_a.pods.is_empty());
 
+    // The fresh read started a watch; once it has listed, it answers the same, for nothing.
+    let scope: std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>> =
+        placed.iter().map(|(ns, rt)| (*ns, [*rt].into())).collect();
+    let pods_of = |s: &fluidform::domain::rollout::RolloutState| {
+        let mut pods: Vec<_> = s.pods.iter().map(|p| (p.name.clone(), p.uid.clone(), p.ready, p.deleting)).collect();
+        pods.sort();
+        pods
+    };
+    let watched = wait_watched(&*admin, &scope, |_| true).await;
+    let sent = admin.requests();
+    assert_eq!(watched.keys().collect::<Vec<_>>(), ["ns-a", "ns-b"]);
+    for (ns, _) in placed {
+        let mut want = all[ns].workloads.clone();
+        let mut got = watched[ns].workloads.clone();
+        want.sort_by(|a, b| a.name.cmp(&b.name));
+        got.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(got, want, "the watch holds what the LIST read in {ns}");
+        assert_eq!(pods_of(&watched[ns]), pods_of(&all[ns]), "pods in {ns}");
+    }
+    assert_eq!(admin.requests(), sent, "an answer from the watch sends no request");
+    // A pod this process deletes never shows live again in an answer; its replacement comes
+    // through the watch's events.
+    let by_statefulset = |p: &&fluidform::domain::rollout::Pod| {
+        p.ready && p.owner.as_ref().is_some_and(|(k, _)| *k == Kind::StatefulSet)
+    };
+    let victim = watched["ns-a"].pods.iter().find(by_statefulset).expect("a ready StatefulSet pod").clone();
+    admin.delete_pod("ns-a", &victim.name, &victim.uid).await.expect("deleted");
+    let replaced = wait_watched(&*admin, &scope, |w| {
+        let pods = &w["ns-a"].pods;
+        assert!(
+            !pods.iter().any(|p| p.uid == victim.uid && !p.deleting),
+            "the deleted pod {} shows live: {pods:?}",
+            victim.name
+        );
+        pods.iter().any(|p| p.name == victim.name && p.uid != victim.uid && p.ready)
+    })
+    .await;
+    assert_eq!(replaced["ns-a"].pods.len(), all["ns-a"].pods.len(), "{replaced:?}");
+    // Credentials that may not list across namespaces get no watch: reads stay LISTs.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(limited.watched(&scope).is_none(), "a watch the credentials may not run answers nothing");
+
     // One batch over both namespaces rotates every pod.
     let req = json!({"verify": false, "credential": "global-secret", "batches": ["100%"], "healthTimeout": "120s"});
     let id = start_driven(&app, req).await;
@@ -714,4 +757,21 @@ async fn a_batch_across_namespaces_is_read_at_once_and_rotates_there() {
             assert_eq!(secrets, ["global-secret-v2"], "pod {ns}/{pod}");
         }
     }
+}
+
+/// Asks `cluster`'s watch until it answers with something `done` says yes to (60 s at most).
+async fn wait_watched(
+    cluster: &dyn fluidform::engine::port::Cluster,
+    scope: &std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>>,
+    done: impl Fn(&std::collections::BTreeMap<String, fluidform::domain::rollout::RolloutState>) -> bool,
+) -> std::collections::BTreeMap<String, fluidform::domain::rollout::RolloutState> {
+    for _ in 0..600 {
+        if let Some(w) = cluster.watched(scope)
+            && done(&w)
+        {
+            return w;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the watch did not answer as wanted in 60 s");
 }

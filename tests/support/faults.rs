@@ -67,6 +67,12 @@ impl Cluster for Counted {
     async fn rollouts(&self, selector: &str) -> Result<std::collections::BTreeMap<String, RolloutState>> {
         self.inner.rollouts(selector).await
     }
+    fn watched(
+        &self,
+        namespaces: &std::collections::BTreeMap<&str, std::collections::BTreeSet<&str>>,
+    ) -> Option<std::collections::BTreeMap<String, RolloutState>> {
+        self.inner.watched(namespaces)
+    }
     async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
         self.inner.delete_pod(namespace, name, uid).await
     }

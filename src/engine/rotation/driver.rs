@@ -31,7 +31,7 @@ use super::decide::{
     AfterFailure, BatchView, Need, Observed, PodRef, Policy, ProofSeen, RevocationSeen, RotationView, RunSeen, Step,
     Then, decide, needs,
 };
-use super::observe::{Limits, progress, read_rollouts, unhealthy};
+use super::observe::{Limits, Read, progress, read_rollouts, unhealthy};
 use super::select::{ROTATION_LEASE, refusal};
 use super::{RotationError, RotationRequest, UnhealthyPolicy, VerifyMode};
 use crate::domain::code::{Coded, ErrorCode};
@@ -177,9 +177,13 @@ pub async fn drive_with(ctx: &Arc<Context>, polls: &mut Polls) -> Result<(), Sto
         };
         let rot = ctx.store.get_rotation(&id).await?;
         let seen = fingerprint(&rot);
-        if polls.0.get(&id).is_some_and(|p| p.seen == seen && std::time::Instant::now() < p.next) {
+        let waited = polls.0.get(&id).filter(|p| p.seen == seen);
+        if waited.is_some_and(|p| std::time::Instant::now() < p.next) {
             continue;
         }
+        // A look after a wait this process set may be answered by the clusters' watches;
+        // any other look reads fresh.
+        let read = if waited.is_some() { Read::Watched } else { Read::Fresh };
         // Everything the step writes is fenced by the driver lease: a replica that stalled
         // past it while another took the rotation over writes nothing.
         let locked_step = async {
@@ -190,7 +194,7 @@ pub async fn drive_with(ctx: &Arc<Context>, polls: &mut Polls) -> Result<(), Sto
                 tracing::warn!(rotation = %id, lock = %l.id, holder = %l.holder, "a runtime lock of the rotation is held by someone else");
                 return Ok(Looked::Moved);
             }
-            step(ctx, &rot).await
+            step(ctx, &rot, read).await
         };
         let stepped = std::panic::AssertUnwindSafe(fenced(fence, locked_step)).catch_unwind().await;
         match stepped {
@@ -297,7 +301,7 @@ enum Looked {
 }
 
 /// One step.
-async fn step(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<Looked, StoreError> {
+async fn step(ctx: &Arc<Context>, rot: &RotationRecord, read: Read) -> Result<Looked, StoreError> {
     let req = request(rot)?;
     let v = view(rot, &req);
     let now = ctx.now();
@@ -310,7 +314,7 @@ async fn step(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<Looked, StoreE
                 observed.drifted = drifted_in_batch(ctx, rot, i as i64).await?;
             }
             let targets = batch_targets(ctx, rot, &req, i as i64).await?;
-            let (states, _) = read_rollouts(ctx, &targets).await;
+            let (states, _) = read_rollouts(ctx, &targets, Read::Fresh).await;
             let bad = unhealthy(&targets, &states);
             if !bad.is_empty() {
                 match req.unhealthy_workloads {
@@ -335,7 +339,7 @@ async fn step(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<Looked, StoreE
         Need::Revocation => observed.revocation = Some(revocation_seen(ctx, rot).await?),
         Need::Rollout(i) => {
             let targets = rot.batches.iter().find(|b| b.idx == i as i64).map(|b| b.targets.clone()).unwrap_or_default();
-            let (states, errors) = read_rollouts(ctx, &targets).await;
+            let (states, errors) = read_rollouts(ctx, &targets, read).await;
             let limits = Limits { per_workload: req.max_unavailable(), per_cluster: req.max_restarting_per_cluster() };
             observed.rollout = Some(progress(&targets, &states, &errors, &skipped_of(rot, i as i64), limits));
         }
@@ -344,7 +348,7 @@ async fn step(ctx: &Arc<Context>, rot: &RotationRecord) -> Result<Looked, StoreE
             for b in &rot.batches {
                 targets.extend(b.targets.iter().cloned());
             }
-            let (states, errors) = read_rollouts(ctx, &targets).await;
+            let (states, errors) = read_rollouts(ctx, &targets, read).await;
             let limits = Limits { per_workload: req.max_unavailable(), per_cluster: req.max_restarting_per_cluster() };
             observed.rollout = Some(progress(&targets, &states, &errors, &Default::default(), limits));
         }

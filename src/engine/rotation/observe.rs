@@ -15,20 +15,32 @@ use crate::engine::port::ClusterError;
 
 pub type States = BTreeMap<(String, String), RolloutState>;
 
+/// How fresh a read must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// LISTs, whatever a watch holds: for a rotation's first look in this process (another
+    /// replica may have written what this one has not seen) and after every step that
+    /// moved it.
+    Fresh,
+    /// From the cluster's watch where it can answer (`Cluster::watched`), else LISTs.
+    Watched,
+}
+
 /// The rollout state of every namespace the targets live in, and the clusters that could
 /// not be read (with why). Clusters are read concurrently. A cluster whose targets span
 /// several namespaces is read with one LIST per kind across namespaces (selected by the
 /// targets' release names, then filtered to the targeted runtimes of each namespace); if
 /// the credentials may not list cluster-wide (403), that cluster is read per namespace
-/// from then on (until its record changes).
-pub async fn read_rollouts(ctx: &Context, targets: &[Target]) -> (States, BTreeMap<String, String>) {
+/// from then on (until its record changes). With `Read::Watched`, a cluster whose watch can
+/// answer is not read at all.
+pub async fn read_rollouts(ctx: &Context, targets: &[Target], read: Read) -> (States, BTreeMap<String, String>) {
     let mut by_cluster: BTreeMap<&str, BTreeMap<&str, BTreeSet<&str>>> = BTreeMap::new();
     for t in targets {
         by_cluster.entry(&t.cluster).or_default().entry(&t.namespace).or_default().insert(&t.runtime);
     }
     let reads = by_cluster
         .into_iter()
-        .map(|(cluster, namespaces)| async move { (cluster, read_cluster(ctx, cluster, &namespaces).await) });
+        .map(|(cluster, namespaces)| async move { (cluster, read_cluster(ctx, cluster, &namespaces, read).await) });
     let mut states = States::new();
     let mut errors = BTreeMap::new();
     for (cluster, read) in futures::future::join_all(reads).await {
@@ -48,9 +60,15 @@ async fn read_cluster(
     ctx: &Context,
     cluster: &str,
     namespaces: &BTreeMap<&str, BTreeSet<&str>>,
+    read: Read,
 ) -> Result<BTreeMap<String, RolloutState>, String> {
     let rec = ctx.store.get_cluster(cluster).await.map_err(|e| e.to_string())?;
     let client = ctx.cluster_of(&rec).await.map_err(|e| e.to_string())?;
+    if read == Read::Watched
+        && let Some(mut found) = client.watched(namespaces)
+    {
+        return Ok(namespaces.keys().map(|ns| (ns.to_string(), found.remove(*ns).unwrap_or_default())).collect());
+    }
     let key = (rec.name.clone(), rec.generation);
     let per_namespace = namespaces.len() == 1 || ctx.namespaced_reads.lock().unwrap().contains(&key);
     if !per_namespace {

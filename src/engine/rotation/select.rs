@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::observe::{read_rollouts, unhealthy};
+use super::observe::{Read, read_rollouts, unhealthy};
 use super::schedule::{APPLY_SECONDS, BatchLoad, EstimateBasis, POD_RESTART_SECONDS, Pacing, schedule};
 use super::{
     BatchSize, MAX_BATCH_INTERVAL_SECS, MAX_HEALTH_TIMEOUT_SECS, Preview, PreviewCluster, PreviewRuntime,
@@ -360,7 +360,7 @@ pub async fn preview_rotation(ctx: &Arc<Context>, req: &RotationRequest) -> Resu
         i += size;
     }
     let targets = targets(req, &sel);
-    let (states, errors) = read_rollouts(ctx, &targets).await;
+    let (states, errors) = read_rollouts(ctx, &targets, Read::Fresh).await;
     let bad: BTreeMap<(String, String, Kind, String), String> = unhealthy(&targets, &states)
         .into_iter()
         .map(|(w, why)| ((w.cluster, w.namespace, w.kind, w.name), why))
@@ -479,7 +479,7 @@ pub async fn start_rotation(ctx: &Arc<Context>, req: RotationRequest, actor: &st
     }
     if req.unhealthy_workloads == UnhealthyPolicy::Block {
         let targets = targets(&req, &sel);
-        let (states, _) = read_rollouts(ctx, &targets).await;
+        let (states, _) = read_rollouts(ctx, &targets, Read::Fresh).await;
         let bad = unhealthy(&targets, &states);
         if !bad.is_empty() {
             let list: Vec<String> = bad

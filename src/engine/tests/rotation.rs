@@ -349,6 +349,60 @@ async fn a_rotation_deleting_pods_one_at_a_time_waits_twice_as_long_each_look_up
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn looks_after_a_wait_ask_the_watch_and_a_first_look_lists() {
+    use crate::engine::rotation::driver::{Polls, drive_with};
+    let h = Harness::new().await;
+    let runtimes = ["rt0", "rt1"].map(|name| {
+        let mut rt = runtime(name, &["global-secret"]);
+        rt["spec"]["replicas"] = json!(6);
+        rt
+    });
+    fleet_of(&h, runtimes.to_vec()).await;
+    let fake = h.fake("c1");
+    fake.watching.store(true, std::sync::atomic::Ordering::SeqCst);
+    let id = start(
+        &h,
+        json!({"credential": "global-secret", "healthTimeout": 600, "verify": false, "batches": ["50%", "100%"]}),
+    )
+    .await;
+    let deletes = || fake.requests().iter().filter(|r| r.verb == "delete" && r.kind == Kind::Pod).count();
+    let mut polls = Polls::default();
+    for _ in 0..400 {
+        let r = h.ctx.store.get_rotation(&id).await.unwrap();
+        if r.batches[0].state == BatchState::Restarting && deletes() > 1 {
+            break;
+        }
+        drive_with(&h.ctx, &mut polls).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let reads = || (fake.count("rollout"), fake.count("watched"));
+    // A process that has not looked at the rotation yet (a restart, a takeover) lists.
+    let mut polls = Polls::default();
+    let (listed, watched) = reads();
+    drive_with(&h.ctx, &mut polls).await.unwrap();
+    assert_eq!(reads(), (listed + 1, watched), "a first look lists");
+    // Looks after the waits it set ask the watch, and still delete pods.
+    for n in 1..=3 {
+        let deleted = deletes();
+        polls.make_due();
+        drive_with(&h.ctx, &mut polls).await.unwrap();
+        assert_eq!(reads(), (listed + 1, watched + n), "look {n} after a wait is answered by the watch");
+        assert!(deletes() > deleted, "the watched look {n} deletes a pod");
+    }
+    // To the end: the second batch's health precheck and its first look list again; its
+    // other looks ask the watch.
+    let started = std::time::Instant::now();
+    while h.ctx.store.get_rotation(&id).await.unwrap().state != RotationState::Succeeded {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "stuck");
+        polls.make_due();
+        drive_with(&h.ctx, &mut polls).await.unwrap();
+    }
+    let (l, w) = reads();
+    assert_eq!(l, listed + 3, "two more lists, for the second batch ({w} watched)");
+    assert!(w > watched + 6, "{w} watched looks");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_lost_the_driver_lease_writes_nothing() {
     use crate::domain::code::{Coded, ErrorCode};
     use crate::store::locks::fenced;
@@ -428,11 +482,11 @@ fn pod_lists(h: &Harness) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_is_read_across_namespaces_in_one_list_and_only_the_targets_are_kept() {
-    use crate::engine::rotation::observe::read_rollouts;
+    use crate::engine::rotation::observe::{Read, read_rollouts};
     let h = Harness::new().await;
     two_namespaces(&h).await;
     let before = pod_lists(&h).len();
-    let (states, errors) = read_rollouts(&h.ctx, &targets()).await;
+    let (states, errors) = read_rollouts(&h.ctx, &targets(), Read::Fresh).await;
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(pod_lists(&h)[before..], [String::new()], "one read, across namespaces");
     let keys: Vec<_> = states.keys().cloned().collect();
@@ -447,7 +501,7 @@ async fn a_cluster_is_read_across_namespaces_in_one_list_and_only_the_targets_ar
     assert!(b.pods.iter().all(|p| p.name.starts_with("y-")) && !b.pods.is_empty(), "{:?}", b.pods);
 
     // The same runtimes read one namespace at a time give the same states.
-    let (alone, _) = read_rollouts(&h.ctx, &targets()[..1]).await;
+    let (alone, _) = read_rollouts(&h.ctx, &targets()[..1], Read::Fresh).await;
     let alone = &alone[&("c1".to_string(), "a".to_string())];
     assert_eq!(alone.workloads, a.workloads);
     assert_eq!(alone.pods, a.pods);
@@ -455,7 +509,7 @@ async fn a_cluster_is_read_across_namespaces_in_one_list_and_only_the_targets_ar
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_that_forbids_listing_across_namespaces_is_read_per_namespace_and_rotates() {
-    use crate::engine::rotation::observe::read_rollouts;
+    use crate::engine::rotation::observe::{Read, read_rollouts};
     let h = Harness::new().await;
     two_namespaces(&h).await;
     h.fake("c1").fail_when(|r| {
@@ -466,7 +520,7 @@ async fn a_cluster_that_forbids_listing_across_namespaces_is_read_per_namespace_
         })
     });
     let before = pod_lists(&h).len();
-    let (states, errors) = read_rollouts(&h.ctx, &targets()).await;
+    let (states, errors) = read_rollouts(&h.ctx, &targets(), Read::Fresh).await;
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(pod_lists(&h)[before..], ["", "a", "b"], "one refused LIST, then one per namespace");
     let a = &states[&("c1".to_string(), "a".to_string())];
