@@ -100,6 +100,21 @@ def in_flight(path, t0, t1):
     return out
 
 
+def reads(path, t0, t1):
+    """fluidform's read requests received in [t0, t1], by verb (list, watch, get)."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            e = json.loads(line)
+            if e["stage"] != "RequestReceived" or e.get("verb") not in ("list", "watch", "get"):
+                continue
+            ua = (e.get("userAgent") or "").split("/")[0].split(" ")[0]
+            if fluid_ua({ua: 1}) != ua or not t0 <= ff.ts(e["stageTimestamp"]) <= t1:
+                continue
+            out[e["verb"]] = out.get(e["verb"], 0) + 1
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     for a in ("--addr", "--token", "--kubeconfigs", "--audits", "--kubectl", "--db", "--json"):
@@ -212,6 +227,14 @@ def main():
               f" over the whole run (initial apply included): fluidform"
               f" {max((v['max_in_flight'] for g, v in whole.items() if g not in ('all',) and g == fluid_ua(whole)), default=0)},"
               f" all {whole.get('all', {}).get('max_in_flight', 0)} (target ≤ 20 per API server)")
+    metrics = api.call("GET", "/metrics", accept="text/plain")
+    for line in metrics.splitlines():
+        if line.startswith(("fluidform_rollout_reads_total", "fluidform_rollout_watch_events_total")):
+            print(f"daemon metric: {line}")
+    for c, a in zip(names, audits):
+        got = reads(a, r0, r1)
+        print(f"cluster {c}: fluidform's reads during the rotation: "
+              + (", ".join(f"{v} {k}" for k, v in sorted(got.items())) or "none"))
     ff.write_json(args.json, {"n": args.n, "batch": args.batch, "baseline_cpu_s": base_cpu, "baseline_wall_s": base_wall,
                               "batches": rows, "rotation_wall_s": r1 - r0, "rotation_cpu_s": total_cpu,
                               "in_flight_rotation": flight, "in_flight_whole": flight_all,

@@ -7,7 +7,8 @@
 #                                            # scheduler, kwok and N fake nodes); prints the
 #                                            # kubeconfig path and runs until Ctrl-C or `down`;
 #                                            # --audit logs every mutating request's
-#                                            # RequestReceived and ResponseComplete stages
+#                                            # RequestReceived and ResponseComplete stages,
+#                                            # and every read's RequestReceived,
 #                                            # to $FLUIDFORM_CLUSTER_DIR/audit.log
 #       [--fuse-for NS/NAME[,NS/NAME...]]    # label every fake node fluid.io/f-NS-NAME=true,
 #                                            # as Fluid's CSI plugin does for a runtime's fuse
@@ -159,13 +160,17 @@ up() {
 
 	pki
 	if ((${#audit[@]})); then
-		# Metadata of mutating requests only, both stages: enough to count what is in flight.
+		# Metadata of mutating requests, both stages: enough to count what is in flight; and
+		# of reads, when received only: enough to count them.
 		cat > "$state/audit-policy.yaml" <<-EOF
 		apiVersion: audit.k8s.io/v1
 		kind: Policy
 		rules:
 		- level: Metadata
 		  verbs: [create, update, patch, delete, deletecollection]
+		- level: Metadata
+		  verbs: [get, list, watch]
+		  omitStages: [ResponseStarted, ResponseComplete, Panic]
 		- level: None
 		EOF
 	fi

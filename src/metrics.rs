@@ -22,6 +22,8 @@ pub const LEASES: &str = "fluidform_leases_held";
 pub const BUILD_INFO: &str = "fluidform_build_info";
 pub const DELIVERIES: &str = "fluidform_notification_deliveries_total";
 pub const OUTBOX: &str = "fluidform_notification_outbox";
+pub const ROLLOUT_READS: &str = "fluidform_rollout_reads_total";
+pub const WATCH_EVENTS: &str = "fluidform_rollout_watch_events_total";
 
 /// Histogram buckets (seconds): from a fast SQLite read to a slow rotation batch.
 const BUCKETS: &[f64] =
@@ -61,6 +63,12 @@ fn describe() {
     describe_gauge!(BUILD_INFO, Unit::Count, "Always 1; the labels say which build this is");
     describe_counter!(DELIVERIES, Unit::Count, "Webhook delivery attempts, by outcome");
     describe_gauge!(OUTBOX, Unit::Count, "Webhook deliveries in the outbox, by state");
+    describe_counter!(
+        ROLLOUT_READS,
+        Unit::Count,
+        "Rollout state reads of a cluster, by cluster and where from (list: LISTs; watch: the rollout watch)"
+    );
+    describe_counter!(WATCH_EVENTS, Unit::Count, "Events the rollout watches received, by cluster and kind");
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "name" => env!("CARGO_PKG_NAME")).set(1.0);
 }
 
@@ -70,6 +78,16 @@ pub fn http_request(route: String, method: String, status: u16, took: Duration) 
     counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status.clone())
         .increment(1);
     histogram!(HTTP_DURATION, "route" => route, "method" => method, "status" => status).record(took.as_secs_f64());
+}
+
+/// One read of a cluster's rollout state, `from` `list` or `watch`.
+pub fn rollout_read(cluster: &str, from: &'static str) {
+    counter!(ROLLOUT_READS, "cluster" => cluster.to_string(), "from" => from).increment(1);
+}
+
+/// `n` events a rollout watch of `kind` received.
+pub fn watch_events(cluster: &str, kind: &'static str, n: u64) {
+    counter!(WATCH_EVENTS, "cluster" => cluster.to_string(), "kind" => kind).increment(n);
 }
 
 /// One request to a target API server.

@@ -65,17 +65,21 @@ struct Shared {
     server: String,
     client: kube::Client,
     watches: watch::Watches,
+    spawner: Option<tokio::runtime::Handle>,
 }
 
 /// The kube-rs implementation of the port.
 #[derive(Default)]
 pub struct KubeClusters {
     cache: Mutex<HashMap<String, Arc<Shared>>>,
+    /// Where rollout watches run: the runtime `new` was called on, which outlives the
+    /// request that first reads a cluster (an HTTP worker's runtime may stop first).
+    spawner: Option<tokio::runtime::Handle>,
 }
 
 impl KubeClusters {
     pub fn new() -> Self {
-        Self::default()
+        Self { cache: Default::default(), spawner: tokio::runtime::Handle::try_current().ok() }
     }
 }
 
@@ -93,6 +97,7 @@ impl Clusters for KubeClusters {
                     server: target.connection.server.clone(),
                     client,
                     watches: watch::Watches::default(),
+                    spawner: self.spawner.clone(),
                 });
                 self.cache.lock().expect("cache lock").insert(target.name.clone(), s.clone());
                 s
@@ -146,7 +151,8 @@ impl KubeCluster {
         selector: &str,
     ) -> Result<(Vec<rollout::WorkloadItem>, Vec<rollout::WorkloadItem>, Vec<rollout::PodItem>)> {
         let watches = &self.shared.watches;
-        watches.ensure(&self.shared.client, &self.shared.name);
+        watches.ensure(&self.shared.client, &self.shared.name, self.shared.spawner.as_ref());
+        crate::metrics::rollout_read(&self.shared.name, "list");
         let (sts, ds, pods) = futures::try_join!(
             self.list_typed::<rollout::WorkloadItem>(Kind::StatefulSet, namespace, selector),
             self.list_typed::<rollout::WorkloadItem>(Kind::DaemonSet, namespace, selector),
@@ -355,7 +361,9 @@ impl Cluster for KubeCluster {
         &self,
         namespaces: &std::collections::BTreeMap<&str, BTreeSet<&str>>,
     ) -> Option<std::collections::BTreeMap<String, RolloutState>> {
-        self.shared.watches.answer(namespaces)
+        let answer = self.shared.watches.answer(namespaces)?;
+        crate::metrics::rollout_read(&self.shared.name, "watch");
+        Some(answer)
     }
 
     async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {

@@ -191,14 +191,15 @@ impl Watches {
         s.deleted.insert(uid.to_string(), Instant::now());
     }
 
-    /// Starts the watch if it is not running (and may run).
-    pub fn ensure(&self, client: &kube::Client, cluster: &str) {
+    /// Starts the watch if it is not running (and may run), on `spawner` (else on the
+    /// current runtime).
+    pub fn ensure(&self, client: &kube::Client, cluster: &str, spawner: Option<&tokio::runtime::Handle>) {
         let mut s = self.lock();
         s.last_used = Some(Instant::now());
         if s.running || s.off {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let Some(runtime) = spawner.cloned().or_else(|| tokio::runtime::Handle::try_current().ok()) else { return };
         s.running = true;
         let state = Arc::downgrade(&self.0);
         let client = client.clone();
@@ -273,10 +274,12 @@ async fn run(state: Weak<Mutex<State>>, client: kube::Client, cluster: &str, i: 
             if going(&state).is_none() {
                 return;
             }
+            let mut received = 0;
             let events = match kind {
-                Kind::Pod => watch::<PodItem>(&state, &client, kind, i, &mut rv).await,
-                _ => watch::<WorkloadItem>(&state, &client, kind, i, &mut rv).await,
+                Kind::Pod => watch::<PodItem>(&state, &client, kind, i, &mut rv, &mut received).await,
+                _ => watch::<WorkloadItem>(&state, &client, kind, i, &mut rv, &mut received).await,
             };
+            crate::metrics::watch_events(cluster, kind.as_str(), received);
             match events {
                 Ok(()) => continue,
                 Err(why) => {
@@ -331,6 +334,7 @@ async fn watch<T: Item>(
     kind: Kind,
     i: usize,
     rv: &mut u64,
+    received: &mut u64,
 ) -> Result<(), &'static str> {
     let uri = format!(
         "{}?watch=1&allowWatchBookmarks=true&timeoutSeconds={WATCH_SECONDS}&labelSelector={SELECTOR}&resourceVersion={rv}",
@@ -340,6 +344,7 @@ async fn watch<T: Item>(
     let stream = client.request_events::<T>(req).await.map_err(|e| if refused(&e) { "refused" } else { "failed" })?;
     let mut stream = pin!(stream);
     while let Some(event) = stream.next().await {
+        *received += 1;
         let Some(st) = state.upgrade() else { return Ok(()) };
         let mut s = st.lock().expect("watch state lock");
         let event = event.map_err(|_| "broken")?;

@@ -103,6 +103,13 @@ pub enum NextState {
     Fail,
 }
 
+/// What changes when a rotation moves (its state, current batch, or a batch's state) or a
+/// command reaches it.
+pub fn rotation_mark(state: RotationState, current_batch: i64, batches: &[BatchState]) -> String {
+    let batches: Vec<String> = batches.iter().map(ToString::to_string).collect();
+    format!("{state}:{current_batch}:{}", batches.join(","))
+}
+
 const ACTIVE: &str = "'running', 'waiting_approval', 'paused', 'rolling_back'";
 
 fn opt_time(row: &sqlx::any::AnyRow, col: &str) -> Result<Option<DateTime<Utc>>> {
@@ -508,6 +515,31 @@ impl Store {
     }
 
     /// Rotations a driver works on, and those whose locks it keeps (paused, waiting).
+    /// Every active rotation's id and mark (`rotation_mark`), in one statement: what the
+    /// driver compares at each tick to see whether a rotation moved or a command reached it
+    /// without reading the whole rotation.
+    pub async fn active_rotation_marks(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT r.id, r.state, r.current_batch, b.state AS batch_state FROM rotations r \
+             LEFT JOIN rotation_batches b ON b.rotation_id = r.id \
+             WHERE r.state IN ({ACTIVE}) ORDER BY r.created_at, r.id, b.idx"
+        )))
+        .fetch_all(self.reader())
+        .await?;
+        let mut out: Vec<(String, RotationState, i64, Vec<BatchState>)> = Vec::new();
+        for r in &rows {
+            let id: String = r.try_get("id")?;
+            if out.last().is_none_or(|(last, ..)| *last != id) {
+                let state = parse_state(&r.try_get::<String, _>("state")?, RotationState::parse)?;
+                out.push((id, state, r.try_get("current_batch")?, Vec::new()));
+            }
+            if let Some(b) = r.try_get::<Option<String>, _>("batch_state")? {
+                out.last_mut().expect("pushed").3.push(parse_state(&b, BatchState::parse)?);
+            }
+        }
+        Ok(out.into_iter().map(|(id, state, current, batches)| (id, rotation_mark(state, current, &batches))).collect())
+    }
+
     pub async fn active_rotations(&self) -> Result<Vec<(String, RotationState)>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT id, state FROM rotations WHERE state IN ({ACTIVE}) ORDER BY created_at"

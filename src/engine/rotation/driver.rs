@@ -137,7 +137,12 @@ struct Poll {
     wait: StdDuration,
     /// What the rotation looked like then; a change (an approval, a pause) ends the wait.
     seen: String,
+    /// When the driver lease is renewed while the wait lasts.
+    renew_at: std::time::Instant,
 }
+
+/// How often the driver lease (`DRIVER_LEASE`) is renewed while a rotation waits.
+const RENEW_EVERY: StdDuration = StdDuration::from_secs(3);
 
 #[cfg(test)]
 impl Polls {
@@ -154,8 +159,8 @@ impl Polls {
 }
 
 fn fingerprint(rot: &RotationRecord) -> String {
-    let batches: Vec<String> = rot.batches.iter().map(|b| b.state.to_string()).collect();
-    format!("{}:{}:{}", rot.state, rot.current_batch, batches.join(","))
+    let batches: Vec<crate::domain::states::BatchState> = rot.batches.iter().map(|b| b.state).collect();
+    crate::store::rotations::rotation_mark(rot.state, rot.current_batch, &batches)
 }
 
 /// One step of every active rotation.
@@ -165,16 +170,29 @@ pub async fn drive_once(ctx: &Arc<Context>) -> Result<(), StoreError> {
 
 /// One step of every active rotation that is due (see `Polls`).
 pub async fn drive_with(ctx: &Arc<Context>, polls: &mut Polls) -> Result<(), StoreError> {
-    let active = ctx.store.active_rotations().await?;
+    let active = ctx.store.active_rotation_marks().await?;
     polls.0.retain(|id, _| active.iter().any(|(a, _)| a == id));
-    for (id, _) in active {
+    for (id, mark) in active {
         if ctx.drain.is_draining() {
             break;
+        }
+        // A rotation waiting on its pods, unchanged since, costs nothing until its wait ends
+        // or its lease is due for renewal.
+        let now = std::time::Instant::now();
+        let waiting = |polls: &Polls| polls.0.get(&id).is_some_and(|p| p.seen == mark && now < p.next);
+        if waiting(polls) && polls.0.get(&id).is_some_and(|p| now < p.renew_at) {
+            continue;
         }
         let Some(fence) = ctx.store.try_lease(&format!("rotation-driver:{id}"), &ctx.replica, DRIVER_LEASE).await?
         else {
             continue;
         };
+        if waiting(polls) {
+            if let Some(p) = polls.0.get_mut(&id) {
+                p.renew_at = now + RENEW_EVERY;
+            }
+            continue;
+        }
         let rot = ctx.store.get_rotation(&id).await?;
         let seen = fingerprint(&rot);
         let waited = polls.0.get(&id).filter(|p| p.seen == seen);
@@ -206,7 +224,8 @@ pub async fn drive_with(ctx: &Arc<Context>, polls: &mut Polls) -> Result<(), Sto
                 let cap = if looked == Looked::Idle { POLL_MAX } else { POLL_RESTARTING };
                 let tick = ctx.settings.rotation_tick;
                 let wait = polls.0.get(&id).map_or(tick, |p| (p.wait * 2).min(cap)).max(tick);
-                polls.0.insert(id.clone(), Poll { next: std::time::Instant::now() + wait, wait, seen });
+                let now = std::time::Instant::now();
+                polls.0.insert(id.clone(), Poll { next: now + wait, wait, seen, renew_at: now + RENEW_EVERY });
             }
             Ok(Ok(Looked::Moved)) => {
                 polls.0.remove(&id);

@@ -338,9 +338,18 @@ async fn a_rotation_deleting_pods_one_at_a_time_waits_twice_as_long_each_look_up
         let wait = polls.wait_of(&id).expect("a look that deleted pods waits");
         waits.push(wait.as_millis());
         if wait >= std::time::Duration::from_millis(100) {
-            let before = reads();
+            // A tick in the wait reads no cluster and writes nothing: not even the lease.
+            let renewed = || async {
+                sqlx::query_scalar::<_, String>("SELECT renewed_at FROM locks WHERE id = $1")
+                    .bind(format!("rotation-driver:{id}"))
+                    .fetch_one(h.ctx.store.reader())
+                    .await
+                    .unwrap()
+            };
+            let (before, lease) = (reads(), renewed().await);
             drive_with(&h.ctx, &mut polls).await.unwrap();
             assert_eq!(reads(), before, "looked at before its wait of {wait:?} ended");
+            assert_eq!(renewed().await, lease, "the lease renewed in a wait of {wait:?}");
         }
     }
     // From the test's 10 ms tick, doubling, and capped at 2 s (not the idle cap of 4 s).
