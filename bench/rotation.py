@@ -101,7 +101,7 @@ def in_flight(path, t0, t1):
 
 
 def reads(path, t0, t1):
-    """fluidform's read requests received in [t0, t1], by verb (list, watch, get)."""
+    """fluidform's read requests received in [t0, t1], by verb and resource."""
     out = {}
     with open(path) as f:
         for line in f:
@@ -111,7 +111,9 @@ def reads(path, t0, t1):
             ua = (e.get("userAgent") or "").split("/")[0].split(" ")[0]
             if fluid_ua({ua: 1}) != ua or not t0 <= ff.ts(e["stageTimestamp"]) <= t1:
                 continue
-            out[e["verb"]] = out.get(e["verb"], 0) + 1
+            ref = e.get("objectRef") or {}
+            what = f'{e["verb"]} {ref.get("resource", "?")}{"" if ref.get("namespace") else " (all namespaces)"}'
+            out[what] = out.get(what, 0) + 1
     return out
 
 

@@ -17,6 +17,8 @@ use crate::store::StoreError;
 use crate::store::notifications::{AttemptEnd, AttemptResult, DueDelivery};
 
 const LEASE: chrono::Duration = chrono::Duration::seconds(30);
+/// How often the dispatcher renews its lease (well within `LEASE`).
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 /// Deliveries read per pass, and sent at once.
 const BATCH: i64 = 64;
 const IN_FLIGHT: usize = 8;
@@ -39,10 +41,21 @@ pub fn spawn_notifier(ctx: &Arc<Context>) -> tokio::task::JoinHandle<()> {
     ctx.spawner.clone().spawn(async move {
         let client = http_client(ctx.settings.notify_timeout);
         let mut passes: u64 = 0;
+        // While this process holds the lease it is renewed every `RENEW_EVERY`, not at every
+        // tick: a tick with nothing due then costs one read.
+        let mut held_until: Option<std::time::Instant> = None;
         loop {
             tokio::time::sleep(ctx.settings.notify_tick).await;
-            match ctx.store.try_lease("notifications", &ctx.replica, LEASE).await {
-                Ok(Some(_)) => {
+            let now = std::time::Instant::now();
+            let held = if held_until.is_some_and(|t| now < t) {
+                Ok(true)
+            } else {
+                let taken = ctx.store.try_lease("notifications", &ctx.replica, LEASE).await.map(|l| l.is_some());
+                held_until = matches!(taken, Ok(true)).then(|| now + RENEW_EVERY);
+                taken
+            };
+            match held {
+                Ok(true) => {
                     if let Err(e) = deliver_due(&ctx, &client).await {
                         tracing::warn!(error = %e, "webhook dispatch failed; will retry");
                     }
@@ -53,7 +66,7 @@ pub fn spawn_notifier(ctx: &Arc<Context>) -> tokio::task::JoinHandle<()> {
                         tracing::warn!(error = %e, "pruning old webhook deliveries failed");
                     }
                 }
-                Ok(None) => {}
+                Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "webhook dispatcher lease unavailable"),
             }
         }
