@@ -275,13 +275,21 @@ async fn run(state: Weak<Mutex<State>>, client: kube::Client, cluster: &str, i: 
                 return;
             }
             let mut received = 0;
+            let began = Instant::now();
             let events = match kind {
                 Kind::Pod => watch::<PodItem>(&state, &client, kind, i, &mut rv, &mut received).await,
                 _ => watch::<WorkloadItem>(&state, &client, kind, i, &mut rv, &mut received).await,
             };
             crate::metrics::watch_events(cluster, kind.as_str(), received);
             match events {
-                Ok(()) => continue,
+                Ok(()) => {
+                    // A watch the API server ends at once, with nothing in it, is not asked
+                    // for again straight away.
+                    if received == 0 && began.elapsed() < RETRY {
+                        tokio::time::sleep(RETRY).await;
+                    }
+                    continue;
+                }
                 Err(why) => {
                     tracing::debug!(cluster, %kind, why, "listing again for the rollout watch");
                     if let Some(st) = state.upgrade() {
