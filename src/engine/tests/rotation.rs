@@ -313,17 +313,9 @@ async fn a_rotation_deleting_pods_one_at_a_time_waits_twice_as_long_each_look_up
     // maxUnavailable 1: every look finds one worker pod to replace (the fake brings each
     // replacement up at once), so no look is idle.
     let id = start(&h, json!({"credential": "global-secret", "healthTimeout": 600, "verify": false})).await;
-    let mut polls = Polls::default();
     let reads = || fake.count("rollout");
-    let deletes = || fake.requests().iter().filter(|r| r.verb == "delete" && r.kind == Kind::Pod).count();
-    for _ in 0..400 {
-        let r = h.ctx.store.get_rotation(&id).await.unwrap();
-        if r.batches[0].state == BatchState::Restarting && deletes() > 1 {
-            break;
-        }
-        drive_with(&h.ctx, &mut polls).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let deletes = || pod_deletes(&fake);
+    drive_until_pods_are_deleted(&h, &fake, &id).await;
     // Each look ends a wait made due at once, so what the test sees does not hang on how
     // fast this machine is: the wait each look sets, and that no look comes before it ends.
     // The waits start again from the tick, as after a restart of the driver.
@@ -374,16 +366,8 @@ async fn looks_after_a_wait_ask_the_watch_and_a_first_look_lists() {
         json!({"credential": "global-secret", "healthTimeout": 600, "verify": false, "batches": ["50%", "100%"]}),
     )
     .await;
-    let deletes = || fake.requests().iter().filter(|r| r.verb == "delete" && r.kind == Kind::Pod).count();
-    let mut polls = Polls::default();
-    for _ in 0..400 {
-        let r = h.ctx.store.get_rotation(&id).await.unwrap();
-        if r.batches[0].state == BatchState::Restarting && deletes() > 1 {
-            break;
-        }
-        drive_with(&h.ctx, &mut polls).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let deletes = || pod_deletes(&fake);
+    drive_until_pods_are_deleted(&h, &fake, &id).await;
     let reads = || (fake.count("rollout"), fake.count("watched"));
     // A process that has not looked at the rotation yet (a restart, a takeover) lists.
     let mut polls = Polls::default();
@@ -562,4 +546,24 @@ async fn a_batch_over_two_namespaces_reads_the_cluster_once_per_step() {
     }
     let y_in_a = h.fake("c1").get(Kind::Pod, "a", "y-master-0").unwrap();
     assert_eq!(y_in_a["spec"]["imagePullSecrets"], json!([{"name": "other-secret-v1"}]), "not a target, not moved");
+}
+
+/// Pod deletions the fake has seen.
+fn pod_deletes(fake: &crate::engine::fake::FakeCluster) -> usize {
+    fake.requests().iter().filter(|r| r.verb == "delete" && r.kind == Kind::Pod).count()
+}
+
+/// Drives rotation `id` until its first batch restarts and more than one pod was deleted.
+async fn drive_until_pods_are_deleted(h: &Harness, fake: &crate::engine::fake::FakeCluster, id: &str) {
+    use crate::engine::rotation::driver::{Polls, drive_with};
+    let mut polls = Polls::default();
+    for _ in 0..400 {
+        let r = h.ctx.store.get_rotation(id).await.unwrap();
+        if r.batches[0].state == BatchState::Restarting && pod_deletes(fake) > 1 {
+            return;
+        }
+        drive_with(&h.ctx, &mut polls).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the first batch did not start deleting pods");
 }
