@@ -21,8 +21,10 @@
 
 pub mod audit;
 pub mod clusters;
+mod columns;
 pub mod credentials;
 pub mod datasets;
+mod direct;
 pub mod idempotency;
 pub mod locks;
 pub mod notifications;
@@ -61,6 +63,8 @@ pub enum StoreError {
     PreconditionFailed { what: String, current: String },
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("database: {0}")]
+    Direct(#[from] rusqlite::Error),
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is unreadable: {0}")]
@@ -85,7 +89,7 @@ impl Coded for StoreError {
             Self::NotFound { .. } => ErrorCode::NotFound,
             Self::Conflict { code, .. } => *code,
             Self::PreconditionFailed { .. } => ErrorCode::PreconditionFailed,
-            Self::Db(_) | Self::Migrate(_) | Self::Corrupt(_) | Self::Url(_) => ErrorCode::Internal,
+            Self::Db(_) | Self::Direct(_) | Self::Migrate(_) | Self::Corrupt(_) | Self::Url(_) => ErrorCode::Internal,
         }
     }
 }
@@ -135,6 +139,8 @@ pub struct Store {
     backend: Backend,
     read: AnyPool,
     write: AnyPool,
+    /// SQLite files only: point reads on the caller's thread (see `direct`).
+    direct: Option<std::sync::Arc<direct::DirectReads>>,
 }
 
 impl Store {
@@ -162,7 +168,8 @@ impl Store {
         // Processes sharing the file migrate one at a time (sqlx takes no lock on SQLite):
         // an exclusive lock on `<file>.migrate-lock` while it runs.
         let file = base.get_filename().to_path_buf();
-        let guard = if file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:") {
+        let in_memory = file.as_os_str().is_empty() || file.to_string_lossy().contains(":memory:");
+        let guard = if in_memory {
             None
         } else {
             let path = format!("{}.migrate-lock", file.display());
@@ -198,7 +205,8 @@ impl Store {
         };
         let write = pool(false).max_connections(1).connect(url).await?;
         let read = pool(true).max_connections(8).connect(url).await?;
-        Ok(Self { backend: Backend::Sqlite, read, write })
+        let direct = (!in_memory).then(|| std::sync::Arc::new(direct::DirectReads::new(&file)));
+        Ok(Self { backend: Backend::Sqlite, read, write, direct })
     }
 
     async fn open_postgres(url: &str) -> Result<Self> {
@@ -221,7 +229,7 @@ impl Store {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { backend: Backend::Postgres, read: pool.clone(), write: pool })
+        Ok(Self { backend: Backend::Postgres, read: pool.clone(), write: pool, direct: None })
     }
 
     pub fn backend(&self) -> Backend {

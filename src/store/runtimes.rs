@@ -140,20 +140,19 @@ pub struct RuntimeFilter {
 const COLUMNS: &str =
     "id, namespace, name, cluster, kind, manifest, generation, layer_revision, deps_revision, created_at, updated_at";
 
-pub(crate) fn row_to_runtime(row: &sqlx::any::AnyRow) -> Result<RuntimeRecord> {
+pub(crate) fn row_to_runtime(row: &impl super::columns::Columns) -> Result<RuntimeRecord> {
     Ok(RuntimeRecord {
-        id: row.try_get("id")?,
-        namespace: row.try_get("namespace")?,
-        name: row.try_get("name")?,
-        cluster: row.try_get("cluster")?,
-        kind: RuntimeKind::from_kind(&row.try_get::<String, _>("kind")?)
-            .ok_or_else(|| StoreError::Corrupt("runtime kind".into()))?,
-        manifest: parse_json(&row.try_get::<String, _>("manifest")?)?,
-        generation: row.try_get("generation")?,
-        layer_revision: row.try_get("layer_revision")?,
-        deps_revision: row.try_get("deps_revision")?,
-        created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
-        updated_at: parse_time(&row.try_get::<String, _>("updated_at")?)?,
+        id: row.int("id")?,
+        namespace: row.text("namespace")?,
+        name: row.text("name")?,
+        cluster: row.text("cluster")?,
+        kind: RuntimeKind::from_kind(&row.text("kind")?).ok_or_else(|| StoreError::Corrupt("runtime kind".into()))?,
+        manifest: parse_json(&row.text("manifest")?)?,
+        generation: row.int("generation")?,
+        layer_revision: row.int("layer_revision")?,
+        deps_revision: row.int("deps_revision")?,
+        created_at: parse_time(&row.text("created_at")?)?,
+        updated_at: parse_time(&row.text("updated_at")?)?,
     })
 }
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
+use super::columns::Columns;
 use super::sql::QueryBuilder;
 
 use super::{Result, Store, fmt_time, now, parse_json, parse_time};
@@ -105,22 +106,27 @@ fn row_to_applied(r: &sqlx::any::AnyRow) -> Result<AppliedObject> {
 }
 
 fn row_to_sync(r: &sqlx::any::AnyRow) -> Result<SyncRecord> {
+    sync_from(r, r.text("namespace")?, r.text("name")?, "cluster")
+}
+
+/// A sync record from its row's columns; `cluster` names the column of its cluster.
+fn sync_from(r: &impl Columns, namespace: String, name: String, cluster: &str) -> Result<SyncRecord> {
     Ok(SyncRecord {
-        namespace: r.try_get("namespace")?,
-        name: r.try_get("name")?,
-        cluster: r.try_get("cluster")?,
-        labels: parse_json(&r.try_get::<String, _>("labels")?)?,
-        applied_generation: r.try_get("applied_generation")?,
-        applied_spec_hash: r.try_get("applied_spec_hash")?,
-        applied_layer_revision: r.try_get("applied_layer_revision")?,
-        applied_bindings: r.try_get::<Option<String>, _>("applied_bindings")?.as_deref().map(parse_json).transpose()?,
-        applied_render: r.try_get("applied_render")?,
-        applied_runtime_id: r.try_get("applied_runtime_id")?,
-        applied_deps_revision: r.try_get("applied_deps_revision")?,
-        last_run_id: r.try_get("last_run_id")?,
-        last_run_status: r.try_get("last_run_status")?,
-        drift: parse_json(&r.try_get::<String, _>("drift")?)?,
-        checked_at: r.try_get::<Option<String>, _>("checked_at")?.as_deref().map(parse_time).transpose()?,
+        namespace,
+        name,
+        cluster: r.text(cluster)?,
+        labels: parse_json(&r.text("labels")?)?,
+        applied_generation: r.opt_int("applied_generation")?,
+        applied_spec_hash: r.opt_text("applied_spec_hash")?,
+        applied_layer_revision: r.opt_int("applied_layer_revision")?,
+        applied_bindings: r.opt_text("applied_bindings")?.as_deref().map(parse_json).transpose()?,
+        applied_render: r.opt_text("applied_render")?,
+        applied_runtime_id: r.opt_int("applied_runtime_id")?,
+        applied_deps_revision: r.opt_int("applied_deps_revision")?,
+        last_run_id: r.opt_text("last_run_id")?,
+        last_run_status: r.opt_text("last_run_status")?,
+        drift: parse_json(&r.text("drift")?)?,
+        checked_at: r.opt_text("checked_at")?.as_deref().map(parse_time).transpose()?,
     })
 }
 
@@ -460,59 +466,49 @@ impl Store {
     }
 }
 
+/// The read behind `GET /v1/runtimes/{namespace}/{name}`: the runtime, its sync record and
+/// its cluster's mode.
+const RUNTIME_WITH_SYNC: &str =
+    "SELECT r.id, r.namespace, r.name, r.cluster, r.kind, r.manifest, r.generation, r.layer_revision,
+        r.deps_revision, r.created_at, r.updated_at, c.mode AS cluster_mode, c.detected AS cluster_detected,
+        s.namespace AS s_namespace, s.labels, s.applied_generation, s.applied_spec_hash,
+        s.applied_layer_revision, s.applied_bindings, s.applied_render, s.applied_runtime_id,
+        s.applied_deps_revision, s.last_run_id, s.last_run_status, s.drift, s.checked_at, s.cluster AS s_cluster
+   FROM runtimes r JOIN clusters c ON c.name = r.cluster
+   LEFT JOIN runtime_sync s ON s.namespace = r.namespace AND s.name = r.name
+  WHERE r.namespace = $1 AND r.name = $2";
+
+type RuntimeWithSync = (super::runtimes::RuntimeRecord, Option<SyncRecord>, Option<crate::domain::fluid::Mode>);
+
+fn runtime_with_sync_row(row: &impl Columns) -> Result<RuntimeWithSync> {
+    let rec = super::runtimes::row_to_runtime(row)?;
+    let mode = crate::domain::fluid::ClusterMode::parse(&row.text("cluster_mode")?).unwrap_or_default();
+    let detected: Option<crate::domain::fluid::Detection> =
+        row.opt_text("cluster_detected")?.as_deref().map(parse_json).transpose()?;
+    let effective = crate::domain::fluid::effective_mode(mode, detected.as_ref());
+    let sync = match row.opt_text("s_namespace")? {
+        None => None,
+        Some(_) => Some(sync_from(row, rec.namespace.clone(), rec.name.clone(), "s_cluster")?),
+    };
+    Ok((rec, sync, effective))
+}
+
 impl Store {
     /// A runtime with its sync record and how its cluster runs runtimes now, in one query
-    /// (the read behind `GET /v1/runtimes/{namespace}/{name}`).
-    pub async fn runtime_with_sync(
-        &self,
-        namespace: &str,
-        name: &str,
-    ) -> Result<(super::runtimes::RuntimeRecord, Option<SyncRecord>, Option<crate::domain::fluid::Mode>)> {
-        let row = sqlx::query(
-            "SELECT r.id, r.namespace, r.name, r.cluster, r.kind, r.manifest, r.generation, r.layer_revision,
-                    r.deps_revision, r.created_at, r.updated_at, c.mode AS cluster_mode, c.detected AS cluster_detected,
-                    s.namespace AS s_namespace, s.labels, s.applied_generation, s.applied_spec_hash,
-                    s.applied_layer_revision, s.applied_bindings, s.applied_render, s.applied_runtime_id,
-                    s.applied_deps_revision, s.last_run_id, s.last_run_status, s.drift, s.checked_at, s.cluster AS s_cluster
-               FROM runtimes r JOIN clusters c ON c.name = r.cluster
-               LEFT JOIN runtime_sync s ON s.namespace = r.namespace AND s.name = r.name
-              WHERE r.namespace = $1 AND r.name = $2",
-        )
-        .bind(namespace)
-        .bind(name)
-        .fetch_optional(self.reader())
-        .await?
-        .ok_or_else(|| super::StoreError::not_found(format!("runtime {namespace}/{name}")))?;
-        let rec = super::runtimes::row_to_runtime(&row)?;
-        let mode =
-            crate::domain::fluid::ClusterMode::parse(&row.try_get::<String, _>("cluster_mode")?).unwrap_or_default();
-        let detected: Option<crate::domain::fluid::Detection> =
-            row.try_get::<Option<String>, _>("cluster_detected")?.as_deref().map(parse_json).transpose()?;
-        let effective = crate::domain::fluid::effective_mode(mode, detected.as_ref());
-        let sync = match row.try_get::<Option<String>, _>("s_namespace")? {
-            None => None,
-            Some(_) => Some(SyncRecord {
-                namespace: rec.namespace.clone(),
-                name: rec.name.clone(),
-                cluster: row.try_get("s_cluster")?,
-                labels: parse_json(&row.try_get::<String, _>("labels")?)?,
-                applied_generation: row.try_get("applied_generation")?,
-                applied_spec_hash: row.try_get("applied_spec_hash")?,
-                applied_layer_revision: row.try_get("applied_layer_revision")?,
-                applied_bindings: row
-                    .try_get::<Option<String>, _>("applied_bindings")?
-                    .as_deref()
-                    .map(parse_json)
-                    .transpose()?,
-                applied_render: row.try_get("applied_render")?,
-                applied_runtime_id: row.try_get("applied_runtime_id")?,
-                applied_deps_revision: row.try_get("applied_deps_revision")?,
-                last_run_id: row.try_get("last_run_id")?,
-                last_run_status: row.try_get("last_run_status")?,
-                drift: parse_json(&row.try_get::<String, _>("drift")?)?,
-                checked_at: row.try_get::<Option<String>, _>("checked_at")?.as_deref().map(parse_time).transpose()?,
-            }),
+    /// (the read behind `GET /v1/runtimes/{namespace}/{name}`); on a SQLite file it runs
+    /// on the caller's thread (`super::direct`).
+    pub async fn runtime_with_sync(&self, namespace: &str, name: &str) -> Result<RuntimeWithSync> {
+        let found = match &self.direct {
+            Some(direct) => direct.row(RUNTIME_WITH_SYNC, [namespace, name], |r| runtime_with_sync_row(r))?,
+            None => sqlx::query(RUNTIME_WITH_SYNC)
+                .bind(namespace)
+                .bind(name)
+                .fetch_optional(self.reader())
+                .await?
+                .as_ref()
+                .map(runtime_with_sync_row)
+                .transpose()?,
         };
-        Ok((rec, sync, effective))
+        found.ok_or_else(|| super::StoreError::not_found(format!("runtime {namespace}/{name}")))
     }
 }
