@@ -14,6 +14,7 @@
 //!   write transactions queue instead of failing with `SQLITE_BUSY` on lock upgrades, and a
 //!   pool of readers that never block it. `synchronous=FULL` makes every committed write
 //!   survive a crash or power loss. `BEGIN IMMEDIATE` serialises a second process too.
+//!   The hottest point read (`GET` of a runtime) skips the pool's worker thread: `direct`.
 //! - PostgreSQL: one pool; a write transaction first takes a transaction-scoped advisory
 //!   lock (`pg_advisory_xact_lock`), so write transactions of every replica run one at a
 //!   time, as on SQLite, while reads (outside transactions) run concurrently. Migrations run
