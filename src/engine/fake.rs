@@ -350,6 +350,19 @@ fn pull_secrets(spec: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The workloads and pods of a namespace that `selector` matches, as a rollout read sees them.
+fn namespace_rollout(s: &State, namespace: &str, selector: &str) -> RolloutState {
+    let mut workloads: Vec<Workload> = s
+        .list(Kind::StatefulSet, namespace, selector)
+        .iter()
+        .map(|v| workload(Kind::StatefulSet, namespace, v))
+        .collect();
+    workloads
+        .extend(s.list(Kind::DaemonSet, namespace, selector).iter().map(|v| workload(Kind::DaemonSet, namespace, v)));
+    let pods = s.list(Kind::Pod, namespace, selector).iter().map(pod).collect();
+    RolloutState { workloads, pods }
+}
+
 fn pod(v: &Value) -> Pod {
     Pod {
         name: str_at(v, "/metadata/name").into(),
@@ -472,17 +485,7 @@ impl Cluster for Handle {
             self.counter.read();
         }
         self.cluster.begin(req("rollout", Kind::Pod, namespace, ""))?;
-        let s = self.cluster.state.lock().unwrap();
-        let mut workloads: Vec<Workload> = s
-            .list(Kind::StatefulSet, namespace, selector)
-            .iter()
-            .map(|v| workload(Kind::StatefulSet, namespace, v))
-            .collect();
-        workloads.extend(
-            s.list(Kind::DaemonSet, namespace, selector).iter().map(|v| workload(Kind::DaemonSet, namespace, v)),
-        );
-        let pods = s.list(Kind::Pod, namespace, selector).iter().map(pod).collect();
-        Ok(RolloutState { workloads, pods })
+        Ok(namespace_rollout(&self.cluster.state.lock().unwrap(), namespace, selector))
     }
 
     async fn rollouts(&self, selector: &str) -> Result<BTreeMap<String, RolloutState>> {
@@ -513,12 +516,9 @@ impl Cluster for Handle {
         let mut out = BTreeMap::new();
         for (ns, releases) in namespaces {
             let selector = format!("release in ({})", releases.iter().copied().collect::<Vec<_>>().join(","));
-            let mut workloads: Vec<Workload> =
-                s.list(Kind::StatefulSet, ns, &selector).iter().map(|v| workload(Kind::StatefulSet, ns, v)).collect();
-            workloads.extend(s.list(Kind::DaemonSet, ns, &selector).iter().map(|v| workload(Kind::DaemonSet, ns, v)));
-            let pods: Vec<_> = s.list(Kind::Pod, ns, &selector).iter().map(pod).collect();
-            if !workloads.is_empty() || !pods.is_empty() {
-                out.insert(ns.to_string(), RolloutState { workloads, pods });
+            let state = namespace_rollout(&s, ns, &selector);
+            if !state.workloads.is_empty() || !state.pods.is_empty() {
+                out.insert(ns.to_string(), state);
             }
         }
         Some(out)

@@ -158,19 +158,17 @@ impl KubeCluster {
             self.list_typed::<rollout::WorkloadItem>(Kind::DaemonSet, namespace, selector),
             self.list_typed::<rollout::PodItem>(Kind::Pod, namespace, selector),
         )?;
-        sts.iter().for_each(|w| watches.saw(Kind::StatefulSet, &w.metadata.resource_version));
-        ds.iter().for_each(|w| watches.saw(Kind::DaemonSet, &w.metadata.resource_version));
-        pods.iter().for_each(|p| watches.saw(Kind::Pod, &p.metadata.resource_version));
+        watches.saw(Kind::StatefulSet, sts.iter().map(|w| w.metadata.resource_version.as_str()));
+        watches.saw(Kind::DaemonSet, ds.iter().map(|w| w.metadata.resource_version.as_str()));
+        watches.saw(Kind::Pod, pods.iter().map(|p| p.metadata.resource_version.as_str()));
         Ok((sts, ds, pods))
     }
 
-    /// Tells the watch of a write's outcome: a workload's or pod's new resourceVersion.
-    fn wrote(&self, kind: Kind, object: &Value) {
-        let has_release = object.pointer("/metadata/labels/release").is_some();
-        if let Some(rv) = object.pointer("/metadata/resourceVersion").and_then(Value::as_str)
-            && has_release
-        {
-            self.shared.watches.saw(kind, rv);
+    /// Tells the watch of a write's outcome: the object's new resourceVersion, when the
+    /// watch selects the object (it carries a `release` label).
+    fn wrote(&self, kind: Kind, has_release: bool, rv: Option<&str>) {
+        if has_release && let Some(rv) = rv {
+            self.shared.watches.saw(kind, [rv]);
         }
     }
 }
@@ -285,12 +283,8 @@ impl Cluster for KubeCluster {
         let params = PatchParams::apply(FIELD_MANAGER).force();
         self.counter.write();
         let applied = api.patch(&name, &params, &Patch::Apply(object)).await.map_err(from_kube)?;
-        if matches!(kind, Kind::StatefulSet | Kind::DaemonSet)
-            && applied.metadata.labels.as_ref().is_some_and(|l| l.contains_key("release"))
-            && let Some(rv) = &applied.metadata.resource_version
-        {
-            self.shared.watches.saw(kind, rv);
-        }
+        let has_release = applied.metadata.labels.as_ref().is_some_and(|l| l.contains_key("release"));
+        self.wrote(kind, has_release, applied.metadata.resource_version.as_deref());
         Ok(())
     }
 
@@ -437,7 +431,11 @@ impl Cluster for KubeCluster {
                 .map_err(|e| ClusterError::Config(e.to_string()))?;
             self.counter.write();
             match self.client().request::<Value>(req).await {
-                Ok(patched) => self.wrote(kind, &patched),
+                Ok(patched) => {
+                    let has_release = patched.pointer("/metadata/labels/release").is_some();
+                    self.wrote(kind, has_release, patched.pointer("/metadata/resourceVersion").and_then(Value::as_str));
+                    return Ok(());
+                }
                 // Someone else wrote the object since it was read: read it again.
                 Err(kube::Error::Api(s)) if s.code == 409 || s.code == 422 => continue,
                 Err(e) => return Err(from_kube(e)),

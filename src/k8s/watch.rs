@@ -174,13 +174,19 @@ impl Watches {
         Some(out)
     }
 
-    /// This process read or wrote an object of `kind` at resourceVersion `rv`.
-    pub fn saw(&self, kind: Kind, rv: &str) {
+    /// This process read or wrote objects of `kind` at these resourceVersions.
+    pub fn saw<'a>(&self, kind: Kind, rvs: impl IntoIterator<Item = &'a str>) {
         let Some(i) = slot(kind) else { return };
+        let mut rvs = rvs.into_iter().peekable();
+        if rvs.peek().is_none() {
+            return;
+        }
         let mut s = self.lock();
-        match version(rv) {
-            Some(v) => s.floor[i] = s.floor[i].max(v),
-            None => s.off = true,
+        for rv in rvs {
+            match version(rv) {
+                Some(v) => s.floor[i] = s.floor[i].max(v),
+                None => s.off = true,
+            }
         }
     }
 
@@ -468,12 +474,12 @@ mod tests {
         assert!(w.answer(&wanted).is_none(), "DaemonSets not listed yet");
         w.lock().kinds[1].synced = true;
         // A fresh LIST (or a write) saw a pod at revision 12; the watch is at 10.
-        w.saw(Kind::Pod, "12");
+        w.saw(Kind::Pod, ["12"]);
         assert!(w.answer(&wanted).is_none(), "behind a pod seen at 12");
         w.lock().kinds[2].rv = 12;
         assert!(w.answer(&wanted).is_some(), "caught up");
         // Kinds the watch does not hold raise nothing.
-        w.saw(Kind::ConfigMap, "99");
+        w.saw(Kind::ConfigMap, ["99"]);
         assert!(w.answer(&wanted).is_some());
         w.lock().ending = true;
         assert!(w.answer(&wanted).is_none(), "one kind's watch ended");
@@ -513,7 +519,7 @@ mod tests {
     #[test]
     fn versions_that_are_not_numbers_turn_the_watch_off() {
         let w = listed();
-        w.saw(Kind::StatefulSet, "abc");
+        w.saw(Kind::StatefulSet, ["abc"]);
         assert!(w.answer(&scope(&[("n1", "a")])).is_none());
         assert!(w.lock().stopping());
     }
