@@ -104,8 +104,9 @@ mod tests {
     /// sees each commit at once, answers not found, and cannot write.
     #[tokio::test]
     async fn direct_reads_match_the_pool_and_see_each_commit() {
+        // A SQLite file even on the PostgreSQL leg of the suite: direct reads exist only there.
         let dir = tempfile::tempdir().unwrap();
-        let s = Store::open(&crate::store::scratch::database_url(dir.path())).await.unwrap();
+        let s = Store::open(&format!("sqlite://{}", dir.path().join("fluidform.db").display())).await.unwrap();
         assert!(s.direct.is_some(), "a SQLite file gets direct reads");
         let write = ClusterWrite {
             server: "https://x".into(),
