@@ -7,7 +7,7 @@
 //! existing binding: a runtime picks a credential up the next time it is written.
 //! `generation` counts manifest changes only; layer and binding changes are revisions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -657,6 +657,26 @@ impl Store {
             .collect()
     }
 
+    /// The ids of those of `keys` (`(namespace, name)`) that exist, in one statement per 400
+    /// keys.
+    pub async fn runtime_ids(&self, keys: &[(String, String)]) -> Result<HashMap<(String, String), i64>> {
+        let mut out = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(400) {
+            let mut q: super::sql::QueryBuilder = super::sql::QueryBuilder::new(
+                self.backend(),
+                "SELECT id, namespace, name FROM runtimes WHERE (namespace, name) IN (",
+            );
+            q.push_values(chunk, |mut b, (ns, n)| {
+                b.push_bind(ns.clone()).push_bind(n.clone());
+            });
+            q.push(")");
+            for r in q.build().fetch_all(self.reader()).await? {
+                out.insert((r.try_get("namespace")?, r.try_get("name")?), r.try_get("id")?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Full contexts of the runtimes `ids` (manifests and bindings in two queries per
     /// chunk); `cluster_default` gives each cluster's default layer.
     pub async fn runtime_contexts_by_id(
@@ -779,4 +799,43 @@ impl Store {
 
 fn row_is_not_last(rows: &[sqlx::any::AnyRow], row: &sqlx::any::AnyRow) -> bool {
     !std::ptr::eq(rows.last().expect("row comes from rows"), row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::clusters::{ClusterAuthKind, ClusterWrite};
+
+    /// `runtime_ids` answers the keys that exist, with their ids, across its chunks of 400.
+    #[tokio::test]
+    async fn runtime_ids_answers_the_runtimes_that_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&crate::store::scratch::database_url(dir.path())).await.unwrap();
+        let write = ClusterWrite {
+            server: "https://x".into(),
+            ca_data: None,
+            insecure_skip_tls_verify: true,
+            auth: Some((ClusterAuthKind::Token, "sealed".into())),
+            default_image_pull_secrets: vec![],
+            apply_concurrency: None,
+            port_range: None,
+            mode: Default::default(),
+        };
+        s.put_cluster("c", write, None, "t").await.unwrap();
+        let mut want = HashMap::new();
+        for n in ["a", "b"] {
+            let rt: RuntimeManifest =
+                serde_json::from_value(serde_json::json!({"apiVersion": "data.fluid.io/v1alpha1",
+                "kind": "AlluxioRuntime", "metadata": {"name": n}, "spec": {"replicas": 1}}))
+                .unwrap();
+            let id = s.put_runtime("ns", n, "c", &rt, None, "t").await.unwrap().0.id;
+            want.insert(("ns".to_string(), n.to_string()), id);
+        }
+        // 500 keys: the two that exist sit in different chunks.
+        let mut keys: Vec<(String, String)> = (0..498).map(|i| ("ns".to_string(), format!("missing-{i}"))).collect();
+        keys.insert(0, ("ns".into(), "a".into()));
+        keys.push(("ns".into(), "b".into()));
+        assert_eq!(s.runtime_ids(&keys).await.unwrap(), want);
+        assert!(s.runtime_ids(&[]).await.unwrap().is_empty());
+    }
 }

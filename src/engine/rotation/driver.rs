@@ -266,25 +266,34 @@ async fn batch_targets(
     req: &RotationRequest,
     idx: i64,
 ) -> Result<Vec<Target>, StoreError> {
+    let members: Vec<_> = rot.runtimes.iter().filter(|r| r.batch == idx).collect();
+    let mut clusters = std::collections::BTreeMap::new();
+    for r in &members {
+        if !clusters.contains_key(&r.cluster) {
+            clusters.insert(r.cluster.clone(), ctx.store.get_cluster(&r.cluster).await?);
+        }
+    }
+    // Every context in a few statements (a runtime deleted since the rotation started is
+    // no target).
+    let keys: Vec<(String, String)> = members.iter().map(|r| (r.namespace.clone(), r.name.clone())).collect();
+    let ids = ctx.store.runtime_ids(&keys).await?;
+    let wanted: Vec<i64> = keys.iter().filter_map(|k| ids.get(k).copied()).collect();
+    let defaults = |c: &str| clusters.get(c).map(|c| c.default_image_pull_secrets.clone()).unwrap_or_default();
+    let mut contexts: std::collections::HashMap<i64, _> =
+        ctx.store.runtime_contexts_by_id(&wanted, defaults).await?.into_iter().map(|c| (c.record.id, c)).collect();
     let mut out = Vec::new();
-    let mut fluid = std::collections::BTreeMap::new();
-    for r in rot.runtimes.iter().filter(|r| r.batch == idx) {
-        if !fluid.contains_key(&r.cluster) {
-            let mode = ctx.store.get_cluster(&r.cluster).await?.effective_mode();
-            fluid.insert(r.cluster.clone(), mode == Some(crate::domain::fluid::Mode::Fluid));
-        }
-        match ctx.store.runtime_context(&r.namespace, &r.name).await {
-            Ok(rt) => out.push(Target {
-                cluster: r.cluster.clone(),
-                namespace: r.namespace.clone(),
-                runtime: r.name.clone(),
-                kind: rt.record.kind,
-                fluid: fluid[&r.cluster],
-                components: req.restarted(&resolution(&rt)),
-            }),
-            Err(StoreError::NotFound { .. }) => {}
-            Err(e) => return Err(e),
-        }
+    for r in members {
+        let Some(rt) = ids.get(&(r.namespace.clone(), r.name.clone())).and_then(|id| contexts.remove(id)) else {
+            continue;
+        };
+        out.push(Target {
+            cluster: r.cluster.clone(),
+            namespace: r.namespace.clone(),
+            runtime: r.name.clone(),
+            kind: rt.record.kind,
+            fluid: clusters[&r.cluster].effective_mode() == Some(crate::domain::fluid::Mode::Fluid),
+            components: req.restarted(&resolution(&rt)),
+        });
     }
     Ok(out)
 }
