@@ -10,8 +10,10 @@
 //! it holds the lease `rotation-driver:<id>` (10 s, renewed every step), so another
 //! replica, or the restarted process, takes over within seconds of a crash; every write of
 //! a step, and each pod deletion, is fenced by that lease (`store::locks`), so a replica
-//! that stalled past its lease cannot move the rotation after the new holder did. It also renews the rotation's runtime locks while
-//! the rotation is active, paused or waiting for approval included.
+//! that stalled past its lease cannot move the rotation after the new holder did. It also takes the rotation's runtime locks (a
+//! 120 s lease) again while the rotation is active, paused or waiting for approval
+//! included: at every step, except that looks at restarting pods renew them at most every
+//! 30 s (`Polls`).
 //!
 //! On shutdown the driver finishes the step it is in and starts no other; the daemon then
 //! releases its leases, so another replica (or the restarted process) drives on at once.
@@ -129,8 +131,17 @@ const POLL_RESTARTING: StdDuration = StdDuration::from_secs(2);
 /// to every tick. A batch of pods that take half a minute to come back costs a dozen or
 /// two reads, not sixty; a runtime's next component is restarted at most 2 s after the one
 /// before it is healthy.
+///
+/// It also remembers when this process last took each rotation's runtime locks while its
+/// pods restart: a look at pods that follows another within `LOCKS_RENEW_EVERY` of the last
+/// taking leaves them be (a rotation of 1,000 runtimes holds 1,000 locks, and taking them
+/// is a read and an upsert of every one, while a batch takes a dozen or two looks). Every
+/// other step takes them, as the first step in a process does.
 #[derive(Default)]
-pub struct Polls(std::collections::HashMap<String, Poll>);
+pub struct Polls {
+    looks: std::collections::HashMap<String, Poll>,
+    locked: std::collections::HashMap<String, std::time::Instant>,
+}
 
 struct Poll {
     next: std::time::Instant,
@@ -143,18 +154,21 @@ struct Poll {
 
 /// How often the driver lease (`DRIVER_LEASE`) is renewed while a rotation waits.
 const RENEW_EVERY: StdDuration = StdDuration::from_secs(3);
+/// How often a rotation's runtime locks (`ROTATION_LEASE`, 120 s) are renewed while it
+/// steps: a quarter of their lease, so three renewals can be missed before one expires.
+const LOCKS_RENEW_EVERY: StdDuration = StdDuration::from_secs(30);
 
 #[cfg(test)]
 impl Polls {
     /// The wait the last look of `id` set, if it is waiting.
     pub fn wait_of(&self, id: &str) -> Option<StdDuration> {
-        self.0.get(id).map(|p| p.wait)
+        self.looks.get(id).map(|p| p.wait)
     }
 
     /// Makes every wait end now, so a test sees the next look without sleeping through it.
     pub fn make_due(&mut self) {
         let now = std::time::Instant::now();
-        self.0.values_mut().for_each(|p| p.next = now);
+        self.looks.values_mut().for_each(|p| p.next = now);
     }
 }
 
@@ -171,7 +185,8 @@ pub async fn drive_once(ctx: &Arc<Context>) -> Result<(), StoreError> {
 /// One step of every active rotation that is due (see `Polls`).
 pub async fn drive_with(ctx: &Arc<Context>, polls: &mut Polls) -> Result<(), StoreError> {
     let active = ctx.store.active_rotation_marks().await?;
-    polls.0.retain(|id, _| active.iter().any(|(a, _)| a == id));
+    polls.looks.retain(|id, _| active.iter().any(|(a, _)| a == id));
+    polls.locked.retain(|id, _| active.iter().any(|(a, _)| a == id));
     for (id, mark) in active {
         if ctx.drain.is_draining() {
             break;
@@ -179,8 +194,8 @@ pub async fn drive_with(ctx: &Arc<Context>, polls: &mut Polls) -> Result<(), Sto
         // A rotation waiting on its pods, unchanged since, costs nothing until its wait ends
         // or its lease is due for renewal.
         let now = std::time::Instant::now();
-        let waiting = |polls: &Polls| polls.0.get(&id).is_some_and(|p| p.seen == mark && now < p.next);
-        if waiting(polls) && polls.0.get(&id).is_some_and(|p| now < p.renew_at) {
+        let waiting = |polls: &Polls| polls.looks.get(&id).is_some_and(|p| p.seen == mark && now < p.next);
+        if waiting(polls) && polls.looks.get(&id).is_some_and(|p| now < p.renew_at) {
             continue;
         }
         let Some(fence) = ctx.store.try_lease(&format!("rotation-driver:{id}"), &ctx.replica, DRIVER_LEASE).await?
@@ -188,14 +203,14 @@ pub async fn drive_with(ctx: &Arc<Context>, polls: &mut Polls) -> Result<(), Sto
             continue;
         };
         if waiting(polls) {
-            if let Some(p) = polls.0.get_mut(&id) {
+            if let Some(p) = polls.looks.get_mut(&id) {
                 p.renew_at = now + RENEW_EVERY;
             }
             continue;
         }
         let rot = ctx.store.get_rotation(&id).await?;
         let seen = fingerprint(&rot);
-        let waited = polls.0.get(&id).filter(|p| p.seen == seen);
+        let waited = polls.looks.get(&id).filter(|p| p.seen == seen);
         if waited.is_some_and(|p| std::time::Instant::now() < p.next) {
             continue;
         }
@@ -204,31 +219,45 @@ pub async fn drive_with(ctx: &Arc<Context>, polls: &mut Polls) -> Result<(), Sto
         let read = if waited.is_some() { Read::Watched } else { Read::Fresh };
         // Everything the step writes is fenced by the driver lease: a replica that stalled
         // past it while another took the rotation over writes nothing.
+        let renew_locks =
+            !awaiting_revocation(&rot) && polls.locked.get(&id).is_none_or(|at| at.elapsed() >= LOCKS_RENEW_EVERY);
         let locked_step = async {
-            let locks: Vec<String> = rot.runtimes.iter().map(|r| lock_id(&r.namespace, &r.name)).collect();
-            if !awaiting_revocation(&rot)
-                && let Some(l) = ctx.store.take_locks(&owner(&rot), &ctx.replica, &locks, ROTATION_LEASE).await?
-            {
-                tracing::warn!(rotation = %id, lock = %l.id, holder = %l.holder, "a runtime lock of the rotation is held by someone else");
-                return Ok(Looked::Moved);
+            if renew_locks {
+                let locks: Vec<String> = rot.runtimes.iter().map(|r| lock_id(&r.namespace, &r.name)).collect();
+                if let Some(l) = ctx.store.take_locks(&owner(&rot), &ctx.replica, &locks, ROTATION_LEASE).await? {
+                    tracing::warn!(rotation = %id, lock = %l.id, holder = %l.holder, "a runtime lock of the rotation is held by someone else");
+                    return Ok((false, Looked::Moved));
+                }
             }
-            step(ctx, &rot, read).await
+            Ok::<_, StoreError>((renew_locks, step(ctx, &rot, read).await?))
         };
         let stepped = std::panic::AssertUnwindSafe(fenced(fence, locked_step)).catch_unwind().await;
+        // Only a look at pods leaves the locks as they were: any other step may have run
+        // a batch, whose run takes the batch's locks over and drops them when it ends.
+        match &stepped {
+            Ok(Ok((true, Looked::Idle | Looked::Deleted))) => {
+                polls.locked.insert(id.clone(), std::time::Instant::now());
+            }
+            Ok(Ok((false, Looked::Idle | Looked::Deleted))) => {}
+            _ => {
+                polls.locked.remove(&id);
+            }
+        }
+        let stepped = stepped.map(|r| r.map(|(_, looked)| looked));
         match stepped {
             Ok(Err(e)) if e.code() == ErrorCode::LeaseLost => {
                 tracing::info!(rotation = %id, error = %e, "the driver lease moved to another replica; it drives on");
-                polls.0.remove(&id);
+                polls.looks.remove(&id);
             }
             Ok(Ok(looked @ (Looked::Idle | Looked::Deleted))) => {
                 let cap = if looked == Looked::Idle { POLL_MAX } else { POLL_RESTARTING };
                 let tick = ctx.settings.rotation_tick;
-                let wait = polls.0.get(&id).map_or(tick, |p| (p.wait * 2).min(cap)).max(tick);
+                let wait = polls.looks.get(&id).map_or(tick, |p| (p.wait * 2).min(cap)).max(tick);
                 let now = std::time::Instant::now();
-                polls.0.insert(id.clone(), Poll { next: now + wait, wait, seen, renew_at: now + RENEW_EVERY });
+                polls.looks.insert(id.clone(), Poll { next: now + wait, wait, seen, renew_at: now + RENEW_EVERY });
             }
             Ok(Ok(Looked::Moved)) => {
-                polls.0.remove(&id);
+                polls.looks.remove(&id);
             }
             Ok(Err(e)) => {
                 tracing::warn!(rotation = %id, error = %e, "rotation step failed; will retry");

@@ -349,6 +349,49 @@ async fn a_rotation_deleting_pods_one_at_a_time_waits_twice_as_long_each_look_up
     assert_eq!(h.ctx.store.get_rotation(&id).await.unwrap().state, RotationState::Running);
 }
 
+/// While a batch's pods restart, the looks at them take the rotation's runtime locks once
+/// and then leave them be (they hold 120 s and are renewed every 30 s); a restarted process
+/// takes them at its first step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn looks_at_restarting_pods_renew_the_runtime_locks_once() {
+    use crate::engine::rotation::driver::{Polls, drive_with};
+    let h = Harness::new().await;
+    let mut rt = runtime("rt0", &["global-secret"]);
+    rt["spec"]["replicas"] = json!(40);
+    fleet_of(&h, vec![rt]).await;
+    let fake = h.fake("c1");
+    // maxUnavailable 1 over 40 workers: every look replaces one pod, so the batch stays
+    // restarting through the looks below.
+    let id = start(&h, json!({"credential": "global-secret", "healthTimeout": 600, "verify": false})).await;
+    drive_until_pods_are_deleted(&h, &fake, &id).await;
+    let renewed = || async {
+        sqlx::query_scalar::<_, String>("SELECT renewed_at FROM locks WHERE id = 'runtime:fleet:rt0'")
+            .fetch_one(h.ctx.store.reader())
+            .await
+            .unwrap()
+    };
+    let mut polls = Polls::default();
+    let before = renewed().await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    drive_with(&h.ctx, &mut polls).await.unwrap();
+    let first = renewed().await;
+    assert!(first > before, "the first step in this process takes the locks: {before} then {first}");
+    for _ in 0..6 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        polls.make_due();
+        let deleted = pod_deletes(&fake);
+        drive_with(&h.ctx, &mut polls).await.unwrap();
+        assert!(pod_deletes(&fake) > deleted, "each look replaces a pod");
+        assert_eq!(renewed().await, first, "a look at pods within 30 s of the last renewal renews nothing");
+    }
+    let rot = h.ctx.store.get_rotation(&id).await.unwrap();
+    assert_eq!(rot.batches[0].state, BatchState::Restarting, "{:?}", rot.batches);
+    // A process that has not taken them (a restart, another replica) takes them first.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    drive_with(&h.ctx, &mut Polls::default()).await.unwrap();
+    assert!(renewed().await > first, "a restarted driver takes the locks at its first step");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn looks_after_a_wait_ask_the_watch_and_a_first_look_lists() {
     use crate::engine::rotation::driver::{Polls, drive_with};
