@@ -141,12 +141,37 @@ impl Store {
         ids: &[String],
         lease: Duration,
     ) -> Result<Option<LockRecord>> {
+        self.take_locks_beside(owner, None, holder, ids, lease).await
+    }
+
+    /// `take_locks`, beside a run started by `owner` that holds some of `ids` now (a
+    /// rotation's batch being applied: the run took those locks over): they stay the run's,
+    /// neither refused nor taken back, and the run releases them when it ends.
+    pub async fn take_locks_beside(
+        &self,
+        owner: &str,
+        run: Option<&str>,
+        holder: &str,
+        ids: &[String],
+        lease: Duration,
+    ) -> Result<Option<LockRecord>> {
         let mut tx = self.begin().await?;
         let at = now();
-        if let Some(held) = first_held(&mut tx, ids, Some(owner), at).await? {
+        let run_holds: std::collections::HashSet<String> = match run {
+            Some(run) => sqlx::query_scalar("SELECT id FROM locks WHERE run_id = $1 AND expires_at > $2")
+                .bind(run)
+                .bind(fmt_time(at))
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect(),
+            None => Default::default(),
+        };
+        let ids: Vec<String> = ids.iter().filter(|id| !run_holds.contains(*id)).cloned().collect();
+        if let Some(held) = first_held(&mut tx, &ids, Some(owner), at).await? {
             return Ok(Some(held));
         }
-        put_locks(&mut tx, ids, LockHolder { holder, run_id: owner }, at, lease, Acquired::Keep).await?;
+        put_locks(&mut tx, &ids, LockHolder { holder, run_id: owner }, at, lease, Acquired::Keep).await?;
         tx.commit().await?;
         Ok(None)
     }
@@ -352,5 +377,38 @@ mod tests {
         s.release_locks("rotation:a").await.unwrap();
         s.take_locks("rotation:c", "p1", &ids(2), Duration::seconds(-1)).await.unwrap();
         assert!(s.take_locks("rotation:d", "p1", &ids(2), Duration::seconds(60)).await.unwrap().is_none());
+    }
+
+    /// Beside the run of its batch, a rotation takes the rest of its locks and leaves the
+    /// run's to the run; without naming the run it is refused them.
+    #[tokio::test]
+    async fn beside_its_run_a_rotation_leaves_the_runs_locks_to_it() {
+        let (_dir, s) = store().await;
+        let all = ids(4);
+        assert!(s.take_locks("rotation:a", "p1", &all, Duration::seconds(60)).await.unwrap().is_none());
+        // The batch's run takes two of them over, as `create_run` does for its owner.
+        sqlx::query("UPDATE locks SET run_id = 'run-1' WHERE id IN ($1, $2)")
+            .bind(&all[0])
+            .bind(&all[1])
+            .execute(&s.write)
+            .await
+            .unwrap();
+        let refused = s.take_locks("rotation:a", "p1", &all, Duration::seconds(120)).await.unwrap();
+        assert_eq!(refused.map(|l| l.id), Some(all[0].clone()), "the run's locks are someone else's");
+        let taken = s.take_locks_beside("rotation:a", Some("run-1"), "p1", &all, Duration::seconds(120));
+        assert!(taken.await.unwrap().is_none());
+        let owners: Vec<(String, Option<String>)> =
+            s.list_locks().await.unwrap().into_iter().map(|l| (l.id, l.run_id)).collect();
+        let want: Vec<(String, Option<String>)> = all
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), Some(if i < 2 { "run-1" } else { "rotation:a" }.to_string())))
+            .collect();
+        assert_eq!(owners, want);
+        // A run that ended holds nothing: its locks come back to the rotation.
+        s.release_locks("run-1").await.unwrap();
+        let taken = s.take_locks_beside("rotation:a", Some("run-1"), "p1", &all, Duration::seconds(120));
+        assert!(taken.await.unwrap().is_none());
+        assert!(s.list_locks().await.unwrap().iter().all(|l| l.run_id.as_deref() == Some("rotation:a")));
     }
 }

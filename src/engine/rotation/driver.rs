@@ -96,6 +96,17 @@ fn view(rot: &RotationRecord, req: &RotationRequest) -> RotationView {
     }
 }
 
+/// The run the rotation is applying now (its current batch's, or its rollback's): it holds
+/// the locks of the runtimes it applies until it ends.
+fn applying_run(rot: &RotationRecord) -> Option<&str> {
+    use crate::domain::states::{BatchState, RollbackState};
+    if rot.state == RotationState::RollingBack {
+        return rot.rollback_run_id.as_deref().filter(|_| rot.rollback_state == Some(RollbackState::Applying));
+    }
+    let batch = rot.batches.iter().find(|b| b.idx == rot.current_batch)?;
+    batch.run_id.as_deref().filter(|_| batch.state == BatchState::Applying)
+}
+
 /// Past its last batch, waiting for the old version's revocation: it holds no locks then.
 fn awaiting_revocation(rot: &RotationRecord) -> bool {
     rot.current_batch.max(0) as usize >= rot.batches.len()
@@ -224,7 +235,8 @@ pub async fn drive_with(ctx: &Arc<Context>, polls: &mut Polls) -> Result<(), Sto
         let locked_step = async {
             if renew_locks {
                 let locks: Vec<String> = rot.runtimes.iter().map(|r| lock_id(&r.namespace, &r.name)).collect();
-                if let Some(l) = ctx.store.take_locks(&owner(&rot), &ctx.replica, &locks, ROTATION_LEASE).await? {
+                let (who, run) = (owner(&rot), applying_run(&rot));
+                if let Some(l) = ctx.store.take_locks_beside(&who, run, &ctx.replica, &locks, ROTATION_LEASE).await? {
                     tracing::warn!(rotation = %id, lock = %l.id, holder = %l.holder, "a runtime lock of the rotation is held by someone else");
                     return Ok((false, Looked::Moved));
                 }
