@@ -5,6 +5,7 @@
 # Baseline in the same run: reading every runtime through `GET /v1/runtimes` (pages of 1,000).
 #
 #   bench/plan.sh                 # SIZES=1000,10000 REPS=10 to change
+#   FLEETS=never bench/plan.sh    # the never-applied fleet only (no apply, no restart)
 #
 # One real API server (etcd + kube-apiserver) receives the applied fleets. Each size gets
 # its own daemon and database; the daemon restarts after the apply, so its peak RSS (VmHWM)
@@ -12,6 +13,8 @@
 source "$(dirname "$0")/lib.sh"
 SIZES="${SIZES:-1000,10000}"
 REPS="${REPS:-10}"
+FLEETS="${FLEETS:-never,applied}"
+case "$FLEETS" in never | never,applied) ;; *) echo "FLEETS must be never or never,applied" >&2; exit 2 ;; esac
 
 bench_build
 bench_header
@@ -27,6 +30,10 @@ for n in ${SIZES//,/ }; do
 	py --phase seed --json "$out/seed-$n.json"
 	echo " never applied (every runtime rendered):"
 	py --phase plans --label "N=$n never applied" --json "$out/plans-fresh-$n.json"
+	if [[ "$FLEETS" == never ]]; then
+		bench_stop "$daemon_pid"
+		continue
+	fi
 	py --phase apply --json "$out/apply-$n.json"
 	bench_stop "$daemon_pid"
 	bench_daemon "$data"
@@ -35,16 +42,17 @@ for n in ${SIZES//,/ }; do
 	bench_stop "$daemon_pid"
 done
 
-python3 - "$out" "$SIZES" <<'PY'
+python3 - "$out" "$SIZES" "$FLEETS" <<'PY'
 import json, statistics, sys
 out, sizes = sys.argv[1], [int(x) for x in sys.argv[2].split(",")]
+fleets = sys.argv[3].split(",")
 med = statistics.median
 print()
 print("Medians over the plans in a row (min–max). Targets at N=10,000: plan ≤ 0.5 s, response ≤ 64 KiB, peak RSS ≤ 200 MB.")
 print(f"{'N':>6} {'fleet':<14} {'plan s':>22} {'daemon CPU s':>13} {'max KiB':>8} {'peak RSS MiB':>13} {'list-all s':>22} {'plan/list':>9}")
 failed = False
 for n in sizes:
-    for phase, label in (("fresh", "never applied"), ("applied", "applied")):
+    for phase, label in (("fresh", "never applied"), ("applied", "applied"))[:len(fleets)]:
         r = json.load(open(f"{out}/plans-{phase}-{n}.json"))
         p, l = r["plan_s"], r["list_s"]
         kib = max(r["plan_bytes"]) / 1024
