@@ -10,7 +10,6 @@ pub mod drift;
 #[cfg(test)]
 pub mod fake;
 pub mod notify;
-pub mod parallel;
 pub mod plan;
 pub mod port;
 pub mod probe;

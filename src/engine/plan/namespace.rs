@@ -208,8 +208,12 @@ pub(super) async fn plan_namespace(
         let changed: Vec<i64> =
             chunk.iter().filter(|m| m.class == Class::Changed).filter_map(|m| m.head.map(|h| h.id)).collect();
         let defaults = n.cluster.default_image_pull_secrets.clone();
-        let contexts: Vec<RuntimeContext> = store.runtime_contexts_by_id(&changed, |_| defaults.clone()).await?;
-        let mut prerendered = prerender(&contexts, n.mode);
+        let contexts: HashMap<i64, RuntimeContext> = store
+            .runtime_contexts_by_id(&changed, |_| defaults.clone())
+            .await?
+            .into_iter()
+            .map(|c| (c.record.id, c))
+            .collect();
         for (mi, m) in chunk.iter().enumerate() {
             let owner = format!("{}/{}", m.namespace, m.name);
             let mine = applied.remove(&(m.namespace.to_string(), m.name.to_string())).unwrap_or_default();
@@ -242,12 +246,12 @@ pub(super) async fn plan_namespace(
                     }
                 }
                 Class::Changed => {
-                    let Some((rt, pre)) = m.head.and_then(|h| prerendered.remove(&h.id)) else { continue };
+                    let Some(rt) = m.head.and_then(|h| contexts.get(&h.id)) else { continue };
                     let row = &mut b.runtimes[first_row + ci * CHUNK + mi];
-                    row.spec_hash = pre.spec_hash;
+                    row.spec_hash = spec_hash(rt);
                     row.bindings = rt.bindings.clone();
                     reasons = runtime_reasons(rt, m.sync);
-                    let rendered_objects = match pre.objects {
+                    let rendered_objects = match render_redacted(rt, n.mode) {
                         Ok(o) => o,
                         Err(e) => {
                             b.warn(cluster, namespace, format!("runtime {owner} is not planned: {e}"));
@@ -255,7 +259,7 @@ pub(super) async fn plan_namespace(
                         }
                     };
                     let mut rendered: BTreeSet<(Kind, String)> = BTreeSet::new();
-                    for (RenderedObject { kind, name, object, .. }, digest) in rendered_objects {
+                    for RenderedObject { kind, name, object, .. } in rendered_objects {
                         let kind = Kind::parse(&kind).unwrap_or(Kind::ConfigMap);
                         if kind == Kind::Secret {
                             desired_secrets.insert(name, object);
@@ -275,7 +279,7 @@ pub(super) async fn plan_namespace(
                             _ => compare(Some(&object), a.map(|a| &a.fields), live_obj, &reasons),
                         };
                         rendered.insert((kind, name.clone()));
-                        let digest = digest.filter(|_| outcome.0 != Action::NoOp);
+                        let digest = (outcome.0 != Action::NoOp).then(|| object_digest(&object));
                         planned.push(Planned::of(kind, name, Some(owner.clone()), outcome, digest));
                     }
                     for a in objects.iter().filter(|a| {
@@ -325,31 +329,6 @@ pub(super) async fn plan_namespace(
     }
     push_rows(b, cluster, namespace, planned);
     Ok(())
-}
-
-/// A changed runtime rendered, with its spec hash and the digest of each object but its
-/// credential Secrets (whose digests `plan_secrets` takes once per namespace).
-struct Prerendered {
-    spec_hash: String,
-    objects: Result<Vec<(RenderedObject, Option<String>)>, String>,
-}
-
-/// Renders and hashes a chunk's changed runtimes on every core (`engine::parallel`): the
-/// bulk of a plan's CPU when runtimes changed, and nothing in it waits or writes.
-fn prerender(contexts: &[RuntimeContext], mode: Mode) -> HashMap<i64, (&RuntimeContext, Prerendered)> {
-    let done = crate::engine::parallel::map(contexts, |rt| {
-        let objects = render_redacted(rt, mode).map_err(|e| e.to_string()).map(|objects| {
-            objects
-                .into_iter()
-                .map(|o| {
-                    let digest = (o.kind != Kind::Secret.as_str()).then(|| object_digest(&o.object));
-                    (o, digest)
-                })
-                .collect()
-        });
-        Prerendered { spec_hash: spec_hash(rt), objects }
-    });
-    contexts.iter().zip(done).map(|(rt, p)| (rt.record.id, (rt, p))).collect()
 }
 
 /// The pull-secret lists of the workloads Fluid created for a runtime, against what its
