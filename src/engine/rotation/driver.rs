@@ -38,7 +38,7 @@ use super::select::{ROTATION_LEASE, refusal};
 use super::{RotationError, RotationRequest, UnhealthyPolicy, VerifyMode};
 use crate::domain::code::{Coded, ErrorCode};
 use crate::domain::rollout::{Target, WorkloadRef};
-use crate::domain::states::{RotationRuntimeState, RotationState, RunStatus};
+use crate::domain::states::{BatchState, RollbackState, RotationRuntimeState, RotationState, RunStatus};
 use crate::engine::plan::{PlanError, PlanRequest, create_plan};
 use crate::engine::runner::apply_plan_with;
 use crate::engine::verify::{recent_proof, verify_version};
@@ -99,7 +99,6 @@ fn view(rot: &RotationRecord, req: &RotationRequest) -> RotationView {
 /// The run the rotation is applying now (its current batch's, or its rollback's): it holds
 /// the locks of the runtimes it applies until it ends.
 fn applying_run(rot: &RotationRecord) -> Option<&str> {
-    use crate::domain::states::{BatchState, RollbackState};
     if rot.state == RotationState::RollingBack {
         return rot.rollback_run_id.as_deref().filter(|_| rot.rollback_state == Some(RollbackState::Applying));
     }
