@@ -199,6 +199,7 @@ impl FakeCluster {
         let held = self.hold.lock().unwrap().as_ref().is_some_and(|h| h(&req));
         let mut resumed = self.resumed.subscribe();
         let paused = self.pause.lock().unwrap().as_ref().is_some_and(|p| p(&req));
+        let touched = (req.kind, req.namespace.clone(), req.name.clone());
         self.begin(req)?;
         if held {
             std::future::pending::<()>().await;
@@ -214,7 +215,7 @@ impl FakeCluster {
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         let mut s = self.state.lock().unwrap();
         let out = f(&mut s);
-        s.reconcile();
+        s.reconcile_after(&touched);
         Ok(out)
     }
 }
@@ -228,11 +229,34 @@ impl State {
         }
     }
 
+    /// Plays the workload controllers for every workload.
+    fn reconcile(&mut self) {
+        self.reconcile_where(|_, _, _| true);
+    }
+
+    /// Plays the workload controllers after a write to `(kind, namespace, name)`: a
+    /// workload's own write, or a pod's (its owner's name is a prefix of the pod's), is the
+    /// only write that can change a workload's pods or status, so only those are looked at.
+    /// Reconciling every workload after every write made a run O(objects²).
+    fn reconcile_after(&mut self, (kind, namespace, name): &(Kind, String, String)) {
+        match kind {
+            k if k.is_workload() => self.reconcile_where(|wk, ns, n| wk == *k && ns == namespace && n == name),
+            Kind::Pod => self.reconcile_where(|_, ns, n| {
+                ns == namespace && name.strip_prefix(n).is_some_and(|rest| rest.starts_with('-'))
+            }),
+            _ => {}
+        }
+    }
+
     /// Plays the workload controllers: pods for every StatefulSet replica and every node a
     /// DaemonSet selects, made from the current template only when missing.
-    fn reconcile(&mut self) {
-        let workloads: Vec<((Kind, String, String), Value)> =
-            self.objects.iter().filter(|((k, _, _), _)| k.is_workload()).map(|(k, v)| (k.clone(), v.clone())).collect();
+    fn reconcile_where(&mut self, which: impl Fn(Kind, &str, &str) -> bool) {
+        let workloads: Vec<((Kind, String, String), Value)> = self
+            .objects
+            .iter()
+            .filter(|((k, ns, n), _)| k.is_workload() && which(*k, ns, n))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         for ((kind, ns, name), w) in workloads {
             let template = w.pointer("/spec/template").cloned().unwrap_or(json!({}));
             let generation = w.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);

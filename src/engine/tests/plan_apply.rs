@@ -107,7 +107,8 @@ async fn a_crash_between_recording_and_sending_leaves_a_run_marked_not_half_reco
     let p = h.plan(json!({"all": true})).await;
     let run = apply_plan(&h.ctx, &p.id, "test").await.unwrap();
     let id = run.id.clone();
-    for _ in 0..500 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
         let applying = h.ctx.store.run_objects(&id, Some(ObjectStatus::Applying), -1, 100).await.unwrap();
         if applying.iter().any(|o| o.kind == "StatefulSet") {
             break;
@@ -196,7 +197,8 @@ async fn drift_on_the_fake_is_reported_and_refreshed_plans_put_it_back() {
 
 /// Waits until `n` writes wait in the fake's pause.
 async fn until_paused(fake: &crate::engine::fake::FakeCluster, n: usize) {
-    for _ in 0..2000 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
         if fake.paused.load(Ordering::SeqCst) >= n {
             return;
         }
