@@ -147,6 +147,7 @@ pub async fn prepare(cfg: &ServeConfig) -> Result<AppState, StartError> {
         spawner: tokio::runtime::Handle::current(),
         write_permits: Default::default(),
         namespaced_reads: Default::default(),
+        renders: Default::default(),
         drain: Default::default(),
     });
     let mut state = AppState::new(store, key, ctx);

@@ -111,6 +111,8 @@ pub struct Context {
     /// Clusters (name, generation) that refused a LIST across namespaces: the rotation
     /// driver reads them one namespace at a time (see `rotation::observe`).
     pub namespaced_reads: std::sync::Mutex<std::collections::HashSet<(String, i64)>>,
+    /// Renderings plans remember (see `plan::memo`).
+    pub renders: plan::memo::RenderMemo,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -26,6 +26,7 @@
 mod build;
 pub mod compare;
 pub mod live;
+pub mod memo;
 pub(crate) mod namespace;
 mod view;
 

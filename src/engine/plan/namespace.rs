@@ -4,12 +4,14 @@
 //! `fluid` cluster, its ThinRuntimeProfiles.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::build::Builder;
 use super::compare::{applied_holds_live, compare, object_digest, runtime_reasons, spec_hash};
 use super::live::{LiveNamespace, read_live, template_pull_secrets};
+use super::memo::{Memo, MemoKey};
 use super::{Action, PlanError, Reason};
 use crate::domain::diff::{FieldDiff, normalize};
 use crate::domain::fluid::{Mode, fluid_workload, render_profile};
@@ -18,7 +20,7 @@ use crate::domain::render::{MANAGED_BY, MANAGED_BY_LABEL, RenderedObject};
 use crate::domain::runtime::RuntimeKind;
 use crate::engine::Context;
 use crate::engine::port::Cluster;
-use crate::service::runtimes::render_redacted;
+use crate::service::runtimes::{render_redacted, renderer};
 use crate::store::clusters::ClusterRecord;
 use crate::store::plans::{PlanObjectRow, PlanRuntimeRow};
 use crate::store::runtimes::{RuntimeContext, RuntimeHead};
@@ -205,8 +207,30 @@ pub(super) async fn plan_namespace(
         for a in store.applied_for_runtimes(&keys).await? {
             applied.entry(a.runtime.clone().unwrap_or_default()).or_default().push(a);
         }
-        let changed: Vec<i64> =
-            chunk.iter().filter(|m| m.class == Class::Changed).filter_map(|m| m.head.map(|h| h.id)).collect();
+        // Never applied and planned without refresh: what an earlier plan rendered of it
+        // stands while its inputs stand (`memo`).
+        let memo_key = |m: &Member<'_>| -> Option<MemoKey> {
+            let h = m.head.filter(|_| live.is_none() && m.class == Class::Changed)?;
+            let never = m.sync.is_none_or(|s| s.applied_generation.is_none())
+                && !applied.contains_key(&(m.namespace.to_string(), m.name.to_string()));
+            never.then(|| MemoKey {
+                runtime_id: h.id,
+                generation: h.generation,
+                layer_revision: h.layer_revision,
+                deps_revision: h.deps_revision,
+                renderer: renderer(n.mode),
+                cluster: cluster.clone(),
+                cluster_generation: n.cluster.generation,
+            })
+        };
+        let keys: Vec<Option<MemoKey>> = chunk.iter().map(memo_key).collect();
+        let memos: Vec<Option<Arc<Memo>>> = keys.iter().map(|k| k.as_ref().and_then(|k| ctx.renders.get(k))).collect();
+        let changed: Vec<i64> = chunk
+            .iter()
+            .zip(&memos)
+            .filter(|(m, memo)| m.class == Class::Changed && memo.is_none())
+            .filter_map(|(m, _)| m.head.map(|h| h.id))
+            .collect();
         let defaults = n.cluster.default_image_pull_secrets.clone();
         let contexts: HashMap<i64, RuntimeContext> = store
             .runtime_contexts_by_id(&changed, |_| defaults.clone())
@@ -245,12 +269,36 @@ pub(super) async fn plan_namespace(
                         planned.push(Planned::of(kind, a.key.name.clone(), Some(owner.clone()), outcome, digest));
                     }
                 }
+                Class::Changed if memos[mi].is_some() => {
+                    let memo = memos[mi].as_deref().expect("matched");
+                    let row = &mut b.runtimes[first_row + ci * CHUNK + mi];
+                    row.spec_hash = memo.spec_hash.clone();
+                    row.bindings = memo.bindings.clone();
+                    for (name, object) in &memo.secrets {
+                        desired_secrets.insert(name.clone(), object.clone());
+                    }
+                    for (kind, name, digest) in &memo.objects {
+                        let create = (Action::Create, vec![Reason::New], vec![]);
+                        planned.push(Planned::of(
+                            *kind,
+                            name.clone(),
+                            Some(owner.clone()),
+                            create,
+                            Some(digest.clone()),
+                        ));
+                    }
+                }
                 Class::Changed => {
                     let Some(rt) = m.head.and_then(|h| contexts.get(&h.id)) else { continue };
                     let row = &mut b.runtimes[first_row + ci * CHUNK + mi];
                     row.spec_hash = spec_hash(rt);
                     row.bindings = rt.bindings.clone();
                     reasons = runtime_reasons(rt, m.sync);
+                    let mut memo = keys[mi].as_ref().map(|_| Memo {
+                        spec_hash: row.spec_hash.clone(),
+                        bindings: row.bindings.clone(),
+                        ..Memo::default()
+                    });
                     let rendered_objects = match render_redacted(rt, n.mode) {
                         Ok(o) => o,
                         Err(e) => {
@@ -262,6 +310,9 @@ pub(super) async fn plan_namespace(
                     for RenderedObject { kind, name, object, .. } in rendered_objects {
                         let kind = Kind::parse(&kind).unwrap_or(Kind::ConfigMap);
                         if kind == Kind::Secret {
+                            if let Some(memo) = &mut memo {
+                                memo.secrets.push((name.clone(), object.clone()));
+                            }
                             desired_secrets.insert(name, object);
                             continue;
                         }
@@ -280,7 +331,13 @@ pub(super) async fn plan_namespace(
                         };
                         rendered.insert((kind, name.clone()));
                         let digest = (outcome.0 != Action::NoOp).then(|| object_digest(&object));
+                        if let (Some(memo), Some(d)) = (&mut memo, &digest) {
+                            memo.objects.push((kind, name.clone(), d.clone()));
+                        }
                         planned.push(Planned::of(kind, name, Some(owner.clone()), outcome, digest));
+                    }
+                    if let (Some(key), Some(memo)) = (&keys[mi], memo) {
+                        ctx.renders.put(key.clone(), memo);
                     }
                     for a in objects.iter().filter(|a| {
                         !rendered.contains(&(Kind::parse(&a.key.kind).unwrap_or(Kind::ConfigMap), a.key.name.clone()))

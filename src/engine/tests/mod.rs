@@ -72,6 +72,7 @@ impl Harness {
             spawner: tokio::runtime::Handle::current(),
             write_permits: Default::default(),
             namespaced_reads: Default::default(),
+            renders: Default::default(),
             drain: Default::default(),
         })
     }

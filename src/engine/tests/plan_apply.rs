@@ -356,3 +356,71 @@ async fn an_object_fluidform_does_not_own_is_a_conflict_until_the_plan_adopts_it
     let again = h.plan(json!({"all": true, "refresh": true})).await;
     assert_eq!((again.summary.conflict, again.summary.changes()), (0, 0), "adopted objects are fluidform's now");
 }
+
+/// A plan's objects as stored: what a run sends them by.
+async fn stored(h: &Harness, plan: &str) -> Vec<(String, String, String, Option<String>)> {
+    let filter = crate::store::plans::PlanObjectFilter::default();
+    let rows = h.ctx.store.plan_objects(plan, &filter, -1, 10_000).await.unwrap();
+    rows.into_iter().map(|r| (r.kind, r.name, r.action, r.digest)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_never_applied_fleet_plans_again_from_its_renderings_until_an_input_moves() {
+    let h = Harness::new().await;
+    h.credential("global-secret", "p1").await;
+    fleet(&h, "c1", 3).await;
+    let first = h.plan(json!({"all": true})).await;
+    assert_eq!(h.ctx.renders.len(), 3, "each never-applied runtime's rendering is kept");
+    let second = h.plan(json!({"all": true})).await;
+    assert_eq!(stored(&h, &first.id).await, stored(&h, &second.id).await, "the same rows, digests and order");
+    assert_eq!(first.summary.by_kind, second.summary.by_kind);
+    let hashes = |rows: Vec<crate::store::plans::PlanRuntimeRow>| -> Vec<(String, String, usize)> {
+        rows.into_iter().map(|r| (r.name, r.spec_hash, r.bindings.len())).collect()
+    };
+    let (r1, r2) = (h.ctx.store.plan_runtimes(&first.id).await.unwrap(), h.ctx.store.plan_runtimes(&second.id).await);
+    assert_eq!(hashes(r1), hashes(r2.unwrap()));
+
+    // A new generation is a new rendering: rt01's workloads carry two replicas now.
+    let mut changed = runtime("rt01", &["global-secret"]);
+    changed["spec"]["replicas"] = json!(2);
+    h.runtime("c1", "fleet", changed).await;
+    let third = h.plan(json!({"all": true})).await;
+    assert_eq!(h.ctx.renders.len(), 4);
+    let (before, after) = (stored(&h, &second.id).await, stored(&h, &third.id).await);
+    let digest = |rows: &[(String, String, String, Option<String>)], name: &str| {
+        rows.iter().find(|r| r.0 == "StatefulSet" && r.1 == name).and_then(|r| r.3.clone()).unwrap()
+    };
+    assert_ne!(digest(&before, "rt01-worker"), digest(&after, "rt01-worker"));
+    assert_eq!(digest(&before, "rt00-worker"), digest(&after, "rt00-worker"));
+    let run = h.apply(&third).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(h.fake("c1").get(Kind::StatefulSet, "fleet", "rt01-worker").unwrap()["spec"]["replicas"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_remembered_rendering_is_refused_by_the_run_before_anything_is_sent() {
+    let h = Harness::new().await;
+    h.credential("global-secret", "p1").await;
+    fleet(&h, "c1", 1).await;
+    h.plan(json!({"all": true})).await;
+    // Corrupt what the memo holds for rt00's worker, as a missed input would.
+    let rec = h.ctx.store.get_runtime("fleet", "rt00").await.unwrap();
+    let cluster = h.ctx.store.get_cluster("c1").await.unwrap();
+    let key = crate::engine::plan::memo::MemoKey {
+        runtime_id: rec.id,
+        generation: rec.generation,
+        layer_revision: rec.layer_revision,
+        deps_revision: rec.deps_revision,
+        renderer: crate::service::runtimes::renderer(cluster.effective_mode().unwrap()),
+        cluster: "c1".into(),
+        cluster_generation: cluster.generation,
+    };
+    let mut memo = (*h.ctx.renders.get(&key).expect("remembered")).clone();
+    memo.objects.iter_mut().find(|o| o.1 == "rt00-worker").unwrap().2 = "0".repeat(64);
+    h.ctx.renders.put(key, memo);
+    let plan = h.plan(json!({"all": true})).await;
+    let run = h.apply(&plan).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(run.error.as_deref().unwrap().contains("rt00-worker would not be sent as planned"), "{:?}", run.error);
+    assert_eq!(h.fake("c1").count("apply"), 0, "nothing reached the cluster");
+}
