@@ -43,8 +43,9 @@ pub struct Memo {
     pub bindings: BTreeMap<String, u32>,
     /// Every object but the credential Secrets: kind, name, digest.
     pub objects: Vec<(Kind, String, String)>,
-    /// The credential Secrets, by name (redacted, as rendered for a plan).
-    pub secrets: Vec<(String, Value)>,
+    /// The credential Secrets, by name (redacted, as rendered for a plan; shared between
+    /// the runtimes of a namespace that pull with the same version).
+    pub secrets: Vec<(String, Arc<Value>)>,
 }
 
 #[derive(Default)]

@@ -198,7 +198,9 @@ pub(super) async fn plan_namespace(
     }
 
     let mut planned: Vec<Planned> = Vec::new();
-    let mut desired_secrets: BTreeMap<String, Value> = BTreeMap::new();
+    // Shared: every runtime of a namespace pulling with a credential version renders the
+    // same Secret, and memos hold it once.
+    let mut desired_secrets: BTreeMap<String, Arc<Value>> = BTreeMap::new();
     let mut going: BTreeSet<(Kind, String)> = BTreeSet::new();
     let mut pulled: BTreeSet<String> = BTreeSet::new();
     for (ci, chunk) in n.members.chunks(CHUNK).enumerate() {
@@ -310,10 +312,14 @@ pub(super) async fn plan_namespace(
                     for RenderedObject { kind, name, object, .. } in rendered_objects {
                         let kind = Kind::parse(&kind).unwrap_or(Kind::ConfigMap);
                         if kind == Kind::Secret {
+                            let shared = match desired_secrets.get(&name) {
+                                Some(s) if **s == object => s.clone(),
+                                _ => Arc::new(object),
+                            };
                             if let Some(memo) = &mut memo {
-                                memo.secrets.push((name.clone(), object.clone()));
+                                memo.secrets.push((name.clone(), shared.clone()));
                             }
-                            desired_secrets.insert(name, object);
+                            desired_secrets.insert(name, shared);
                             continue;
                         }
                         if let Some(rk) = RuntimeKind::from_kind(kind.as_str()) {
@@ -429,7 +435,7 @@ async fn plan_secrets(
     b: &mut Builder,
     n: &Namespace<'_>,
     live: &Option<LiveNamespace>,
-    desired_secrets: BTreeMap<String, Value>,
+    desired_secrets: BTreeMap<String, Arc<Value>>,
     going: &BTreeSet<(Kind, String)>,
     planned: &mut Vec<Planned>,
 ) -> Result<(), PlanError> {
@@ -442,7 +448,8 @@ async fn plan_secrets(
         let a = applied_shared.iter().find(|a| a.key.name == name);
         // Rendered by a changed runtime, or still bound by some runtime of the namespace
         // (then it stays as applied, and comes back if it went missing live).
-        let d = desired_secrets.get(&name).or_else(|| a.filter(|_| bound.contains(&name)).map(|a| &a.fields));
+        let d =
+            desired_secrets.get(&name).map(|s| &**s).or_else(|| a.filter(|_| bound.contains(&name)).map(|a| &a.fields));
         if d.is_none() && a.is_some() {
             // A credential Secret goes only when nothing live still pulls with it.
             let why = match live {
