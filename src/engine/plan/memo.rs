@@ -41,8 +41,9 @@ pub struct MemoKey {
 pub struct Memo {
     pub spec_hash: String,
     pub bindings: BTreeMap<String, u32>,
-    /// Every object but the credential Secrets: kind, name, digest.
-    pub objects: Vec<(Kind, String, String)>,
+    /// Every object but the credential Secrets: kind, name, digest (SHA-256, kept as bytes:
+    /// half the memory of its hex form, which is what a plan row stores).
+    pub objects: Vec<(Kind, String, [u8; 32])>,
     /// The credential Secrets, by name (redacted, as rendered for a plan; shared between
     /// the runtimes of a namespace that pull with the same version).
     pub secrets: Vec<(String, Arc<Value>)>,

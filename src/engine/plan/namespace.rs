@@ -281,13 +281,8 @@ pub(super) async fn plan_namespace(
                     }
                     for (kind, name, digest) in &memo.objects {
                         let create = (Action::Create, vec![Reason::New], vec![]);
-                        planned.push(Planned::of(
-                            *kind,
-                            name.clone(),
-                            Some(owner.clone()),
-                            create,
-                            Some(digest.clone()),
-                        ));
+                        let digest = Some(hex::encode(digest));
+                        planned.push(Planned::of(*kind, name.clone(), Some(owner.clone()), create, digest));
                     }
                 }
                 Class::Changed => {
@@ -337,8 +332,13 @@ pub(super) async fn plan_namespace(
                         };
                         rendered.insert((kind, name.clone()));
                         let digest = (outcome.0 != Action::NoOp).then(|| object_digest(&object));
-                        if let (Some(memo), Some(d)) = (&mut memo, &digest) {
-                            memo.objects.push((kind, name.clone(), d.clone()));
+                        // Anything but a create with its digest is not kept: no memo then.
+                        let mut bytes = [0u8; 32];
+                        let kept = outcome.0 == Action::Create
+                            && digest.as_deref().is_some_and(|d| hex::decode_to_slice(d, &mut bytes).is_ok());
+                        match (&mut memo, kept) {
+                            (Some(m), true) => m.objects.push((kind, name.clone(), bytes)),
+                            (m, _) => *m = None,
                         }
                         planned.push(Planned::of(kind, name, Some(owner.clone()), outcome, digest));
                     }

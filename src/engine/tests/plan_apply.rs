@@ -416,7 +416,7 @@ async fn a_wrong_remembered_rendering_is_refused_by_the_run_before_anything_is_s
         cluster_generation: cluster.generation,
     };
     let mut memo = (*h.ctx.renders.get(&key).expect("remembered")).clone();
-    memo.objects.iter_mut().find(|o| o.1 == "rt00-worker").unwrap().2 = "0".repeat(64);
+    memo.objects.iter_mut().find(|o| o.1 == "rt00-worker").unwrap().2 = [0; 32];
     h.ctx.renders.put(key, memo);
     let plan = h.plan(json!({"all": true})).await;
     let run = h.apply(&plan).await;
