@@ -1,4 +1,5 @@
-//! Plan and apply against a real kube-apiserver: the seed runtime applied, a layer change
+//! Plan and apply against a real kube-apiserver: the seed runtime applied, a plan made from
+//! remembered renderings applied, a layer change
 //! planned and applied as one update, deletions pruned, scoping, stale plans and locks.
 
 use base64::Engine;
@@ -224,4 +225,28 @@ async fn stale_plans_and_concurrent_applies_are_refused() {
     let run = crate::support::live::wait_run(&app, first.json()["id"].as_str().unwrap()).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(app.get("/v1/locks").await.json()["items"], json!([]), "locks released when the run ends");
+}
+
+#[actix_web::test]
+async fn a_plan_made_from_remembered_renderings_applies_on_a_real_server() {
+    let cluster = TestCluster::start().await.expect("cluster starts");
+    let app = TestApp::start().await;
+    register(&app, "c1", &cluster, &[]).await;
+    assert_eq!(app.post("/v1/clusters/c1/probe", json!({})).await.status, 200);
+    app.credential("global-secret", "memo-pass-9z8y").await;
+    assert_eq!(app.put_yaml("/v1/runtimes/default/hbase?cluster=c1", SEED_YAML, ADMIN).await.status, 201);
+
+    // Without refresh the second plan reuses what the first rendered of the never-applied
+    // runtime; it must show the same objects and be exactly what the run renders and sends.
+    let first = plan(&app, json!({"runtimes": ["default/hbase"]})).await;
+    let second = plan(&app, json!({"runtimes": ["default/hbase"]})).await;
+    assert_eq!(actions(&first), actions(&second));
+    assert_eq!(first["summary"], second["summary"]);
+    assert!(actions(&second).iter().all(|(a, _, _)| a == "create"), "{second}");
+    let run = apply(&app, second["id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let kc = client(&cluster).await;
+    let worker = get(&kc, "StatefulSet", "default", "hbase-worker").await.expect("worker exists");
+    assert_eq!(pull_secrets(&worker), json!([{"name": "worker-secret"}]));
+    assert!(get(&kc, "Secret", "default", "global-secret-v1").await.is_some());
 }
