@@ -1,6 +1,14 @@
 //! Saved plans: a summary row, the runtimes a plan was computed from (with the inputs that
 //! make it stale when they move), and the objects it changes. No-op objects are counted in
 //! the summary, not stored.
+//!
+//! Creates of objects never applied (action `create`, reasons exactly `["new"]`, which
+//! `compare` gives only when nothing is recorded as applied) are stored packed: a run of
+//! up to [`PACK`] of them in plan order with the same cluster, namespace, kind and scope is
+//! one row whose `packed` column holds each one's name, owning runtime and digest, and
+//! whose `seq` is the last of their sequence numbers. Readers see one [`PlanObjectRow`]
+//! per object either way. A plan of a never-applied fleet of 10,000 runtimes stores about
+//! 400 object rows instead of 50,020.
 
 use std::collections::BTreeMap;
 
@@ -70,6 +78,60 @@ pub struct PlanObjectFilter {
 /// Rows per INSERT statement (well under SQLite's variable limit).
 const CHUNK: usize = 400;
 
+/// Objects per packed row: a page of objects reads at most this many more than it shows.
+pub const PACK: usize = 128;
+
+/// One packed object: name, owning runtime, digest.
+type Packed = (String, Option<String>, Option<String>);
+
+/// Whether a row is a create of an object never applied, which is stored packed.
+fn packable(o: &PlanObjectRow) -> bool {
+    o.action == "create" && o.diff.is_none() && o.reasons.as_array().is_some_and(|r| r.len() == 1 && r[0] == "new")
+}
+
+/// A plan's object rows as stored: runs of packable rows sharing cluster, namespace, kind
+/// and scope, each one row (see the module doc); any other row alone.
+fn pack(objects: &[PlanObjectRow]) -> Vec<&[PlanObjectRow]> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < objects.len() {
+        let first = &objects[i];
+        let mut end = i + 1;
+        if packable(first) {
+            while end < objects.len()
+                && end - i < PACK
+                && packable(&objects[end])
+                && objects[end].seq == objects[end - 1].seq + 1
+                && (&objects[end].cluster, &objects[end].namespace, &objects[end].kind, objects[end].scope)
+                    == (&first.cluster, &first.namespace, &first.kind, first.scope)
+            {
+                end += 1;
+            }
+        }
+        out.push(&objects[i..end]);
+        i = end;
+    }
+    out
+}
+
+/// Stored rows in statements of at most `CHUNK` rows and about `CHUNK` objects, so one
+/// statement's arguments stay small however the rows pack.
+fn statements<'a>(runs: &'a [&'a [PlanObjectRow]]) -> Vec<&'a [&'a [PlanObjectRow]]> {
+    let mut out = Vec::new();
+    let (mut start, mut objects) = (0, 0);
+    for (i, run) in runs.iter().enumerate() {
+        if i > start && (i - start == CHUNK || objects + run.len() > CHUNK) {
+            out.push(&runs[start..i]);
+            (start, objects) = (i, 0);
+        }
+        objects += run.len();
+    }
+    if start < runs.len() {
+        out.push(&runs[start..]);
+    }
+    out
+}
+
 fn row_to_plan(r: &sqlx::any::AnyRow) -> Result<PlanRecord> {
     Ok(PlanRecord {
         id: r.try_get("id")?,
@@ -83,6 +145,30 @@ fn row_to_plan(r: &sqlx::any::AnyRow) -> Result<PlanRecord> {
         summary: parse_json(&r.try_get::<String, _>("summary")?)?,
         run_id: r.try_get("run_id")?,
     })
+}
+
+/// A stored row's objects: itself, or each of its packed entries.
+fn row_to_objects(r: &sqlx::any::AnyRow, out: &mut Vec<PlanObjectRow>, after: i64, limit: usize) -> Result<()> {
+    let row = row_to_object(r)?;
+    let Some(packed) = r.try_get::<Option<String>, _>("packed")? else {
+        out.push(row);
+        return Ok(());
+    };
+    let entries: Vec<Packed> = parse_json(&packed).and_then(|v| {
+        serde_json::from_value(v).map_err(|e| StoreError::Corrupt(format!("packed plan objects: {e}")))
+    })?;
+    let first = row.seq + 1 - entries.len() as i64;
+    for (i, (name, runtime, digest)) in entries.into_iter().enumerate() {
+        let seq = first + i as i64;
+        if seq <= after {
+            continue;
+        }
+        if out.len() >= limit {
+            break;
+        }
+        out.push(PlanObjectRow { seq, name, runtime, digest, ..row.clone() });
+    }
+    Ok(())
 }
 
 fn row_to_object(r: &sqlx::any::AnyRow) -> Result<PlanObjectRow> {
@@ -146,12 +232,20 @@ impl Store {
             });
             q.build().execute(&mut *tx).await?;
         }
-        for chunk in objects.chunks(CHUNK) {
+        let runs = pack(objects);
+        for chunk in statements(&runs) {
             let mut q: QueryBuilder = QueryBuilder::new(
                 self.backend(),
-                "INSERT INTO plan_objects (plan_id, seq, cluster, namespace, api_version, kind, name, runtime, action, reasons, diff, digest, scope) ",
+                "INSERT INTO plan_objects (plan_id, seq, cluster, namespace, api_version, kind, name, runtime, action, reasons, diff, digest, scope, packed) ",
             );
-            q.push_values(chunk, |mut b, o| {
+            q.push_values(chunk, |mut b, run| {
+                // A packed row is stored with the last one's seq and name.
+                let o = &run[run.len() - 1];
+                let packed = (run.len() > 1).then(|| {
+                    let entries: Vec<(&str, Option<&str>, Option<&str>)> =
+                        run.iter().map(|o| (o.name.as_str(), o.runtime.as_deref(), o.digest.as_deref())).collect();
+                    serde_json::to_string(&entries).expect("entries serialize")
+                });
                 b.push_bind(p.id.clone())
                     .push_bind(o.seq)
                     .push_bind(o.cluster.clone())
@@ -159,12 +253,13 @@ impl Store {
                     .push_bind(o.api_version.clone())
                     .push_bind(o.kind.clone())
                     .push_bind(o.name.clone())
-                    .push_bind(o.runtime.clone())
+                    .push_bind(o.runtime.clone().filter(|_| packed.is_none()))
                     .push_bind(o.action.clone())
                     .push_bind(o.reasons.to_string())
                     .push_bind(o.diff.as_ref().map(|d| d.to_string()))
-                    .push_bind(o.digest.clone())
-                    .push_bind(o.scope.as_str());
+                    .push_bind(o.digest.clone().filter(|_| packed.is_none()))
+                    .push_bind(o.scope.as_str())
+                    .push_bind(packed);
             });
             q.build().execute(&mut *tx).await?;
         }
@@ -204,7 +299,7 @@ impl Store {
             .collect()
     }
 
-    /// A page of a plan's objects in plan order, after `after` (a `seq`).
+    /// A page of a plan's objects in plan order, after `after` (a `seq`): at most `limit`.
     pub async fn plan_objects(
         &self,
         id: &str,
@@ -228,7 +323,17 @@ impl Store {
         .bind(limit)
         .fetch_all(self.reader())
         .await?;
-        rows.iter().map(row_to_object).collect()
+        // Every row fetched holds at least one object after `after`, so `limit` rows hold
+        // `limit` objects when the plan has them.
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let mut out = Vec::with_capacity(rows.len().min(limit));
+        for r in &rows {
+            if out.len() >= limit {
+                break;
+            }
+            row_to_objects(r, &mut out, after, limit)?;
+        }
+        Ok(out)
     }
 
     /// Why a plan's inputs no longer hold, or `None` when they all do: one query over the
@@ -288,5 +393,143 @@ impl Store {
                 )
             }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sync::Scope;
+
+    fn row(seq: i64, ns: &str, kind: &str, name: &str, action: &str, reasons: serde_json::Value) -> PlanObjectRow {
+        PlanObjectRow {
+            seq,
+            cluster: if ns == "far" { "c2".into() } else { "c1".into() },
+            namespace: ns.into(),
+            api_version: "v1".into(),
+            kind: kind.into(),
+            name: name.into(),
+            runtime: (kind != "Secret").then(|| format!("{ns}/{name}")),
+            action: action.into(),
+            reasons,
+            diff: (action == "update").then(|| serde_json::json!([{"path": "/data/x", "old": 1, "new": 2}])),
+            digest: (action != "delete").then(|| format!("{seq:064x}")),
+            scope: Scope::Object,
+        }
+    }
+
+    /// A plan of mixed objects: packed runs of creates cut at `PACK`, at a change of
+    /// namespace, kind or cluster, and around rows that cannot be packed.
+    fn objects() -> Vec<PlanObjectRow> {
+        let new = || serde_json::json!(["new"]);
+        let mut out: Vec<PlanObjectRow> = Vec::new();
+        let mut push = |ns: &str, kind: &str, name: String, action: &str, reasons: serde_json::Value| {
+            let seq = out.len() as i64;
+            out.push(row(seq, ns, kind, &name, action, reasons));
+        };
+        push("a", "Secret", "pull-v1".into(), "create", new());
+        for i in 0..300 {
+            push("a", "ConfigMap", format!("r{i:03}-config"), "create", new());
+        }
+        push("a", "ConfigMap", "r900-config".into(), "update", serde_json::json!(["specChange"]));
+        push("a", "ConfigMap", "r901-config".into(), "create", serde_json::json!(["drift"]));
+        for i in 0..5 {
+            push("a", "Service", format!("r{i:03}-master-0"), "create", new());
+        }
+        push("a", "Service", "r902-master-0".into(), "create", serde_json::json!(["new", "adoption"]));
+        push("a", "Service", "r903-master-0".into(), "delete", serde_json::json!(["removal"]));
+        for i in 0..3 {
+            push("b", "Service", format!("r{i:03}-master-0"), "create", new());
+        }
+        for i in 0..2 {
+            push("far", "Service", format!("r{i:03}-master-0"), "create", new());
+        }
+        out
+    }
+
+    #[test]
+    fn statements_hold_at_most_chunk_rows_and_about_chunk_objects() {
+        let objects: Vec<PlanObjectRow> = (0..2000)
+            .map(|i| row(i, "a", "ConfigMap", &format!("r{i}"), "create", serde_json::json!(["new"])))
+            .collect();
+        let singles: Vec<&[PlanObjectRow]> = objects.chunks(1).collect();
+        let sizes: Vec<usize> = statements(&singles).iter().map(|s| s.len()).collect();
+        assert_eq!(sizes, [CHUNK, CHUNK, CHUNK, CHUNK, CHUNK]);
+        let packed = pack(&objects);
+        assert!(packed.iter().all(|r| r.len() == PACK) || packed.last().unwrap().len() < PACK);
+        for st in statements(&packed) {
+            let n: usize = st.iter().map(|r| r.len()).sum();
+            assert!(n <= CHUNK || st.len() == 1, "{n} objects in one statement");
+        }
+        assert_eq!(statements(&packed).iter().flat_map(|s| s.iter()).map(|r| r.len()).sum::<usize>(), 2000);
+    }
+
+    async fn saved() -> (tempfile::TempDir, Store, Vec<PlanObjectRow>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&crate::store::scratch::database_url(dir.path())).await.unwrap();
+        let now = Utc::now();
+        let plan = PlanRecord {
+            id: "p1".into(),
+            created_at: now,
+            expires_at: now,
+            created_by: "test".into(),
+            request: serde_json::json!({}),
+            inputs: serde_json::json!({}),
+            warnings: serde_json::json!([]),
+            warning_count: 0,
+            summary: serde_json::json!({}),
+            run_id: None,
+        };
+        let objects = objects();
+        store.insert_plan(&plan, &[], &objects).await.unwrap();
+        (dir, store, objects)
+    }
+
+    #[tokio::test]
+    async fn creates_of_unapplied_objects_are_stored_packed_and_read_back_one_by_one() {
+        let (_dir, s, objects) = saved().await;
+        let stored: i64 = sqlx::query("SELECT COUNT(*) AS n FROM plan_objects WHERE plan_id = 'p1'")
+            .fetch_one(s.reader())
+            .await
+            .unwrap()
+            .try_get("n")
+            .unwrap();
+        // Secret, 3 packed ConfigMap rows (128 + 128 + 44), update, drift create, packed
+        // Services (5), adoption, delete, packed b Services (3), packed far Services (2).
+        assert_eq!(stored, 11, "{} objects", objects.len());
+        let all = s.plan_objects("p1", &PlanObjectFilter::default(), -1, i64::MAX).await.unwrap();
+        assert_eq!(all, objects);
+
+        // Paging in steps that cut packed rows anywhere gives the same objects.
+        for step in [1, 7, 128, 129] {
+            let (mut after, mut paged) = (-1, Vec::new());
+            loop {
+                let page = s.plan_objects("p1", &PlanObjectFilter::default(), after, step).await.unwrap();
+                assert!(page.len() <= step as usize);
+                let Some(last) = page.last() else { break };
+                after = last.seq;
+                paged.extend(page);
+            }
+            assert_eq!(paged, objects, "pages of {step}");
+        }
+
+        let filters = [
+            PlanObjectFilter { kind: Some("Service".into()), ..Default::default() },
+            PlanObjectFilter { cluster: Some("c2".into()), ..Default::default() },
+            PlanObjectFilter { action: Some("create".into()), kind: Some("ConfigMap".into()), ..Default::default() },
+            PlanObjectFilter { action: Some("delete".into()), ..Default::default() },
+        ];
+        for f in filters {
+            let want: Vec<&PlanObjectRow> = objects
+                .iter()
+                .filter(|o| f.action.as_ref().is_none_or(|a| *a == o.action))
+                .filter(|o| f.cluster.as_ref().is_none_or(|c| *c == o.cluster))
+                .filter(|o| f.kind.as_ref().is_none_or(|k| *k == o.kind))
+                .collect();
+            let got = s.plan_objects("p1", &f, -1, i64::MAX).await.unwrap();
+            assert_eq!(got.iter().collect::<Vec<_>>(), want, "{f:?}");
+            let page = s.plan_objects("p1", &f, want[0].seq, 3).await.unwrap();
+            assert_eq!(page.iter().collect::<Vec<_>>(), want[1..want.len().min(4)].to_vec(), "{f:?} after the first");
+        }
     }
 }

@@ -360,6 +360,9 @@ impl Store {
 
     /// Objects applied for a plan's runtimes (and shared ones in their namespaces) that the
     /// plan does not change: its no-op objects as recorded now, after `after` in key order.
+    /// A packed create (see `store::plans`) was of an object not applied when the plan was
+    /// made, so it is applied now only if this plan's run (or a later one) applied it; those
+    /// of this plan's run are left out by their run id.
     pub async fn plan_unchanged_objects(
         &self,
         plan_id: &str,
@@ -376,6 +379,7 @@ impl Store {
                                AND p.cluster = a.cluster AND p.namespace = a.namespace)))
                 AND NOT EXISTS (SELECT 1 FROM plan_objects o WHERE o.plan_id = $1 AND o.cluster = a.cluster
                                AND o.namespace = a.namespace AND o.kind = a.kind AND o.name = a.name)
+                AND NOT EXISTS (SELECT 1 FROM plans pl WHERE pl.id = $1 AND pl.run_id = a.run_id)
                 AND ($2 IS NULL OR a.cluster = $2) AND ($3 IS NULL OR a.kind = $3)
                 AND (a.cluster, a.namespace, a.kind, a.name) > ($4, $5, $6, $7)
               ORDER BY a.cluster, a.namespace, a.kind, a.name LIMIT $8",

@@ -169,6 +169,13 @@ async fn plans_page_their_objects_and_an_unchanged_fleet_costs_nothing() {
     assert!(again.objects.is_empty());
     let q = PlanObjectQuery { action: Some(Action::NoOp), limit: 500, ..Default::default() };
     assert_eq!(plan_objects(&h.ctx, &again.id, &q).await.unwrap().items.len(), 151, "no-ops are listed when asked for");
+    // The first plan's creates (stored packed) are applied now, by its own run: still
+    // changes of that plan, not no-ops.
+    assert_eq!(
+        plan_objects(&h.ctx, &p.id, &q).await.unwrap().items.len(),
+        0,
+        "what a plan's run applied is its change"
+    );
     let run = h.apply(&again).await;
     assert_eq!(run.status, RunStatus::Succeeded);
     assert_eq!(fake.count("apply"), writes, "no write for an unchanged fleet");
