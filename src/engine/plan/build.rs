@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use super::memo::RenderInputs;
 use super::namespace::{Class, Member, Namespace, plan_namespace, plan_profiles};
 use super::{Plan, PlanError, PlanInputs, PlanRequest, PlanSummary, PlanWarning};
 use crate::domain::FieldError;
@@ -61,17 +62,6 @@ impl Scope {
             && self.cluster.as_deref().is_none_or(|c| c == cluster)
             && self.selector.as_ref().is_none_or(|s| s.matches(labels))
     }
-}
-
-fn is_unchanged(h: &RuntimeHead, s: Option<&SyncRecord>, renderer: &str) -> bool {
-    s.is_some_and(|s| {
-        s.cluster == h.cluster
-            && s.applied_generation == Some(h.generation)
-            && s.applied_layer_revision == Some(h.layer_revision)
-            && s.applied_deps_revision.unwrap_or(0) == h.deps_revision
-            && s.applied_render.as_deref() == Some(renderer)
-            && s.applied_runtime_id == Some(h.id)
-    })
 }
 
 /// What a plan accumulates while it walks the namespaces.
@@ -167,7 +157,8 @@ pub async fn create_plan(ctx: &Context, req: PlanRequest, actor: &str) -> Result
         let mut by_ns: BTreeMap<&str, Vec<Member>> = BTreeMap::new();
         for h in heads.iter().filter(|h| h.cluster == cluster.name) {
             let sync = syncs.get(&(h.namespace.clone(), h.name.clone()));
-            let class = if is_unchanged(h, sync, render_key) { Class::Unchanged } else { Class::Changed };
+            let unchanged = sync.is_some_and(|s| RenderInputs::of(h, render_key).applied_in(s));
+            let class = if unchanged { Class::Unchanged } else { Class::Changed };
             by_ns.entry(&h.namespace).or_default().push(Member {
                 namespace: &h.namespace,
                 name: &h.name,

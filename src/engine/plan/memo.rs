@@ -1,8 +1,10 @@
-//! Renderings remembered between plans. A runtime whose inputs did not move since a plan
-//! rendered it (the same runtime id, generation, layer revision, dependency revision,
-//! renderer, cluster and cluster generation: what a plan's `is_unchanged` and a run's
-//! staleness check already take as the whole of a rendering's inputs) renders to the same
-//! objects, so a plan need not read and render it again.
+//! A runtime's rendering inputs, and renderings remembered between plans. A runtime whose
+//! [`RenderInputs`] did not move since a plan rendered it (with the same cluster
+//! generation) renders to the same objects, so a plan need not read and render it again.
+//! The same inputs tell a plan that a runtime is unchanged since it was applied
+//! ([`RenderInputs::applied_in`]); a run's staleness check (`Store::plan_staleness`, in
+//! SQL) compares the same fields but the renderer, which moves only with the cluster's
+//! mode, and so with its generation.
 //!
 //! Used only for a runtime never applied, planned without refresh: then every object it
 //! renders is a create and a plan keeps nothing of it but the object's kind, name and
@@ -20,19 +22,54 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 use crate::domain::kinds::Kind;
+use crate::store::runtimes::RuntimeHead;
+use crate::store::sync::SyncRecord;
 
 /// Runtimes remembered (about 1 KB each).
 pub const CAPACITY: usize = 20_000;
 
-/// The inputs of a runtime's rendering.
+/// What a runtime's rendering is a function of, besides its cluster's record: the runtime
+/// row (a runtime deleted and created again is another), its generation, the revision of
+/// its layers and bindings, that of its Dataset or profile, the renderer and the cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MemoKey {
+pub struct RenderInputs {
     pub runtime_id: i64,
     pub generation: i64,
     pub layer_revision: i64,
     pub deps_revision: i64,
     pub renderer: &'static str,
     pub cluster: String,
+}
+
+impl RenderInputs {
+    /// A stored runtime's inputs as rendered by `renderer`.
+    pub fn of(h: &RuntimeHead, renderer: &'static str) -> Self {
+        RenderInputs {
+            runtime_id: h.id,
+            generation: h.generation,
+            layer_revision: h.layer_revision,
+            deps_revision: h.deps_revision,
+            renderer,
+            cluster: h.cluster.clone(),
+        }
+    }
+
+    /// Whether these are the inputs last applied, as its sync record holds them.
+    pub fn applied_in(&self, s: &SyncRecord) -> bool {
+        s.cluster == self.cluster
+            && s.applied_generation == Some(self.generation)
+            && s.applied_layer_revision == Some(self.layer_revision)
+            && s.applied_deps_revision.unwrap_or(0) == self.deps_revision
+            && s.applied_render.as_deref() == Some(self.renderer)
+            && s.applied_runtime_id == Some(self.runtime_id)
+    }
+}
+
+/// A remembered rendering's key: its inputs and the cluster's generation (a cluster's
+/// default pull secrets and mode are in its record).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MemoKey {
+    pub inputs: RenderInputs,
     pub cluster_generation: i64,
 }
 
@@ -79,15 +116,58 @@ mod tests {
     use super::*;
 
     fn key(id: i64, generation: i64) -> MemoKey {
-        MemoKey {
+        let inputs = RenderInputs {
             runtime_id: id,
             generation,
             layer_revision: 1,
             deps_revision: 0,
             renderer: "r",
             cluster: "c1".into(),
-            cluster_generation: 1,
+        };
+        MemoKey { inputs, cluster_generation: 1 }
+    }
+
+    /// Unchanged since applied only while every input holds: each one moved alone makes
+    /// the runtime render again.
+    #[test]
+    fn a_runtime_is_unchanged_only_while_every_input_it_was_applied_with_holds() {
+        let head = RuntimeHead {
+            id: 7,
+            namespace: "ns".into(),
+            name: "rt".into(),
+            cluster: "c1".into(),
+            generation: 3,
+            layer_revision: 4,
+            deps_revision: 2,
+            labels: BTreeMap::new(),
+        };
+        let applied = SyncRecord {
+            cluster: "c1".into(),
+            applied_generation: Some(3),
+            applied_layer_revision: Some(4),
+            applied_deps_revision: Some(2),
+            applied_render: Some("r1".into()),
+            applied_runtime_id: Some(7),
+            ..SyncRecord::default()
+        };
+        assert!(RenderInputs::of(&head, "r1").applied_in(&applied));
+        assert!(!RenderInputs::of(&head, "r2").applied_in(&applied), "another renderer");
+        let moved: [fn(&mut SyncRecord); 6] = [
+            |s| s.cluster = "c2".into(),
+            |s| s.applied_generation = Some(2),
+            |s| s.applied_layer_revision = None,
+            |s| s.applied_deps_revision = Some(1),
+            |s| s.applied_render = None,
+            |s| s.applied_runtime_id = Some(6),
+        ];
+        for (i, m) in moved.iter().enumerate() {
+            let mut s = applied.clone();
+            m(&mut s);
+            assert!(!RenderInputs::of(&head, "r1").applied_in(&s), "input {i} moved");
         }
+        let never = SyncRecord { applied_deps_revision: None, ..applied.clone() };
+        let head0 = RuntimeHead { deps_revision: 0, ..head.clone() };
+        assert!(RenderInputs::of(&head0, "r1").applied_in(&never), "no dependency revision recorded is 0");
     }
 
     #[test]

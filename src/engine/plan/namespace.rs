@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::build::Builder;
 use super::compare::{applied_holds_live, compare, object_digest, runtime_reasons, spec_hash};
 use super::live::{LiveNamespace, read_live, template_pull_secrets};
-use super::memo::{Memo, MemoKey};
+use super::memo::{Memo, MemoKey, RenderInputs};
 use super::{Action, PlanError, Reason};
 use crate::domain::diff::{FieldDiff, normalize};
 use crate::domain::fluid::{Mode, fluid_workload, render_profile};
@@ -216,12 +216,7 @@ pub(super) async fn plan_namespace(
             let never = m.sync.is_none_or(|s| s.applied_generation.is_none())
                 && !applied.contains_key(&(m.namespace.to_string(), m.name.to_string()));
             never.then(|| MemoKey {
-                runtime_id: h.id,
-                generation: h.generation,
-                layer_revision: h.layer_revision,
-                deps_revision: h.deps_revision,
-                renderer: renderer(n.mode),
-                cluster: cluster.clone(),
+                inputs: RenderInputs::of(h, renderer(n.mode)),
                 cluster_generation: n.cluster.generation,
             })
         };

@@ -413,15 +413,15 @@ async fn a_wrong_remembered_rendering_is_refused_by_the_run_before_anything_is_s
     // Corrupt what the memo holds for rt00's worker, as a missed input would.
     let rec = h.ctx.store.get_runtime("fleet", "rt00").await.unwrap();
     let cluster = h.ctx.store.get_cluster("c1").await.unwrap();
-    let key = crate::engine::plan::memo::MemoKey {
+    let inputs = crate::engine::plan::memo::RenderInputs {
         runtime_id: rec.id,
         generation: rec.generation,
         layer_revision: rec.layer_revision,
         deps_revision: rec.deps_revision,
         renderer: crate::service::runtimes::renderer(cluster.effective_mode().unwrap()),
         cluster: "c1".into(),
-        cluster_generation: cluster.generation,
     };
+    let key = crate::engine::plan::memo::MemoKey { inputs, cluster_generation: cluster.generation };
     let mut memo = (*h.ctx.renders.get(&key).expect("remembered")).clone();
     memo.objects.iter_mut().find(|o| o.1 == "rt00-worker").unwrap().2 = [0; 32];
     h.ctx.renders.put(key, memo);
