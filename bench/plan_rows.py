@@ -34,11 +34,13 @@ with tempfile.TemporaryDirectory() as d:
 
     def plan(pid, packed):
         runtimes, objects = [], []
+        seq = 0  # objects so far, packed ones counted one by one
         for first in range(0, args.n, args.per_namespace):
             ns = f"ns{first // args.per_namespace:03d}"
             names = [f"rt{i:05d}" for i in range(first, min(first + args.per_namespace, args.n))]
-            objects.append((pid, len(objects), "c1", ns, "v1", "Secret", "global-secret-v1", None, "create",
+            objects.append((pid, seq, "c1", ns, "v1", "Secret", "global-secret-v1", None, "create",
                             '["new"]', None, "b" * 64, "object", None))
+            seq += 1
             for name in names:
                 runtimes.append((pid, ns, name, "c1", 0, len(runtimes) + 1, 1, 1, 0, "a" * 64, '{"global-secret":1}'))
             # In plan order: every object of a kind in the namespace, kind after kind.
@@ -46,10 +48,10 @@ with tempfile.TemporaryDirectory() as d:
                 entries = [(f"{name}-{suffix}", f"{ns}/{name}", "c" * 64) for name in names]
                 if not packed:
                     for e in entries:
-                        objects.append((pid, len(objects), "c1", ns, api, kind, e[0], e[1], "create", '["new"]', None,
+                        objects.append((pid, seq, "c1", ns, api, kind, e[0], e[1], "create", '["new"]', None,
                                         e[2], "object", None))
+                        seq += 1
                     continue
-                seq = sum(1 if o[13] is None else len(json.loads(o[13])) for o in objects)
                 for k in range(0, len(entries), PACK):
                     run = entries[k:k + PACK]
                     seq += len(run)

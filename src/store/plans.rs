@@ -154,9 +154,8 @@ fn row_to_objects(r: &sqlx::any::AnyRow, out: &mut Vec<PlanObjectRow>, after: i6
         out.push(row);
         return Ok(());
     };
-    let entries: Vec<Packed> = parse_json(&packed).and_then(|v| {
-        serde_json::from_value(v).map_err(|e| StoreError::Corrupt(format!("packed plan objects: {e}")))
-    })?;
+    let entries: Vec<Packed> =
+        serde_json::from_str(&packed).map_err(|e| StoreError::Corrupt(format!("packed plan objects: {e}")))?;
     let first = row.seq + 1 - entries.len() as i64;
     for (i, (name, runtime, digest)) in entries.into_iter().enumerate() {
         let seq = first + i as i64;
