@@ -45,6 +45,10 @@ use crate::store::sync::{AppliedObject, ObjectKey, Scope};
 
 /// Results recorded per commit at most.
 const GROUP: usize = 64;
+/// The longest a result waits for others to share its commit. What a run is about to send
+/// is recorded before it is sent (`mark_applying`), so results held this long are not at
+/// risk: after a crash they are found `applying`, as every object in flight then is.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// One object a run acts on.
 #[derive(Debug, Clone)]
@@ -311,15 +315,18 @@ fn recorder(
         while let Some(first) = rx.recv().await {
             let mut pending: Vec<ObjectResult> = Vec::new();
             let mut waiters = Vec::new();
-            let mut take = |m: Record, pending: &mut Vec<ObjectResult>| match m {
+            let take = |m: Record, pending: &mut Vec<ObjectResult>, waiters: &mut Vec<oneshot::Sender<()>>| match m {
                 Record::Result(r) => pending.push(*r),
                 Record::Flush(w) => waiters.push(w),
             };
-            take(first, &mut pending);
-            while pending.len() < GROUP {
-                match rx.try_recv() {
-                    Ok(m) => take(m, &mut pending),
-                    Err(_) => break,
+            take(first, &mut pending, &mut waiters);
+            // Results come back a few at a time: wait a little for more (a flush, a full
+            // group or the end of the run commits at once), so a commit holds dozens.
+            let until = tokio::time::Instant::now() + LINGER;
+            while pending.len() < GROUP && waiters.is_empty() {
+                match tokio::time::timeout_at(until, rx.recv()).await {
+                    Ok(Some(m)) => take(m, &mut pending, &mut waiters),
+                    Ok(None) | Err(_) => break,
                 }
             }
             if let Err(e) = ctx.store.record_results(&run_id, &pending).await {

@@ -279,12 +279,15 @@ impl Cluster for KubeCluster {
 
     async fn apply(&self, object: &Value) -> Result<()> {
         let (kind, namespace, name) = identity(object)?;
-        let api = self.api(kind, &namespace);
         let params = PatchParams::apply(FIELD_MANAGER).force();
+        let req = kube::core::Request::new(collection_path(kind, &namespace))
+            .patch(&name, &params, &Patch::Apply(object))
+            .map_err(|e| from_kube(kube::Error::BuildRequest(e)))?;
         self.counter.write();
-        let applied = api.patch(&name, &params, &Patch::Apply(object)).await.map_err(from_kube)?;
-        let has_release = applied.metadata.labels.as_ref().is_some_and(|l| l.contains_key("release"));
-        self.wrote(kind, has_release, applied.metadata.resource_version.as_deref());
+        // The answer is the whole object; only what the watch needs of it is parsed.
+        let applied: rollout::Written = self.client().request(req).await.map_err(from_kube)?;
+        let rv = Some(applied.metadata.resource_version.as_str()).filter(|v| !v.is_empty());
+        self.wrote(kind, applied.metadata.labels.release.is_some(), rv);
         Ok(())
     }
 
@@ -361,14 +364,17 @@ impl Cluster for KubeCluster {
     }
 
     async fn delete_pod(&self, namespace: &str, name: &str, uid: &str) -> Result<()> {
-        let api = self.api(Kind::Pod, namespace);
         self.shared.watches.deleting_pod(uid);
-        self.counter.write();
         let params = DeleteParams {
             preconditions: Some(kube::api::Preconditions { uid: Some(uid.to_string()), resource_version: None }),
             ..DeleteParams::default()
         };
-        match api.delete(name, &params).await {
+        let req = kube::core::Request::new(collection_path(Kind::Pod, namespace))
+            .delete(name, &params)
+            .map_err(|e| from_kube(kube::Error::BuildRequest(e)))?;
+        self.counter.write();
+        // The answer (the pod, or a Status) is read past, not parsed into anything.
+        match self.client().request::<serde::de::IgnoredAny>(req).await {
             Ok(_) => Ok(()),
             // Gone, or replaced already (the uid precondition failed).
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),

@@ -54,6 +54,29 @@ pub struct OwnerRef {
     pub controller: Option<bool>,
 }
 
+/// What a write's answer (the whole object) is read for: its new resourceVersion and
+/// whether it carries the `release` label the rollout watch selects.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Written {
+    #[serde(default)]
+    pub metadata: WrittenMeta,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WrittenMeta {
+    #[serde(default)]
+    pub resource_version: String,
+    #[serde(default)]
+    pub labels: ReleaseLabel,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReleaseLabel {
+    #[serde(default)]
+    pub release: Option<serde::de::IgnoredAny>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct NameRef {
     #[serde(default)]

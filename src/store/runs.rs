@@ -19,7 +19,7 @@ use sqlx::Row;
 use super::sql::QueryBuilder;
 
 use super::locks::{Acquired, LockHolder, LockRecord, first_held, put_locks};
-use super::sync::{AppliedObject, ObjectKey, upsert_applied_tx};
+use super::sync::{AppliedObject, ObjectKey, upsert_applied_many_tx};
 use super::{Result, Store, StoreError, fmt_time, now, parse_json, parse_time};
 use crate::domain::states::{ObjectStatus, RunStatus};
 
@@ -299,10 +299,11 @@ impl Store {
         let at = fmt_time(now());
         let mut done = Vec::new();
         let mut unsent = Vec::new();
+        let mut applied_now = Vec::new();
         for r in results {
             match r {
                 ObjectResult::Applied { seq, applied } => {
-                    upsert_applied_tx(&mut tx, applied).await?;
+                    applied_now.push(applied);
                     done.push(*seq);
                 }
                 ObjectResult::Deleted { seq, key } => {
@@ -331,6 +332,8 @@ impl Store {
                 }
             }
         }
+        // A run has each object once, so no object is both applied and deleted here.
+        upsert_applied_many_tx(&mut tx, &applied_now).await?;
         set_status(&mut tx, run_id, &done, ObjectStatus::Applied, "finished_at", &at).await?;
         set_status(&mut tx, run_id, &unsent, ObjectStatus::Skipped, "finished_at", &at).await?;
         tx.commit().await?;

@@ -130,28 +130,45 @@ fn sync_from(r: &impl Columns, namespace: String, name: String, cluster: &str) -
     })
 }
 
-pub(crate) async fn upsert_applied_tx(conn: &mut AnyConnection, obj: &AppliedObject) -> Result<()> {
-    let (rns, rn) = obj.runtime.clone().unzip();
-    sqlx::query(
-        "INSERT INTO applied_objects (cluster, namespace, api_version, kind, name, runtime_namespace, runtime_name, fields, applied_at, run_id, scope)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-         ON CONFLICT (cluster, namespace, kind, name) DO UPDATE SET api_version = excluded.api_version, scope = excluded.scope,
-           runtime_namespace = excluded.runtime_namespace, runtime_name = excluded.runtime_name,
-           fields = excluded.fields, applied_at = excluded.applied_at, run_id = excluded.run_id",
-    )
-    .bind(&obj.key.cluster)
-    .bind(&obj.key.namespace)
-    .bind(&obj.api_version)
-    .bind(&obj.key.kind)
-    .bind(&obj.key.name)
-    .bind(rns)
-    .bind(rn)
-    .bind(obj.fields.to_string())
-    .bind(fmt_time(obj.applied_at))
-    .bind(&obj.run_id)
-    .bind(obj.scope.as_str())
-    .execute(conn)
-    .await?;
+/// Rows of one multi-row upsert of applied objects (11 values each).
+const UPSERT_ROWS: usize = 64;
+
+/// Records many applied objects, a multi-row upsert per `UPSERT_ROWS`: a run's group commit
+/// costs a statement, not one per object. An object given twice is recorded as last given
+/// (PostgreSQL refuses one statement that upserts a row twice).
+pub(crate) async fn upsert_applied_many_tx(conn: &mut AnyConnection, objs: &[&AppliedObject]) -> Result<()> {
+    let mut last: std::collections::HashMap<&ObjectKey, usize> = std::collections::HashMap::new();
+    for (i, o) in objs.iter().enumerate() {
+        last.insert(&o.key, i);
+    }
+    let unique: Vec<&AppliedObject> =
+        objs.iter().enumerate().filter(|(i, o)| last[&o.key] == *i).map(|(_, o)| *o).collect();
+    for chunk in unique.chunks(UPSERT_ROWS) {
+        let mut q = QueryBuilder::new(
+            super::Backend::of(conn),
+            "INSERT INTO applied_objects (cluster, namespace, api_version, kind, name, runtime_namespace, runtime_name, fields, applied_at, run_id, scope) ",
+        );
+        q.push_values(chunk, |mut b, obj| {
+            let (rns, rn) = obj.runtime.clone().unzip();
+            b.push_bind(obj.key.cluster.clone())
+                .push_bind(obj.key.namespace.clone())
+                .push_bind(obj.api_version.clone())
+                .push_bind(obj.key.kind.clone())
+                .push_bind(obj.key.name.clone())
+                .push_bind(rns)
+                .push_bind(rn)
+                .push_bind(obj.fields.to_string())
+                .push_bind(fmt_time(obj.applied_at))
+                .push_bind(obj.run_id.clone())
+                .push_bind(obj.scope.as_str());
+        });
+        q.push(
+            " ON CONFLICT (cluster, namespace, kind, name) DO UPDATE SET api_version = excluded.api_version, scope = excluded.scope,
+               runtime_namespace = excluded.runtime_namespace, runtime_name = excluded.runtime_name,
+               fields = excluded.fields, applied_at = excluded.applied_at, run_id = excluded.run_id",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -514,5 +531,68 @@ impl Store {
                 .transpose()?,
         };
         found.ok_or_else(|| super::StoreError::not_found(format!("runtime {namespace}/{name}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(i: usize, value: &str, run: &str) -> AppliedObject {
+        AppliedObject {
+            key: ObjectKey {
+                cluster: "c1".into(),
+                namespace: "ns".into(),
+                kind: "ConfigMap".into(),
+                name: format!("r{i:03}"),
+            },
+            api_version: "v1".into(),
+            scope: if i.is_multiple_of(7) { Scope::PullSecrets } else { Scope::Object },
+            runtime: (!i.is_multiple_of(5)).then(|| ("ns".to_string(), format!("r{i:03}"))),
+            fields: serde_json::json!({"data": {"k": value}}),
+            applied_at: Utc::now(),
+            run_id: run.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn many_applied_objects_are_upserted_in_statements_of_rows_and_the_last_of_a_key_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&super::super::scratch::database_url(dir.path())).await.unwrap();
+        // 150 objects (three statements), r010 given twice: the second is recorded.
+        let mut first: Vec<AppliedObject> = (0..150).map(|i| object(i, "one", "run-1")).collect();
+        first.push(object(10, "twice", "run-1"));
+        let mut tx = store.begin().await.unwrap();
+        upsert_applied_many_tx(&mut tx, &first.iter().collect::<Vec<_>>()).await.unwrap();
+        tx.commit().await.unwrap();
+        let got = store.applied_in_namespace("c1", "ns").await.unwrap();
+        assert_eq!(got.len(), 150);
+        for o in &got {
+            let i: usize = o.key.name[1..].parse().unwrap();
+            let want = if i == 10 { "twice" } else { "one" };
+            assert_eq!(o.fields, serde_json::json!({"data": {"k": want}}), "{}", o.key.name);
+            assert_eq!(o.scope, object(i, "", "").scope, "{}", o.key.name);
+            assert_eq!(o.runtime, object(i, "", "").runtime, "{}", o.key.name);
+            assert_eq!(o.run_id, "run-1");
+        }
+        // Upserting some again updates them and leaves the others as they were.
+        let second: Vec<AppliedObject> = (100..170).map(|i| object(i, "two", "run-2")).collect();
+        let mut tx = store.begin().await.unwrap();
+        upsert_applied_many_tx(&mut tx, &second.iter().collect::<Vec<_>>()).await.unwrap();
+        tx.commit().await.unwrap();
+        let got = store.applied_in_namespace("c1", "ns").await.unwrap();
+        assert_eq!(got.len(), 170);
+        for o in &got {
+            let i: usize = o.key.name[1..].parse().unwrap();
+            let (value, run) = if i >= 100 {
+                ("two", "run-2")
+            } else if i == 10 {
+                ("twice", "run-1")
+            } else {
+                ("one", "run-1")
+            };
+            assert_eq!(o.fields, serde_json::json!({"data": {"k": value}}), "{}", o.key.name);
+            assert_eq!(o.run_id, run, "{}", o.key.name);
+        }
     }
 }
