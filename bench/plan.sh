@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Plan benchmark (issue 8, target 1): `POST /v1/plans {"all": true}` without refresh over N
 # stored runtimes (SIZES, default 1000,10000), 10 plans in a row (REPS), for a fleet never
-# applied and for the same fleet applied and unchanged; time, response bytes, daemon RSS.
+# applied (then again after a restart of the daemon, which reads back the renderings the
+# first plans kept) and for the same fleet applied and unchanged; time, response bytes,
+# daemon RSS.
 # Baseline in the same run: reading every runtime through `GET /v1/runtimes` (pages of 1,000).
 #
 #   bench/plan.sh                 # SIZES=1000,10000 REPS=10 to change
-#   FLEETS=never bench/plan.sh    # the never-applied fleet only (no apply, no restart)
+#   FLEETS=never bench/plan.sh    # the never-applied fleet only (no apply)
 #
 # One real API server (etcd + kube-apiserver) receives the applied fleets. Each size gets
 # its own daemon and database; the daemon restarts after the apply, so its peak RSS (VmHWM)
@@ -30,6 +32,10 @@ for n in ${SIZES//,/ }; do
 	py --phase seed --json "$out/seed-$n.json"
 	echo " never applied (every runtime rendered):"
 	py --phase plans --label "N=$n never applied" --json "$out/plans-fresh-$n.json"
+	bench_stop "$daemon_pid"
+	bench_daemon "$data"
+	echo " never applied, daemon restarted (renderings read back from the database):"
+	py --phase plans --label "N=$n never applied, restarted" --json "$out/plans-kept-$n.json"
 	if [[ "$FLEETS" == never ]]; then
 		bench_stop "$daemon_pid"
 		continue
@@ -52,7 +58,7 @@ print("Medians over the plans in a row (minâ€“max). Targets at N=10,000: plan â‰
 print(f"{'N':>6} {'fleet':<14} {'plan s':>22} {'daemon CPU s':>13} {'max KiB':>8} {'peak RSS MiB':>13} {'list-all s':>22} {'plan/list':>9}")
 failed = False
 for n in sizes:
-    for phase, label in (("fresh", "never applied"), ("applied", "applied"))[:len(fleets)]:
+    for phase, label in (("fresh", "never applied"), ("kept", "never, restart"), ("applied", "applied"))[:len(fleets) + 1]:
         r = json.load(open(f"{out}/plans-{phase}-{n}.json"))
         p, l = r["plan_s"], r["list_s"]
         kib = max(r["plan_bytes"]) / 1024

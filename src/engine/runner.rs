@@ -536,6 +536,12 @@ impl ClusterRun<'_> {
                 },
             };
             if s.row.digest.as_deref().is_some_and(|d| d != object_digest(&object)) {
+                // The plan may have come from a kept rendering (`plan::memo`): the next plan
+                // renders these runtimes again.
+                self.ctx.renders.clear();
+                if let Err(e) = store.forget_renderings(&ids).await {
+                    tracing::warn!(run = %self.run_id, error = %e, "could not forget the kept renderings");
+                }
                 return Err(format!(
                     "{} {}/{} would not be sent as planned (its rendering changed); make a new plan",
                     s.kind, key.namespace, key.name

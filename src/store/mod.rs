@@ -33,6 +33,7 @@ pub mod ops;
 pub mod plans;
 pub mod ports;
 pub mod profiles;
+pub mod renderings;
 pub mod replicas;
 pub mod rotations;
 pub mod runs;

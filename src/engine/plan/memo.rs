@@ -14,7 +14,12 @@
 //! digest differs from the plan's.
 //!
 //! Bounded: past `CAPACITY` runtimes it starts over (a fleet larger than that plans as if
-//! there were no memo). Per process: a restart, or another replica, renders again.
+//! there were no memo). Kept in the database too (`store::renderings`), under a text of
+//! its key and of the build ([`BUILD`]: a hash of the source, so a build that renders
+//! otherwise keeps nothing of another's): a restarted process, or another replica, reads
+//! what a plan kept rather than rendering again. What a plan reads back is what it would
+//! have kept: the credential Secrets are kept by name and rendered again (redacted, no
+//! data), so nothing secret is written.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -22,11 +27,17 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 
 use crate::domain::kinds::Kind;
+use crate::domain::layers::parse_managed_secret_name;
+use crate::domain::render::{CredentialSecret, credential_secret_object};
 use crate::store::runtimes::RuntimeHead;
 use crate::store::sync::SyncRecord;
 
 /// Runtimes remembered (about 1 KB each).
 pub const CAPACITY: usize = 20_000;
+
+/// The build whose renderings these are: a hash of the source it was built from
+/// (`build.rs`).
+pub const BUILD: &str = env!("FLUIDFORM_SOURCE_HASH");
 
 /// What a runtime's rendering is a function of, besides its cluster's record: the runtime
 /// row (a runtime deleted and created again is another), its generation, the revision of
@@ -73,6 +84,23 @@ pub struct MemoKey {
     pub cluster_generation: i64,
 }
 
+impl MemoKey {
+    /// The key as kept in the database, with the build.
+    pub fn text(&self) -> String {
+        let i = &self.inputs;
+        format!(
+            "{BUILD} {} {} {} {} {} {} {}",
+            i.runtime_id,
+            i.generation,
+            i.layer_revision,
+            i.deps_revision,
+            i.renderer,
+            self.cluster_generation,
+            i.cluster
+        )
+    }
+}
+
 /// What a never-applied runtime's plan keeps of its rendering.
 #[derive(Debug, Clone, Default)]
 pub struct Memo {
@@ -84,6 +112,56 @@ pub struct Memo {
     /// The credential Secrets, by name (redacted, as rendered for a plan; shared between
     /// the runtimes of a namespace that pull with the same version).
     pub secrets: Vec<(String, Arc<Value>)>,
+}
+
+/// A memo as kept in the database: `secrets` by name only.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Kept {
+    spec_hash: String,
+    bindings: BTreeMap<String, u32>,
+    /// Kind, name, hex digest.
+    objects: Vec<(String, String, String)>,
+    secrets: Vec<String>,
+}
+
+impl Memo {
+    /// The memo as kept in the database.
+    pub fn to_text(&self) -> String {
+        let kept = Kept {
+            spec_hash: self.spec_hash.clone(),
+            bindings: self.bindings.clone(),
+            objects: self.objects.iter().map(|(k, n, d)| (k.as_str().to_string(), n.clone(), hex::encode(d))).collect(),
+            secrets: self.secrets.iter().map(|(n, _)| n.clone()).collect(),
+        };
+        serde_json::to_string(&kept).expect("a memo serializes")
+    }
+
+    /// A memo read back from `to_text`, its credential Secrets rendered again (redacted) for
+    /// `namespace` or taken from `shared` when rendered already; `None` if it does not read.
+    pub fn from_text(text: &str, namespace: &str, shared: &mut BTreeMap<String, Arc<Value>>) -> Option<Memo> {
+        let kept: Kept = serde_json::from_str(text).ok()?;
+        let mut objects = Vec::with_capacity(kept.objects.len());
+        for (kind, name, digest) in kept.objects {
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(&digest, &mut bytes).ok()?;
+            objects.push((Kind::parse(&kind)?, name, bytes));
+        }
+        let mut secrets = Vec::with_capacity(kept.secrets.len());
+        for name in kept.secrets {
+            let object = match shared.get(&name) {
+                Some(o) => o.clone(),
+                None => {
+                    let (credential, version) = parse_managed_secret_name(&name)?;
+                    let secret = CredentialSecret { credential: credential.into(), version, dockerconfigjson: None };
+                    let o = Arc::new(credential_secret_object(namespace, &secret).object);
+                    shared.insert(name.clone(), o.clone());
+                    o
+                }
+            };
+            secrets.push((name, object));
+        }
+        Some(Memo { spec_hash: kept.spec_hash, bindings: kept.bindings, objects, secrets })
+    }
 }
 
 #[derive(Default)]
@@ -100,6 +178,11 @@ impl RenderMemo {
             map.clear();
         }
         map.insert(key, Arc::new(memo));
+    }
+
+    /// Forgets every rendering.
+    pub fn clear(&self) {
+        self.0.lock().unwrap().clear();
     }
 
     pub fn len(&self) -> usize {

@@ -23,6 +23,7 @@ use crate::engine::port::Cluster;
 use crate::service::runtimes::{render_redacted, renderer};
 use crate::store::clusters::ClusterRecord;
 use crate::store::plans::{PlanObjectRow, PlanRuntimeRow};
+use crate::store::renderings::Rendering;
 use crate::store::runtimes::{RuntimeContext, RuntimeHead};
 use crate::store::sync::{AppliedCounts, AppliedObject, Scope, SyncRecord};
 
@@ -203,6 +204,10 @@ pub(super) async fn plan_namespace(
     let mut desired_secrets: BTreeMap<String, Arc<Value>> = BTreeMap::new();
     let mut going: BTreeSet<(Kind, String)> = BTreeSet::new();
     let mut pulled: BTreeSet<String> = BTreeSet::new();
+    // Renderings read back from the database share their credential Secrets.
+    let mut rebuilt: BTreeMap<String, Arc<Value>> = BTreeMap::new();
+    // Renderings made here, kept in the database for later processes and other replicas.
+    let mut keep: Vec<Rendering> = Vec::new();
     for (ci, chunk) in n.members.chunks(CHUNK).enumerate() {
         let keys: Vec<(String, String)> = chunk.iter().map(|m| (m.namespace.to_string(), m.name.to_string())).collect();
         let mut applied: HashMap<(String, String), Vec<AppliedObject>> = HashMap::new();
@@ -221,7 +226,27 @@ pub(super) async fn plan_namespace(
             })
         };
         let keys: Vec<Option<MemoKey>> = chunk.iter().map(memo_key).collect();
-        let memos: Vec<Option<Arc<Memo>>> = keys.iter().map(|k| k.as_ref().and_then(|k| ctx.renders.get(k))).collect();
+        let mut memos: Vec<Option<Arc<Memo>>> =
+            keys.iter().map(|k| k.as_ref().and_then(|k| ctx.renders.get(k))).collect();
+        // What this process does not remember, an earlier one (or another replica) may
+        // have kept in the database.
+        let missed: Vec<i64> = keys
+            .iter()
+            .zip(&memos)
+            .filter(|(k, m)| k.is_some() && m.is_none())
+            .filter_map(|(k, _)| k.as_ref().map(|k| k.inputs.runtime_id))
+            .collect();
+        if !missed.is_empty() {
+            let kept = store.renderings(&missed).await?;
+            for (key, memo) in keys.iter().zip(memos.iter_mut()).filter(|(_, m)| m.is_none()) {
+                let Some(key) = key else { continue };
+                let Some(row) = kept.get(&key.inputs.runtime_id).filter(|r| r.inputs == key.text()) else { continue };
+                if let Some(m) = Memo::from_text(&row.memo, namespace, &mut rebuilt) {
+                    ctx.renders.put(key.clone(), m);
+                    *memo = ctx.renders.get(key);
+                }
+            }
+        }
         let changed: Vec<i64> = chunk
             .iter()
             .zip(&memos)
@@ -338,6 +363,11 @@ pub(super) async fn plan_namespace(
                         planned.push(Planned::of(kind, name, Some(owner.clone()), outcome, digest));
                     }
                     if let (Some(key), Some(memo)) = (&keys[mi], memo) {
+                        keep.push(Rendering {
+                            runtime_id: key.inputs.runtime_id,
+                            inputs: key.text(),
+                            memo: memo.to_text(),
+                        });
                         ctx.renders.put(key.clone(), memo);
                     }
                     for a in objects.iter().filter(|a| {
@@ -357,6 +387,11 @@ pub(super) async fn plan_namespace(
             }
         }
     }
+    // A cache: a plan that could not keep them is as good, the next process renders again.
+    if let Err(e) = store.put_renderings(&keep).await {
+        tracing::warn!(namespace, error = %e, "could not keep the renderings of a plan");
+    }
+    drop(keep);
     plan_secrets(ctx, b, n, &live, desired_secrets, &going, &mut planned).await?;
     if let Some(l) = &live {
         let kept: BTreeSet<String> = planned

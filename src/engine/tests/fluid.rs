@@ -120,3 +120,40 @@ async fn a_fluid_cluster_gets_fluids_resources_and_a_rotation_patches_only_the_l
     let w = fake.get(Kind::StatefulSet, "data", "rt0-worker").unwrap();
     assert_eq!(names(&w["spec"]["template"]["spec"]["imagePullSecrets"]), ["global-secret-v2"]);
 }
+
+/// A never-applied runtime of a Fluid cluster read back from its kept rendering plans the
+/// same as rendered: its credential Secrets, kept by name, are rendered again alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fluid_clusters_kept_renderings_read_back_to_the_same_plan() {
+    let h = Harness::new().await;
+    h.fake("f1").install_fluid();
+    h.cluster("f1", json!({"mode": "auto", "defaultImagePullSecrets": ["org-pull"]})).await;
+    h.credential("global-secret", "v1").await;
+    h.credential("other-secret", "v1").await;
+    h.runtime("f1", "data", runtime("rt0", &["global-secret"])).await;
+    h.converge(json!({"all": true, "refresh": true})).await;
+    h.runtime("f1", "data", runtime("new0", &["global-secret", "other-secret"])).await;
+    h.runtime("f1", "data", runtime("new1", &["other-secret"])).await;
+    h.runtime("f1", "data", runtime("new2", &["other-secret"])).await;
+    let rows = |plan: &str| {
+        let (h, plan) = (&h, plan.to_string());
+        async move {
+            let filter = crate::store::plans::PlanObjectFilter::default();
+            let rows = h.ctx.store.plan_objects(&plan, &filter, -1, 1_000).await.unwrap();
+            rows.into_iter().map(|r| (r.kind, r.name, r.action, r.digest)).collect::<Vec<_>>()
+        }
+    };
+    let first = h.plan(json!({"all": true})).await;
+    let creates: Vec<(String, String)> =
+        rows(&first.id).await.into_iter().filter(|r| r.2 == "create").map(|r| (r.0, r.1)).collect();
+    assert!(creates.contains(&("Secret".into(), "other-secret-v1".into())), "{creates:?}");
+    assert_eq!(creates.iter().filter(|c| c.0 == "AlluxioRuntime").count(), 3, "{creates:?}");
+    h.ctx.renders.clear();
+    let second = h.plan(json!({"all": true})).await;
+    assert_eq!(h.ctx.renders.len(), 3, "every new runtime read back from the database");
+    assert_eq!(rows(&first.id).await, rows(&second.id).await);
+    assert_eq!(first.summary.by_kind, second.summary.by_kind);
+    let (p, run) = h.converge(json!({"all": true})).await;
+    assert_eq!(p.summary.by_kind, second.summary.by_kind, "planned from what was read back");
+    assert_eq!(run.status, crate::domain::states::RunStatus::Succeeded, "{:?}", run.error);
+}

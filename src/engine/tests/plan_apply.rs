@@ -404,6 +404,88 @@ async fn a_never_applied_fleet_plans_again_from_its_renderings_until_an_input_mo
     assert_eq!(h.fake("c1").get(Kind::StatefulSet, "fleet", "rt01-worker").unwrap()["spec"]["replicas"], 2);
 }
 
+/// The kept rendering of every runtime in the database, by runtime name.
+async fn kept(h: &Harness, names: &[&str]) -> std::collections::BTreeMap<String, crate::store::renderings::Rendering> {
+    let mut ids = std::collections::HashMap::new();
+    for n in names {
+        ids.insert(h.ctx.store.get_runtime("fleet", n).await.unwrap().id, n.to_string());
+    }
+    let rows = h.ctx.store.renderings(&ids.keys().copied().collect::<Vec<_>>()).await.unwrap();
+    rows.into_values().map(|r| (ids[&r.runtime_id].clone(), r)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_process_plans_a_never_applied_fleet_from_the_renderings_kept_in_the_database() {
+    let h = Harness::new().await;
+    h.credential("global-secret", "p1").await;
+    fleet(&h, "c1", 3).await;
+    let first = h.plan(json!({"all": true})).await;
+    let rows = kept(&h, &["rt00", "rt01", "rt02"]).await;
+    assert_eq!(rows.len(), 3, "each never-applied runtime's rendering is kept: {rows:?}");
+    assert!(rows.values().all(|r| r.inputs.starts_with(crate::engine::plan::memo::BUILD)), "{rows:?}");
+    assert!(!rows.values().any(|r| r.memo.contains("dockerconfigjson") || r.memo.contains("p1")), "{rows:?}");
+
+    // A new process remembers nothing: it reads what was kept, and plans the same.
+    h.ctx.renders.clear();
+    let second = h.plan(json!({"all": true})).await;
+    assert_eq!(h.ctx.renders.len(), 3, "read back into memory");
+    assert_eq!(stored(&h, &first.id).await, stored(&h, &second.id).await, "the same rows, digests and order");
+    assert_eq!(first.summary.by_kind, second.summary.by_kind);
+    let hashes = |rows: Vec<crate::store::plans::PlanRuntimeRow>| -> Vec<(String, String, usize)> {
+        rows.into_iter().map(|r| (r.name, r.spec_hash, r.bindings.len())).collect()
+    };
+    let (r1, r2) = (h.ctx.store.plan_runtimes(&first.id).await.unwrap(), h.ctx.store.plan_runtimes(&second.id).await);
+    assert_eq!(hashes(r1), hashes(r2.unwrap()));
+
+    // What is read back is what the plan uses: a kept digest altered shows in the plan, and
+    // the run, rendering again, refuses it and forgets what was kept.
+    let mut row = rows["rt00"].clone();
+    let worker = stored(&h, &first.id).await.into_iter().find(|r| r.1 == "rt00-worker").unwrap().3.unwrap();
+    assert!(row.memo.contains(&worker), "{}", row.memo);
+    row.memo = row.memo.replace(&worker, &"0".repeat(64));
+    h.ctx.store.put_renderings(&[row]).await.unwrap();
+    h.ctx.renders.clear();
+    let altered = h.plan(json!({"all": true})).await;
+    let digest = stored(&h, &altered.id).await.into_iter().find(|r| r.1 == "rt00-worker").unwrap().3.unwrap();
+    assert_eq!(digest, "0".repeat(64));
+    let run = h.apply(&altered).await;
+    assert_eq!(run.status, RunStatus::Failed);
+    assert!(run.error.as_deref().unwrap().contains("rt00-worker would not be sent as planned"), "{:?}", run.error);
+    assert_eq!(h.fake("c1").count("apply"), 0, "nothing reached the cluster");
+    assert!(kept(&h, &["rt00", "rt01", "rt02"]).await.is_empty(), "the plan's kept renderings are forgotten");
+    assert!(h.ctx.renders.is_empty());
+    let fresh = h.plan(json!({"all": true})).await;
+    assert_eq!(stored(&h, &first.id).await, stored(&h, &fresh.id).await, "rendered again");
+    let run = h.apply(&fresh).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+
+    // A kept rendering whose inputs moved is not read: rt00's new generation renders again.
+    h.ctx.renders.clear();
+    let mut changed = runtime("rt03", &["global-secret"]);
+    h.runtime("c1", "fleet", changed.clone()).await;
+    h.plan(json!({"all": true})).await;
+    let before = kept(&h, &["rt03"]).await["rt03"].clone();
+    changed["spec"]["replicas"] = json!(2);
+    h.runtime("c1", "fleet", changed).await;
+    h.ctx.renders.clear();
+    let p = h.plan(json!({"all": true})).await;
+    let after = kept(&h, &["rt03"]).await["rt03"].clone();
+    assert_ne!(before.inputs, after.inputs, "written over with the new inputs");
+    assert_ne!(before.memo, after.memo);
+    let run = h.apply(&p).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    assert_eq!(h.fake("c1").get(Kind::StatefulSet, "fleet", "rt03-worker").unwrap()["spec"]["replicas"], 2);
+
+    // A runtime deleted takes its kept rendering with it.
+    let rt04 = runtime("rt04", &["global-secret"]);
+    h.runtime("c1", "fleet", rt04).await;
+    h.plan(json!({"all": true})).await;
+    let id = h.ctx.store.get_runtime("fleet", "rt04").await.unwrap().id;
+    assert_eq!(h.ctx.store.renderings(&[id]).await.unwrap().len(), 1);
+    h.ctx.store.delete_runtime("fleet", "rt04", None).await.unwrap();
+    assert!(h.ctx.store.renderings(&[id]).await.unwrap().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_remembered_rendering_is_refused_by_the_run_before_anything_is_sent() {
     let h = Harness::new().await;
