@@ -148,6 +148,7 @@ pub async fn prepare(cfg: &ServeConfig) -> Result<AppState, StartError> {
         write_permits: Default::default(),
         namespaced_reads: Default::default(),
         renders: Default::default(),
+        warm: Default::default(),
         drain: Default::default(),
     });
     let mut state = AppState::new(store, key, ctx);
@@ -169,6 +170,7 @@ pub fn start_workers(state: &AppState, cfg: &ServeConfig) {
     crate::engine::replicas::spawn_heartbeat(&state.ctx);
     crate::engine::rotation::spawn_rotation_driver(&state.ctx);
     crate::engine::notify::spawn_notifier(&state.ctx);
+    crate::engine::plan::warm::spawn_warmer(&state.ctx);
 }
 
 pub async fn serve(cfg: ServeConfig) -> Result<(), StartError> {

@@ -186,6 +186,7 @@ pub async fn put_runtime(
         actor: &caller.name,
     };
     let outcome = put_runtime_service(&state.store, put).await.map_err(unknown_cluster(&cluster))?;
+    state.ctx.warm.want(outcome.record.id);
     let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
     let etag = outcome.record.etag();
     let mut body = RuntimeResponse::from(outcome.record);

@@ -113,6 +113,8 @@ pub struct Context {
     pub namespaced_reads: std::sync::Mutex<std::collections::HashSet<(String, i64)>>,
     /// Renderings plans remember (see `plan::memo`).
     pub renders: plan::memo::RenderMemo,
+    /// Runtimes written and waiting to be rendered ahead of a plan (see `plan::warm`).
+    pub warm: plan::warm::Wanted,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@
 //! otherwise, and forgets it when a run found a rendering other than what it planned.
 //! Rows go with their runtime (`ON DELETE CASCADE`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
 
@@ -42,6 +42,29 @@ impl Store {
                     runtime_id,
                     Rendering { runtime_id, inputs: r.try_get("inputs")?, memo: r.try_get("memo")? },
                 );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which of these runtimes were ever applied (a sync record of an apply, or applied
+    /// objects they own): their plans read nothing kept.
+    pub async fn applied_runtime_ids(&self, runtime_ids: &[i64]) -> Result<HashSet<i64>> {
+        let mut out = HashSet::new();
+        for chunk in runtime_ids.chunks(CHUNK) {
+            let mut q = QueryBuilder::new(
+                self.backend(),
+                "SELECT r.id FROM runtimes r WHERE (EXISTS (SELECT 1 FROM runtime_sync s WHERE s.namespace = r.namespace
+                   AND s.name = r.name AND s.applied_generation IS NOT NULL) OR EXISTS (SELECT 1 FROM applied_objects a
+                   WHERE a.runtime_namespace = r.namespace AND a.runtime_name = r.name)) AND r.id IN (",
+            );
+            let mut sep = q.separated(", ");
+            for id in chunk {
+                sep.push_bind(*id);
+            }
+            q.push(")");
+            for r in q.build().fetch_all(self.reader()).await? {
+                out.insert(r.try_get::<i64, _>("id")?);
             }
         }
         Ok(out)

@@ -322,3 +322,42 @@ async fn list_paginates_and_filters() {
     app.get("/v1/runtimes?limit=0").await.problem(422, "validation_failed");
     app.get("/v1/runtimes?cursor=%%%").await.problem(422, "validation_failed");
 }
+
+/// A runtime written through the API is rendered in the background, ahead of the first
+/// plan, which then stores the same objects and digests as a plan that renders.
+#[actix_web::test]
+async fn a_runtime_put_is_rendered_ahead_of_the_first_plan() {
+    let app = TestApp::start().await;
+    let warmer = fluidform::engine::plan::warm::spawn_warmer(&app.state.ctx);
+    app.cluster("c1", &["org-pull"]).await;
+    app.credential("global-secret", "pw-global").await;
+    let rt = runtime_json("r1", Some(&["global-secret"]), None, None, None);
+    assert_eq!(app.put("/v1/runtimes/ns/r1?cluster=c1", rt).await.status, 201);
+    let store = &app.state.ctx.store;
+    let id = store.get_runtime("ns", "r1").await.unwrap().id;
+    let mut waited = 0;
+    let kept = loop {
+        if let Some(r) = store.renderings(&[id]).await.unwrap().remove(&id) {
+            break r;
+        }
+        assert!(waited < 100, "rendered within 5 s");
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        waited += 1;
+    };
+    assert!(!kept.memo.contains("pw-global"), "{}", kept.memo);
+    let objects = |plan: &Value| -> Vec<Value> {
+        let keep = ["kind", "name", "action", "reasons", "diff"];
+        let page = plan["objects"].as_array().unwrap();
+        page.iter().map(|o| keep.iter().map(|k| o[*k].clone()).collect()).collect()
+    };
+    let ahead = app.post("/v1/plans", json!({"all": true})).await.json();
+    // Forgotten, the plan renders; it plans the same.
+    store.forget_renderings(&[id]).await.unwrap();
+    app.state.ctx.renders.clear();
+    let rendered = app.post("/v1/plans", json!({"all": true})).await.json();
+    assert_eq!(objects(&ahead).len(), 6, "the Secret, ConfigMap, Service and three workloads: {ahead}");
+    assert_eq!(objects(&ahead), objects(&rendered));
+    assert_eq!(ahead["summary"], rendered["summary"]);
+    assert_eq!(store.renderings(&[id]).await.unwrap()[&id], kept, "the plan keeps what was kept ahead");
+    warmer.abort();
+}

@@ -26,10 +26,13 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
+use super::compare::{object_digest, spec_hash};
+use crate::domain::fluid::Mode;
 use crate::domain::kinds::Kind;
 use crate::domain::layers::parse_managed_secret_name;
 use crate::domain::render::{CredentialSecret, credential_secret_object};
-use crate::store::runtimes::RuntimeHead;
+use crate::service::runtimes::render_redacted;
+use crate::store::runtimes::{RuntimeContext, RuntimeHead};
 use crate::store::sync::SyncRecord;
 
 /// Runtimes remembered (about 1 KB each).
@@ -161,6 +164,26 @@ impl Memo {
             secrets.push((name, object));
         }
         Some(Memo { spec_hash: kept.spec_hash, bindings: kept.bindings, objects, secrets })
+    }
+}
+
+impl Memo {
+    /// What a plan keeps of a never-applied runtime planned without refresh, rendered for a
+    /// cluster in `mode`: every object a create, kept by kind, name and digest, and the
+    /// credential Secrets it pulls with.
+    pub fn rendered(rt: &RuntimeContext, mode: Mode) -> crate::service::Result<Memo> {
+        let mut memo = Memo { spec_hash: spec_hash(rt), bindings: rt.bindings.clone(), ..Memo::default() };
+        for o in render_redacted(rt, mode)? {
+            let kind = Kind::parse(&o.kind).unwrap_or(Kind::ConfigMap);
+            if kind == Kind::Secret {
+                memo.secrets.push((o.name, Arc::new(o.object)));
+                continue;
+            }
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(object_digest(&o.object), &mut bytes).expect("a digest is 32 bytes of hex");
+            memo.objects.push((kind, o.name, bytes));
+        }
+        Ok(memo)
     }
 }
 

@@ -29,6 +29,7 @@ pub mod live;
 pub mod memo;
 pub(crate) mod namespace;
 mod view;
+pub mod warm;
 
 use std::collections::BTreeMap;
 

@@ -73,6 +73,7 @@ impl Harness {
             write_permits: Default::default(),
             namespaced_reads: Default::default(),
             renders: Default::default(),
+            warm: Default::default(),
             drain: Default::default(),
         })
     }
@@ -121,7 +122,8 @@ impl Harness {
         add_version(&self.ctx.store, &self.ctx.key, name, req, None, "test").await.unwrap();
     }
 
-    pub async fn runtime(&self, cluster: &str, namespace: &str, manifest: Value) {
+    /// Stores a runtime; its id.
+    pub async fn runtime(&self, cluster: &str, namespace: &str, manifest: Value) -> i64 {
         let body = manifest.to_string();
         let name = manifest["metadata"]["name"].as_str().unwrap().to_string();
         let put = PutRuntime {
@@ -133,11 +135,12 @@ impl Harness {
             if_match: None,
             actor: "test",
         };
-        put_runtime(&self.ctx.store, put).await.unwrap();
+        let id = put_runtime(&self.ctx.store, put).await.unwrap().record.id;
         // Fuse pods land on the nodes Fluid labels for the runtime (both fake nodes).
         for node in ["node-0", "node-1"] {
             self.fake(cluster).label_node(node, &format!("fluid.io/f-{namespace}-{name}"), "true");
         }
+        id
     }
 
     pub async fn plan(&self, req: Value) -> Plan {

@@ -487,6 +487,52 @@ async fn a_restarted_process_plans_a_never_applied_fleet_from_the_renderings_kep
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtimes_written_are_rendered_ahead_of_their_first_plan_as_the_plan_would() {
+    let h = Harness::new().await;
+    h.credential("global-secret", "p1").await;
+    fleet(&h, "c1", 3).await;
+    // What a plan keeps is what rendering ahead keeps: the same text for each runtime.
+    let planned = h.plan(json!({"all": true})).await;
+    let by_plan = kept(&h, &["rt00", "rt01", "rt02"]).await;
+    h.ctx.store.forget_renderings(&by_plan.values().map(|r| r.runtime_id).collect::<Vec<_>>()).await.unwrap();
+    h.ctx.renders.clear();
+    let ids: Vec<i64> = by_plan.values().map(|r| r.runtime_id).collect();
+    assert_eq!(crate::engine::plan::warm::warm(&h.ctx, &ids).await.unwrap(), 3);
+    assert_eq!(kept(&h, &["rt00", "rt01", "rt02"]).await, by_plan);
+    assert_eq!(h.ctx.renders.len(), 3);
+    assert_eq!(crate::engine::plan::warm::warm(&h.ctx, &ids).await.unwrap(), 0, "remembered already");
+    // The first plan after reads it, in this process and in a restarted one.
+    let first = h.plan(json!({"all": true})).await;
+    assert_eq!(stored(&h, &planned.id).await, stored(&h, &first.id).await);
+    h.ctx.renders.clear();
+    let restarted = h.plan(json!({"all": true})).await;
+    assert_eq!(stored(&h, &planned.id).await, stored(&h, &restarted.id).await);
+
+    // Applied runtimes are not rendered ahead (their plans read nothing kept).
+    let run = h.apply(&restarted).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
+    let mut changed = runtime("rt01", &["global-secret"]);
+    changed["spec"]["replicas"] = json!(2);
+    h.runtime("c1", "fleet", changed).await;
+    assert_eq!(crate::engine::plan::warm::warm(&h.ctx, &ids).await.unwrap(), 0);
+
+    // Written runtimes are taken from the queue in the background.
+    let task = crate::engine::plan::warm::spawn_warmer(&h.ctx);
+    for i in 10..14 {
+        let id = h.runtime("c1", "fleet", runtime(&format!("rt{i}"), &["global-secret"])).await;
+        h.ctx.warm.want(id);
+    }
+    let names = ["rt10", "rt11", "rt12", "rt13"];
+    let mut waited = 0;
+    while kept(&h, &names).await.len() < 4 {
+        assert!(waited < 100, "rendered within 5 s: {:?}", kept(&h, &names).await.keys().collect::<Vec<_>>());
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_remembered_rendering_is_refused_by_the_run_before_anything_is_sent() {
     let h = Harness::new().await;
     h.credential("global-secret", "p1").await;
