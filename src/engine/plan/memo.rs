@@ -187,20 +187,24 @@ impl Memo {
     }
 }
 
+/// One rendering per runtime: a newer one (another generation, say) takes the place of
+/// the one before, so a runtime written again and again holds one entry.
 #[derive(Default)]
-pub struct RenderMemo(Mutex<HashMap<MemoKey, Arc<Memo>>>);
+pub struct RenderMemo(Mutex<HashMap<i64, (MemoKey, Arc<Memo>)>>);
 
 impl RenderMemo {
     pub fn get(&self, key: &MemoKey) -> Option<Arc<Memo>> {
-        self.0.lock().unwrap().get(key).cloned()
+        let map = self.0.lock().unwrap();
+        map.get(&key.inputs.runtime_id).filter(|(k, _)| k == key).map(|(_, m)| m.clone())
     }
 
     pub fn put(&self, key: MemoKey, memo: Memo) {
         let mut map = self.0.lock().unwrap();
-        if map.len() >= CAPACITY && !map.contains_key(&key) {
+        let id = key.inputs.runtime_id;
+        if map.len() >= CAPACITY && !map.contains_key(&id) {
             map.clear();
         }
-        map.insert(key, Arc::new(memo));
+        map.insert(id, (key, Arc::new(memo)));
     }
 
     /// Forgets every rendering.
@@ -288,6 +292,10 @@ mod tests {
         assert_eq!(memo.len(), CAPACITY);
         memo.put(key(1, 1), Memo { spec_hash: "b".into(), ..Memo::default() });
         assert_eq!(memo.len(), CAPACITY, "replacing an entry keeps the rest");
+        memo.put(key(1, 2), Memo { spec_hash: "c".into(), ..Memo::default() });
+        assert_eq!(memo.len(), CAPACITY, "a runtime's newer rendering takes its older one's place");
+        assert!(memo.get(&key(1, 1)).is_none());
+        assert_eq!(memo.get(&key(1, 2)).unwrap().spec_hash, "c");
         memo.put(key(0, 1), Memo::default());
         assert_eq!(memo.len(), 1, "past its capacity it starts over");
         assert!(memo.get(&key(1, 1)).is_none());
