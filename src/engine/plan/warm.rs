@@ -87,6 +87,9 @@ pub async fn warm(ctx: &Context, ids: &[i64]) -> Result<usize, StoreError> {
         let defaults = |c: &str| clusters.get(c).map(|c| c.default_image_pull_secrets.clone()).unwrap_or_default();
         let contexts = store.runtime_contexts_by_id(&wanted, defaults).await?;
         let mut keep = Vec::new();
+        // The runtimes of a namespace pulling with one credential version hold one copy of
+        // its Secret, as a plan's memos do.
+        let mut secrets: HashMap<(String, String), Arc<serde_json::Value>> = HashMap::new();
         for rt in &contexts {
             let Some(cluster) = clusters.get(&rt.record.cluster) else { continue };
             let mode = cluster.effective_mode().unwrap_or(Mode::Standalone);
@@ -104,7 +107,14 @@ pub async fn warm(ctx: &Context, ids: &[i64]) -> Result<usize, StoreError> {
             if ctx.renders.get(&key).is_some() {
                 continue;
             }
-            let Ok(memo) = Memo::rendered(rt, mode) else { continue };
+            let Ok(mut memo) = Memo::rendered(rt, mode) else { continue };
+            for (name, object) in &mut memo.secrets {
+                let shared =
+                    secrets.entry((rt.record.namespace.clone(), name.clone())).or_insert_with(|| object.clone());
+                if **shared == **object {
+                    *object = shared.clone();
+                }
+            }
             keep.push(Rendering { runtime_id: rt.record.id, inputs: key.text(), memo: memo.to_text() });
             ctx.renders.put(key, memo);
             rendered += 1;
