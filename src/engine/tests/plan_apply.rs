@@ -364,6 +364,12 @@ async fn an_object_fluidform_does_not_own_is_a_conflict_until_the_plan_adopts_it
     assert_eq!((again.summary.conflict, again.summary.changes()), (0, 0), "adopted objects are fluidform's now");
 }
 
+/// A plan's runtimes as stored: name, spec hash, how many bindings.
+async fn planned_runtimes(h: &Harness, plan: &str) -> Vec<(String, String, usize)> {
+    let rows = h.ctx.store.plan_runtimes(plan).await.unwrap();
+    rows.into_iter().map(|r| (r.name, r.spec_hash, r.bindings.len())).collect()
+}
+
 /// A plan's objects as stored: what a run sends them by.
 async fn stored(h: &Harness, plan: &str) -> Vec<(String, String, String, Option<String>)> {
     let filter = crate::store::plans::PlanObjectFilter::default();
@@ -381,11 +387,7 @@ async fn a_never_applied_fleet_plans_again_from_its_renderings_until_an_input_mo
     let second = h.plan(json!({"all": true})).await;
     assert_eq!(stored(&h, &first.id).await, stored(&h, &second.id).await, "the same rows, digests and order");
     assert_eq!(first.summary.by_kind, second.summary.by_kind);
-    let hashes = |rows: Vec<crate::store::plans::PlanRuntimeRow>| -> Vec<(String, String, usize)> {
-        rows.into_iter().map(|r| (r.name, r.spec_hash, r.bindings.len())).collect()
-    };
-    let (r1, r2) = (h.ctx.store.plan_runtimes(&first.id).await.unwrap(), h.ctx.store.plan_runtimes(&second.id).await);
-    assert_eq!(hashes(r1), hashes(r2.unwrap()));
+    assert_eq!(planned_runtimes(&h, &first.id).await, planned_runtimes(&h, &second.id).await);
 
     // A new generation is a new rendering: rt01's workloads carry two replicas now.
     let mut changed = runtime("rt01", &["global-secret"]);
@@ -431,11 +433,7 @@ async fn a_restarted_process_plans_a_never_applied_fleet_from_the_renderings_kep
     assert_eq!(h.ctx.renders.len(), 3, "read back into memory");
     assert_eq!(stored(&h, &first.id).await, stored(&h, &second.id).await, "the same rows, digests and order");
     assert_eq!(first.summary.by_kind, second.summary.by_kind);
-    let hashes = |rows: Vec<crate::store::plans::PlanRuntimeRow>| -> Vec<(String, String, usize)> {
-        rows.into_iter().map(|r| (r.name, r.spec_hash, r.bindings.len())).collect()
-    };
-    let (r1, r2) = (h.ctx.store.plan_runtimes(&first.id).await.unwrap(), h.ctx.store.plan_runtimes(&second.id).await);
-    assert_eq!(hashes(r1), hashes(r2.unwrap()));
+    assert_eq!(planned_runtimes(&h, &first.id).await, planned_runtimes(&h, &second.id).await);
 
     // What is read back is what the plan uses: a kept digest altered shows in the plan, and
     // the run, rendering again, refuses it and forgets what was kept.
