@@ -56,6 +56,18 @@ pub struct RenderInputs {
 }
 
 impl RenderInputs {
+    /// A runtime context's inputs as rendered by `renderer`.
+    pub fn of_context(rt: &RuntimeContext, renderer: &'static str) -> Self {
+        RenderInputs {
+            runtime_id: rt.record.id,
+            generation: rt.record.generation,
+            layer_revision: rt.layer_revision,
+            deps_revision: rt.record.deps_revision,
+            renderer,
+            cluster: rt.record.cluster.clone(),
+        }
+    }
+
     /// A stored runtime's inputs as rendered by `renderer`.
     pub fn of(h: &RuntimeHead, renderer: &'static str) -> Self {
         RenderInputs {
@@ -137,6 +149,17 @@ impl Memo {
             secrets: self.secrets.iter().map(|(n, _)| n.clone()).collect(),
         };
         serde_json::to_string(&kept).expect("a memo serializes")
+    }
+
+    /// Takes each credential Secret from `shared` when an equal one is there, else puts
+    /// it there: the memos of a namespace hold one copy of each.
+    pub fn share_secrets(&mut self, shared: &mut BTreeMap<String, Arc<Value>>) {
+        for (name, object) in &mut self.secrets {
+            let s = shared.entry(name.clone()).or_insert_with(|| object.clone());
+            if **s == **object {
+                *object = s.clone();
+            }
+        }
     }
 
     /// A memo read back from `to_text`, its credential Secrets rendered again (redacted) for

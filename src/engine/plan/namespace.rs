@@ -204,8 +204,8 @@ pub(super) async fn plan_namespace(
     let mut desired_secrets: BTreeMap<String, Arc<Value>> = BTreeMap::new();
     let mut going: BTreeSet<(Kind, String)> = BTreeSet::new();
     let mut pulled: BTreeSet<String> = BTreeSet::new();
-    // Renderings read back from the database share their credential Secrets.
-    let mut rebuilt: BTreeMap<String, Arc<Value>> = BTreeMap::new();
+    // The renderings made or read back here share their credential Secrets.
+    let mut shared: BTreeMap<String, Arc<Value>> = BTreeMap::new();
     // Renderings made here, kept in the database for later processes and other replicas.
     let mut keep: Vec<Rendering> = Vec::new();
     for (ci, chunk) in n.members.chunks(CHUNK).enumerate() {
@@ -241,7 +241,7 @@ pub(super) async fn plan_namespace(
             for (key, memo) in keys.iter().zip(memos.iter_mut()).filter(|(_, m)| m.is_none()) {
                 let Some(key) = key else { continue };
                 let Some(row) = kept.get(&key.inputs.runtime_id).filter(|r| r.inputs == key.text()) else { continue };
-                if let Some(m) = Memo::from_text(&row.memo, namespace, &mut rebuilt) {
+                if let Some(m) = Memo::from_text(&row.memo, namespace, &mut shared) {
                     ctx.renders.put(key.clone(), m);
                     *memo = ctx.renders.get(key);
                 }
@@ -260,6 +260,18 @@ pub(super) async fn plan_namespace(
             .into_iter()
             .map(|c| (c.record.id, c))
             .collect();
+        // A never-applied runtime planned without refresh is all creates: what the plan
+        // needs of it is its memo, made here when neither this process nor the database
+        // had it (a runtime that does not render is planned below, which says why).
+        for (mi, m) in chunk.iter().enumerate() {
+            let (Some(key), None) = (&keys[mi], &memos[mi]) else { continue };
+            let Some(rt) = m.head.and_then(|h| contexts.get(&h.id)) else { continue };
+            let Ok(mut memo) = Memo::rendered(rt, n.mode) else { continue };
+            memo.share_secrets(&mut shared);
+            keep.push(Rendering { runtime_id: key.inputs.runtime_id, inputs: key.text(), memo: memo.to_text() });
+            ctx.renders.put(key.clone(), memo);
+            memos[mi] = ctx.renders.get(key);
+        }
         for (mi, m) in chunk.iter().enumerate() {
             let owner = format!("{}/{}", m.namespace, m.name);
             let mine = applied.remove(&(m.namespace.to_string(), m.name.to_string())).unwrap_or_default();
@@ -311,11 +323,6 @@ pub(super) async fn plan_namespace(
                     row.spec_hash = spec_hash(rt);
                     row.bindings = rt.bindings.clone();
                     reasons = runtime_reasons(rt, m.sync);
-                    let mut memo = keys[mi].as_ref().map(|_| Memo {
-                        spec_hash: row.spec_hash.clone(),
-                        bindings: row.bindings.clone(),
-                        ..Memo::default()
-                    });
                     let rendered_objects = match render_redacted(rt, n.mode) {
                         Ok(o) => o,
                         Err(e) => {
@@ -331,9 +338,6 @@ pub(super) async fn plan_namespace(
                                 Some(s) if **s == object => s.clone(),
                                 _ => Arc::new(object),
                             };
-                            if let Some(memo) = &mut memo {
-                                memo.secrets.push((name.clone(), shared.clone()));
-                            }
                             desired_secrets.insert(name, shared);
                             continue;
                         }
@@ -352,23 +356,7 @@ pub(super) async fn plan_namespace(
                         };
                         rendered.insert((kind, name.clone()));
                         let digest = (outcome.0 != Action::NoOp).then(|| object_digest(&object));
-                        // Anything but a create with its digest is not kept: no memo then.
-                        let mut bytes = [0u8; 32];
-                        let kept = outcome.0 == Action::Create
-                            && digest.as_deref().is_some_and(|d| hex::decode_to_slice(d, &mut bytes).is_ok());
-                        match (&mut memo, kept) {
-                            (Some(m), true) => m.objects.push((kind, name.clone(), bytes)),
-                            (m, _) => *m = None,
-                        }
                         planned.push(Planned::of(kind, name, Some(owner.clone()), outcome, digest));
-                    }
-                    if let (Some(key), Some(memo)) = (&keys[mi], memo) {
-                        keep.push(Rendering {
-                            runtime_id: key.inputs.runtime_id,
-                            inputs: key.text(),
-                            memo: memo.to_text(),
-                        });
-                        ctx.renders.put(key.clone(), memo);
                     }
                     for a in objects.iter().filter(|a| {
                         !rendered.contains(&(Kind::parse(&a.key.kind).unwrap_or(Kind::ConfigMap), a.key.name.clone()))

@@ -89,32 +89,19 @@ pub async fn warm(ctx: &Context, ids: &[i64]) -> Result<usize, StoreError> {
         let mut keep = Vec::new();
         // The runtimes of a namespace pulling with one credential version hold one copy of
         // its Secret, as a plan's memos do.
-        let mut secrets: HashMap<(String, String), Arc<serde_json::Value>> = HashMap::new();
+        let mut secrets: HashMap<String, std::collections::BTreeMap<String, Arc<serde_json::Value>>> = HashMap::new();
         for rt in &contexts {
             let Some(cluster) = clusters.get(&rt.record.cluster) else { continue };
             let mode = cluster.effective_mode().unwrap_or(Mode::Standalone);
             let key = MemoKey {
-                inputs: RenderInputs {
-                    runtime_id: rt.record.id,
-                    generation: rt.record.generation,
-                    layer_revision: rt.layer_revision,
-                    deps_revision: rt.record.deps_revision,
-                    renderer: renderer(mode),
-                    cluster: rt.record.cluster.clone(),
-                },
+                inputs: RenderInputs::of_context(rt, renderer(mode)),
                 cluster_generation: cluster.generation,
             };
             if ctx.renders.get(&key).is_some() {
                 continue;
             }
             let Ok(mut memo) = Memo::rendered(rt, mode) else { continue };
-            for (name, object) in &mut memo.secrets {
-                let shared =
-                    secrets.entry((rt.record.namespace.clone(), name.clone())).or_insert_with(|| object.clone());
-                if **shared == **object {
-                    *object = shared.clone();
-                }
-            }
+            memo.share_secrets(secrets.entry(rt.record.namespace.clone()).or_default());
             keep.push(Rendering { runtime_id: rt.record.id, inputs: key.text(), memo: memo.to_text() });
             ctx.renders.put(key, memo);
             rendered += 1;
